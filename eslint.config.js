@@ -1,0 +1,23 @@
+// @ts-check
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["**/node_modules/**", "chat-node/public/vendor/**", "charts/**", "tools/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ["**/*.ts"],
+    rules: {
+      complexity: ["error", 20],
+      "max-depth": ["error", 4],
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+    },
+  },
+  {
+    files: ["chat-node/public/**/*.js"],
+    languageOptions: { globals: { window: "readonly", document: "readonly", io: "readonly", localStorage: "readonly", fetch: "readonly", FormData: "readonly", crypto: "readonly", console: "readonly", setTimeout: "readonly", clearTimeout: "readonly", URLSearchParams: "readonly", location: "readonly" } },
+  },
+);
