@@ -1,0 +1,16 @@
+/**
+ * @vibetalk/protocol — the contract between VibeTalk clients and chat-nodes.
+ * The zod schemas here are the source of truth; docs/protocol.md is rendered from them.
+ */
+export * from "./limits.js";
+export * from "./errors.js";
+export * from "./schemas.js";
+export type * from "./types.js";
+export { renderSchemaReference } from "./reference.js";
+
+/** Bumped when a change breaks existing clients. */
+export const PROTOCOL_VERSION = 1;
+export const API_PREFIX = "/api/v1";
+
+export const CLIENT_EVENTS = ["message:send", "receipt", "typing", "presence:subscribe", "sync"] as const;
+export const SERVER_EVENTS = ["message", "receipt", "typing", "presence", "channel", "reconnect"] as const;

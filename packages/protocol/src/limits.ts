@@ -1,0 +1,62 @@
+/**
+ * Limits of the client protocol. These are the defaults; a chat-node may be configured with other
+ * values, and builds its validation schemas from the values it runs with (see `protocolSchemas`).
+ */
+export interface Limits {
+  /** Maximum message body, in bytes of UTF-8. */
+  maxBodyBytes: number;
+  /** Maximum number of file ids on one message. */
+  maxFileIds: number;
+  /** Maximum size of one uploaded file, in bytes. */
+  maxFileBytes: number;
+  /** Maximum number of members of a group channel (creator included). */
+  maxGroupMembers: number;
+  /** `message:send` token bucket per socket: refill rate per second. */
+  sendRatePerSecond: number;
+  /** `message:send` token bucket per socket: burst capacity. */
+  sendBurst: number;
+  /** Largest `limit` accepted by paged reads. */
+  maxPageLimit: number;
+  /** `limit` used when a paged read gives none. */
+  defaultPageLimit: number;
+  /** At most this many channels in one `sync` request. */
+  maxSyncChannels: number;
+  /** At most this many messages in one `sync` reply (all channels together). */
+  maxSyncMessages: number;
+  /** At most this many user ids in one `presence:subscribe`. */
+  maxPresenceUserIds: number;
+  /** At most this many user ids in one add-members request. */
+  maxUserIdsPerRequest: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxBodyBytes: 4096,
+  maxFileIds: 10,
+  maxFileBytes: 10 * 1024 * 1024,
+  maxGroupMembers: 1000,
+  sendRatePerSecond: 20,
+  sendBurst: 40,
+  maxPageLimit: 100,
+  defaultPageLimit: 50,
+  maxSyncChannels: 100,
+  maxSyncMessages: 500,
+  maxPresenceUserIds: 500,
+  maxUserIdsPerRequest: 100,
+});
+
+/** Fixed shapes (not configurable: changing them breaks clients). */
+export const USERNAME_PATTERN = /^[a-z0-9_.-]{3,32}$/;
+export const PASSWORD_MIN = 8;
+export const PASSWORD_MAX = 128;
+export const DISPLAY_NAME_MAX = 64;
+export const CHANNEL_NAME_MAX = 100;
+export const CLIENT_MSG_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** User ids are 24 lower-case hex digits. */
+export const USER_ID_PATTERN = /^[a-f0-9]{24}$/;
+/** Channel ids: a group's is 24 hex digits, a direct channel's is `dm_<userA>_<userB>` (sorted). */
+export const CHANNEL_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const FILE_ID_PATTERN = /^[a-f0-9]{24}$/;
+/** Highest `seq` a channel may reach (12 decimal digits in message ids). */
+export const MAX_SEQ = 999_999_999_999;
+/** Length of the preview of the last message kept on a channel. */
+export const PREVIEW_CHARS = 120;

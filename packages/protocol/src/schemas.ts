@@ -1,0 +1,312 @@
+import { z } from "zod";
+import { ErrorInfoSchema } from "./errors.js";
+import {
+  CHANNEL_ID_PATTERN,
+  CHANNEL_NAME_MAX,
+  CLIENT_MSG_ID_PATTERN,
+  DEFAULT_LIMITS,
+  DISPLAY_NAME_MAX,
+  FILE_ID_PATTERN,
+  MAX_SEQ,
+  PASSWORD_MAX,
+  PASSWORD_MIN,
+  USERNAME_PATTERN,
+  USER_ID_PATTERN,
+  type Limits,
+} from "./limits.js";
+
+const encoder = new TextEncoder();
+/** Length of a string in bytes of UTF-8. */
+export function utf8Bytes(s: string): number {
+  return encoder.encode(s).length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks (limit-independent)
+// ---------------------------------------------------------------------------------------------
+
+export const UserIdSchema = z.string().regex(USER_ID_PATTERN, "a user id is 24 hex digits");
+export const ChannelIdSchema = z.string().regex(CHANNEL_ID_PATTERN, "a channel id is 1-64 of [A-Za-z0-9_-]");
+export const FileIdSchema = z.string().regex(FILE_ID_PATTERN, "a file id is 24 hex digits");
+export const ClientMsgIdSchema = z
+  .string()
+  .regex(CLIENT_MSG_ID_PATTERN, "a clientMsgId is 1-64 of [A-Za-z0-9_-]");
+export const SeqSchema = z.number().int().min(1).max(MAX_SEQ);
+/** A `seq` position: 0 means "before the first message". */
+export const SeqPositionSchema = z.number().int().min(0).max(MAX_SEQ);
+export const IsoDateSchema = z.iso.datetime({ offset: true });
+export const UsernameSchema = z
+  .string()
+  .min(3)
+  .max(32)
+  .describe("3-32 of [a-z0-9_.-], lower-cased before the check")
+  .transform((s) => s.toLowerCase())
+  .pipe(z.string().regex(USERNAME_PATTERN, "a username is 3-32 of [a-z0-9_.-]"));
+export const PasswordSchema = z.string().min(PASSWORD_MIN).max(PASSWORD_MAX);
+export const DisplayNameSchema = z.string().trim().min(1).max(DISPLAY_NAME_MAX);
+export const ChannelNameSchema = z.string().trim().min(1).max(CHANNEL_NAME_MAX);
+export const ChannelTypeSchema = z.enum(["direct", "group"]);
+export const RoleSchema = z.enum(["owner", "admin", "member"]);
+export const ReceiptKindSchema = z.enum(["delivered", "read"]);
+export const CursorSchema = z.string().min(1).max(200);
+
+// ---------------------------------------------------------------------------------------------
+// Resources (server → client)
+// ---------------------------------------------------------------------------------------------
+
+export const UserSchema = z.object({
+  id: UserIdSchema,
+  username: z.string(),
+  displayName: z.string(),
+  lastSeenAt: IsoDateSchema.nullable(),
+  createdAt: IsoDateSchema,
+});
+
+export const MessageSchema = z.object({
+  channelId: ChannelIdSchema,
+  seq: SeqSchema,
+  /** `<channelId>:<seq, 12 digits zero-padded>` */
+  id: z.string(),
+  senderId: UserIdSchema,
+  clientMsgId: ClientMsgIdSchema,
+  body: z.string(),
+  fileIds: z.array(FileIdSchema),
+  createdAt: IsoDateSchema,
+});
+
+export const MessagePreviewSchema = z.object({
+  seq: SeqSchema,
+  senderId: UserIdSchema,
+  /** The body cut to PREVIEW_CHARS characters. */
+  body: z.string(),
+  hasFiles: z.boolean(),
+  createdAt: IsoDateSchema,
+});
+
+export const ChannelSchema = z.object({
+  id: ChannelIdSchema,
+  type: ChannelTypeSchema,
+  /** The group's name; null for a direct channel. */
+  name: z.string().nullable(),
+  createdBy: UserIdSchema,
+  createdAt: IsoDateSchema,
+  lastSeq: SeqPositionSchema,
+  lastMessage: MessagePreviewSchema.nullable(),
+  /** Time of the last message, or of creation when there is none. */
+  lastMessageAt: IsoDateSchema,
+  memberCount: z.number().int().min(0),
+});
+
+/** One entry of the recent-chats list: the channel seen by the caller. */
+export const ChannelSummarySchema = ChannelSchema.extend({
+  role: RoleSchema,
+  lastReadSeq: SeqPositionSchema,
+  lastDeliveredSeq: SeqPositionSchema,
+  /** `lastSeq - lastReadSeq`, never below 0. */
+  unread: z.number().int().min(0),
+  /** For a direct channel, the other user; null for a group. */
+  peer: UserSchema.nullable(),
+});
+
+export const MemberSchema = z.object({
+  userId: UserIdSchema,
+  username: z.string(),
+  displayName: z.string(),
+  role: RoleSchema,
+  joinedAt: IsoDateSchema,
+  lastDeliveredSeq: SeqPositionSchema,
+  lastReadSeq: SeqPositionSchema,
+});
+
+export const FileInfoSchema = z.object({
+  id: FileIdSchema,
+  channelId: ChannelIdSchema,
+  uploaderId: UserIdSchema,
+  name: z.string(),
+  size: z.number().int().min(0),
+  contentType: z.string(),
+  createdAt: IsoDateSchema,
+});
+
+export const PresenceSchema = z.object({
+  userId: UserIdSchema,
+  online: z.boolean(),
+  lastSeenAt: IsoDateSchema.nullable(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Schemas whose bounds come from the configured limits
+// ---------------------------------------------------------------------------------------------
+
+function pageLimit(limits: Limits) {
+  return z.coerce.number().int().min(1).max(limits.maxPageLimit).optional();
+}
+
+/** Query-string number (`?afterSeq=3`). */
+const QuerySeqPosition = z.coerce.number().int().min(0).max(MAX_SEQ);
+
+/** Builds every request schema for the given limits. */
+export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
+  const MessageBody = z.string().refine((s) => utf8Bytes(s) <= limits.maxBodyBytes, {
+    message: `body is at most ${limits.maxBodyBytes} bytes of UTF-8`,
+  });
+
+  // ---- HTTP requests ----
+  const RegisterBody = z.object({
+    username: UsernameSchema,
+    password: PasswordSchema,
+    displayName: DisplayNameSchema.optional(),
+  });
+  const LoginBody = z.object({
+    username: z.string().min(1).max(64),
+    password: z.string().min(1).max(PASSWORD_MAX),
+  });
+  const UsersQuery = z.object({
+    query: z.string().max(32).default(""),
+    cursor: CursorSchema.optional(),
+    limit: pageLimit(limits),
+  });
+  const CreateChannelBody = z.discriminatedUnion("type", [
+    z.object({ type: z.literal("direct"), userId: UserIdSchema }),
+    z.object({
+      type: z.literal("group"),
+      name: ChannelNameSchema,
+      memberIds: z
+        .array(UserIdSchema)
+        .max(limits.maxGroupMembers - 1)
+        .default([]),
+    }),
+  ]);
+  const ChannelsQuery = z.object({ cursor: CursorSchema.optional(), limit: pageLimit(limits) });
+  const RenameChannelBody = z.object({ name: ChannelNameSchema });
+  const AddMembersBody = z.object({ userIds: z.array(UserIdSchema).min(1).max(limits.maxUserIdsPerRequest) });
+  const UpdateMemberBody = z.object({ role: z.enum(["admin", "member"]) });
+  const MessagesQuery = z
+    .object({
+      beforeSeq: QuerySeqPosition.optional(),
+      afterSeq: QuerySeqPosition.optional(),
+      limit: pageLimit(limits),
+    })
+    .refine((q) => q.beforeSeq === undefined || q.afterSeq === undefined || q.afterSeq < q.beforeSeq, {
+      message: "afterSeq must be below beforeSeq",
+    });
+  const ChannelIdParams = z.object({ id: ChannelIdSchema });
+  const MemberParams = z.object({ id: ChannelIdSchema, userId: UserIdSchema });
+  const FileIdParams = z.object({ id: FileIdSchema });
+  const UploadQuery = z.object({ channelId: ChannelIdSchema });
+
+  // ---- Socket.IO client → server ----
+  const MessageSend = z
+    .object({
+      channelId: ChannelIdSchema,
+      clientMsgId: ClientMsgIdSchema,
+      body: MessageBody,
+      fileIds: z.array(FileIdSchema).max(limits.maxFileIds).optional(),
+    })
+    .refine((m) => m.body.trim().length > 0 || (m.fileIds?.length ?? 0) > 0, {
+      message: "a message needs a non-blank body or at least one file",
+      path: ["body"],
+    });
+  const ReceiptSend = z.object({ channelId: ChannelIdSchema, seq: SeqSchema, kind: ReceiptKindSchema });
+  const TypingSend = z.object({ channelId: ChannelIdSchema, typing: z.boolean() });
+  const PresenceSubscribe = z.object({ userIds: z.array(UserIdSchema).max(limits.maxPresenceUserIds) });
+  const SyncRequest = z.object({
+    channels: z
+      .array(z.object({ channelId: ChannelIdSchema, afterSeq: SeqPositionSchema }))
+      .min(1)
+      .max(limits.maxSyncChannels),
+  });
+
+  return {
+    RegisterBody,
+    LoginBody,
+    UsersQuery,
+    CreateChannelBody,
+    ChannelsQuery,
+    RenameChannelBody,
+    AddMembersBody,
+    UpdateMemberBody,
+    MessagesQuery,
+    ChannelIdParams,
+    MemberParams,
+    FileIdParams,
+    UploadQuery,
+    MessageSend,
+    ReceiptSend,
+    TypingSend,
+    PresenceSubscribe,
+    SyncRequest,
+  };
+}
+
+export type ProtocolSchemas = ReturnType<typeof protocolSchemas>;
+/** The schemas for the default limits. */
+export const schemas: ProtocolSchemas = protocolSchemas(DEFAULT_LIMITS);
+
+// ---------------------------------------------------------------------------------------------
+// HTTP replies
+// ---------------------------------------------------------------------------------------------
+
+export const AuthReplySchema = z.object({ token: z.string(), user: UserSchema });
+export const MeReplySchema = z.object({ user: UserSchema });
+export const UsersReplySchema = z.object({ users: z.array(UserSchema), nextCursor: z.string().nullable() });
+export const ChannelReplySchema = z.object({ channel: ChannelSchema });
+export const ChannelsReplySchema = z.object({
+  channels: z.array(ChannelSummarySchema),
+  nextCursor: z.string().nullable(),
+});
+export const ChannelDetailsReplySchema = z.object({ channel: ChannelSchema, members: z.array(MemberSchema) });
+export const MessagesReplySchema = z.object({ messages: z.array(MessageSchema) });
+export const FileReplySchema = z.object({ file: FileInfoSchema });
+export const OkReplySchema = z.object({ ok: z.literal(true) });
+export const HealthReplySchema = z.object({ status: z.literal("ok") });
+export const ReadyReplySchema = z.object({
+  ready: z.boolean(),
+  checks: z.object({ broker: z.boolean(), redis: z.boolean(), store: z.boolean(), draining: z.boolean() }),
+});
+export const ConnectionsReplySchema = z.object({ connections: z.number().int().min(0) });
+
+// ---------------------------------------------------------------------------------------------
+// Socket.IO acks (server → client replies to client events)
+// ---------------------------------------------------------------------------------------------
+
+export const FailureReplySchema = z.object({ ok: z.literal(false), error: ErrorInfoSchema });
+function reply<T extends z.ZodRawShape>(shape: T) {
+  return z.union([z.object({ ok: z.literal(true), ...shape }), FailureReplySchema]);
+}
+export const MessageSendReplySchema = reply({ clientMsgId: ClientMsgIdSchema });
+export const ReceiptReplySchema = reply({});
+export const TypingReplySchema = reply({});
+export const PresenceSubscribeReplySchema = reply({ presence: z.array(PresenceSchema) });
+export const SyncReplySchema = reply({
+  messages: z.array(MessageSchema),
+  /** Channels that have more messages than this reply carried: page them with REST. */
+  more: z.array(ChannelIdSchema),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Socket.IO server → client events
+// ---------------------------------------------------------------------------------------------
+
+export const MessageEventSchema = MessageSchema;
+export const ReceiptEventSchema = z.object({
+  channelId: ChannelIdSchema,
+  userId: UserIdSchema,
+  kind: ReceiptKindSchema,
+  seq: SeqSchema,
+});
+export const TypingEventSchema = z.object({
+  channelId: ChannelIdSchema,
+  userId: UserIdSchema,
+  typing: z.boolean(),
+});
+export const PresenceEventSchema = PresenceSchema;
+export const ChannelChangeSchema = z.enum(["created", "renamed", "members", "removed"]);
+export const ChannelEventSchema = z.object({
+  channel: ChannelSchema,
+  /** What happened; `removed` means the receiving user is no longer a member. */
+  change: ChannelChangeSchema,
+});
+export const ReconnectEventSchema = z.object({ reason: z.literal("draining") });
+/** Socket.IO `connect_error` data when the handshake is refused. */
+export const ConnectErrorDataSchema = z.object({ code: z.string() });

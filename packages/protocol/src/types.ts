@@ -1,0 +1,81 @@
+import type { z } from "zod";
+import type * as s from "./schemas.js";
+
+type Out<T extends z.ZodType> = z.output<T>;
+type Sch = s.ProtocolSchemas;
+
+export type UserId = string;
+export type ChannelId = string;
+export type Role = Out<typeof s.RoleSchema>;
+export type ChannelType = Out<typeof s.ChannelTypeSchema>;
+export type ReceiptKind = Out<typeof s.ReceiptKindSchema>;
+
+export type User = Out<typeof s.UserSchema>;
+export type Message = Out<typeof s.MessageSchema>;
+export type MessagePreview = Out<typeof s.MessagePreviewSchema>;
+export type Channel = Out<typeof s.ChannelSchema>;
+export type ChannelSummary = Out<typeof s.ChannelSummarySchema>;
+export type Member = Out<typeof s.MemberSchema>;
+export type FileInfo = Out<typeof s.FileInfoSchema>;
+export type Presence = Out<typeof s.PresenceSchema>;
+
+export type RegisterBody = Out<Sch["RegisterBody"]>;
+export type LoginBody = Out<Sch["LoginBody"]>;
+export type UsersQuery = Out<Sch["UsersQuery"]>;
+export type CreateChannelBody = Out<Sch["CreateChannelBody"]>;
+export type ChannelsQuery = Out<Sch["ChannelsQuery"]>;
+export type RenameChannelBody = Out<Sch["RenameChannelBody"]>;
+export type AddMembersBody = Out<Sch["AddMembersBody"]>;
+export type UpdateMemberBody = Out<Sch["UpdateMemberBody"]>;
+export type MessagesQuery = Out<Sch["MessagesQuery"]>;
+
+export type MessageSend = Out<Sch["MessageSend"]>;
+export type ReceiptSend = Out<Sch["ReceiptSend"]>;
+export type TypingSend = Out<Sch["TypingSend"]>;
+export type PresenceSubscribe = Out<Sch["PresenceSubscribe"]>;
+export type SyncRequest = Out<Sch["SyncRequest"]>;
+
+export type AuthReply = Out<typeof s.AuthReplySchema>;
+export type MeReply = Out<typeof s.MeReplySchema>;
+export type UsersReply = Out<typeof s.UsersReplySchema>;
+export type ChannelReply = Out<typeof s.ChannelReplySchema>;
+export type ChannelsReply = Out<typeof s.ChannelsReplySchema>;
+export type ChannelDetailsReply = Out<typeof s.ChannelDetailsReplySchema>;
+export type MessagesReply = Out<typeof s.MessagesReplySchema>;
+export type FileReply = Out<typeof s.FileReplySchema>;
+export type ReadyReply = Out<typeof s.ReadyReplySchema>;
+export type ConnectionsReply = Out<typeof s.ConnectionsReplySchema>;
+
+export type FailureReply = Out<typeof s.FailureReplySchema>;
+export type MessageSendReply = Out<typeof s.MessageSendReplySchema>;
+export type ReceiptReply = Out<typeof s.ReceiptReplySchema>;
+export type TypingReply = Out<typeof s.TypingReplySchema>;
+export type PresenceSubscribeReply = Out<typeof s.PresenceSubscribeReplySchema>;
+export type SyncReply = Out<typeof s.SyncReplySchema>;
+
+export type MessageEvent = Out<typeof s.MessageEventSchema>;
+export type ReceiptEvent = Out<typeof s.ReceiptEventSchema>;
+export type TypingEvent = Out<typeof s.TypingEventSchema>;
+export type PresenceEvent = Out<typeof s.PresenceEventSchema>;
+export type ChannelChange = Out<typeof s.ChannelChangeSchema>;
+export type ChannelEvent = Out<typeof s.ChannelEventSchema>;
+export type ReconnectEvent = Out<typeof s.ReconnectEventSchema>;
+
+/** Socket.IO events a client emits, each with its payload and ack reply. */
+export interface ClientToServerEvents {
+  "message:send": (payload: MessageSend, ack: (reply: MessageSendReply) => void) => void;
+  receipt: (payload: ReceiptSend, ack: (reply: ReceiptReply) => void) => void;
+  typing: (payload: TypingSend, ack?: (reply: TypingReply) => void) => void;
+  "presence:subscribe": (payload: PresenceSubscribe, ack: (reply: PresenceSubscribeReply) => void) => void;
+  sync: (payload: SyncRequest, ack: (reply: SyncReply) => void) => void;
+}
+
+/** Socket.IO events a server emits. */
+export interface ServerToClientEvents {
+  message: (event: MessageEvent) => void;
+  receipt: (event: ReceiptEvent) => void;
+  typing: (event: TypingEvent) => void;
+  presence: (event: PresenceEvent) => void;
+  channel: (event: ChannelEvent) => void;
+  reconnect: (event: ReconnectEvent) => void;
+}
