@@ -149,6 +149,7 @@ const QuerySeqPosition = z.coerce.number().int().min(0).max(MAX_SEQ);
 export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
   const MessageBody = z.string().refine((s) => utf8Bytes(s) <= limits.maxBodyBytes, {
     message: `body is at most ${limits.maxBodyBytes} bytes of UTF-8`,
+    params: { code: "PAYLOAD_TOO_LARGE" },
   });
 
   // ---- HTTP requests ----

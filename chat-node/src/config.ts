@@ -1,0 +1,234 @@
+import { hostname } from "node:os";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_LIMITS, type Limits } from "@vibetalk/protocol";
+import { z } from "zod";
+import { parsePartitionSet } from "./domain/partitions.js";
+
+/**
+ * chat-node configuration: every option, its environment variable and its default, in one place.
+ * `loadConfig(process.env)` parses and validates once at start-up; a bad value throws a
+ * `ConfigError` naming the variable (main.ts prints it and exits 1).
+ */
+export interface ChatNodeConfig {
+  /** HTTP + Socket.IO port (PORT, 8080; 0 picks a free one). */
+  port: number;
+  /** Listen address (HOST, 0.0.0.0). */
+  host: string;
+  /** This node's identity: queue names, logs, metrics (NODE_ID, else POD_NAME, else the hostname). */
+  nodeId: string;
+  redisUrl: string;
+  rabbitmqUrl: string;
+  mongodbUrl: string;
+  /** HS256 secret for session tokens (JWT_SECRET, at least 16 characters). */
+  jwtSecret: string;
+  /** Token lifetime (JWT_TTL_SECONDS, 7 days). */
+  jwtTtlSeconds: number;
+  /** Number of partitions P (PARTITIONS, 64); fixed for a cluster's life. */
+  partitions: number;
+  /** Number of user exchanges U (USER_EXCHANGES, 16); fixed for a cluster's life. */
+  userExchanges: number;
+  /** Partition ownership source (PARTITION_ASSIGNMENT, `static`). */
+  assignment: "static" | "kubernetes";
+  /** Statically owned partitions (OWNED_PARTITIONS, `all`): `all`, `none` or e.g. `0-31,40`. */
+  ownedPartitions: Set<number>;
+  /** Unacked messages per partition consumer (CONSUMER_PREFETCH, 500). */
+  consumerPrefetch: number;
+  /** Messages stored per batch at most (BATCH_SIZE, 200). */
+  batchSize: number;
+  /** How long a partial batch waits for more messages (FLUSH_INTERVAL_MS, 5). */
+  flushIntervalMs: number;
+  /** Grace period for a SIGTERM drain (DRAIN_SECONDS, 25). */
+  drainSeconds: number;
+  /** A user's binding is kept this long after their last socket here goes (BINDING_GRACE_SECONDS, 60). */
+  bindingGraceSeconds: number;
+  /** AMQP channels that bindings are spread over (BIND_CHANNELS, 4). */
+  bindChannels: number;
+  /** A node queue unused this long is deleted by RabbitMQ (NODE_QUEUE_EXPIRES_SECONDS, 60). */
+  nodeQueueExpiresSeconds: number;
+  /** Presence heartbeat period (PRESENCE_HEARTBEAT_SECONDS, 5). */
+  presenceHeartbeatSeconds: number;
+  /** Offline after this long without a heartbeat (PRESENCE_TTL_SECONDS, 25). */
+  presenceTtlSeconds: number;
+  /** Receipt marks are written at most once per member per interval (RECEIPT_FLUSH_MS, 1000). */
+  receiptFlushMs: number;
+  /** Cached channel members expire after (MEMBERS_CACHE_TTL_MS, 60000). */
+  membersCacheTtlMs: number;
+  /** Routing keys per fan-out publish at most (FANOUT_MAX_CC, 500). */
+  fanoutMaxRecipients: number;
+  /** Protocol limits (LIMIT_* variables; defaults in @vibetalk/protocol). */
+  limits: Limits;
+  /** Content types accepted for uploads (FILE_TYPES, comma-separated). */
+  fileTypes: string[];
+  /** pino level (LOG_LEVEL, info). */
+  logLevel: string;
+  /** OTLP/HTTP endpoint; tracing is off without one (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  otelEndpoint: string | undefined;
+  /** Service name of traces (OTEL_SERVICE_NAME, vibetalk-chat-node). */
+  otelServiceName: string;
+  /** Static web client directory (PUBLIC_DIR, chat-node/public). */
+  publicDir: string;
+}
+
+export const DEFAULT_FILE_TYPES = [
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "image/webp",
+  "application/pdf",
+  "text/plain",
+  "application/zip",
+  "audio/mpeg",
+  "audio/ogg",
+  "video/mp4",
+  "video/webm",
+];
+
+const defaultPublicDir = fileURLToPath(new URL("../public", import.meta.url));
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const url = (...protocols: string[]) =>
+  z
+    .string()
+    .min(1)
+    .refine(
+      (s) => {
+        try {
+          return protocols.includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a ${protocols.join(" or ")}// URL`,
+    );
+
+/** Environment variables read, with their schemas and defaults. */
+const envSchema = z.object({
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  NODE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/, "must be 1-100 of [A-Za-z0-9_.-]")
+    .optional(),
+  POD_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/, "must be 1-100 of [A-Za-z0-9_.-]")
+    .optional(),
+  REDIS_URL: url("redis:", "rediss:"),
+  RABBITMQ_URL: url("amqp:", "amqps:"),
+  MONGODB_URL: url("mongodb:", "mongodb+srv:"),
+  JWT_SECRET: z.string().min(16, "must be at least 16 characters"),
+  JWT_TTL_SECONDS: int(60, 365 * 86400).default(7 * 86400),
+  PARTITIONS: int(1, 4096).default(64),
+  USER_EXCHANGES: int(1, 1024).default(16),
+  PARTITION_ASSIGNMENT: z.enum(["static", "kubernetes"]).default("static"),
+  OWNED_PARTITIONS: z.string().default("all"),
+  CONSUMER_PREFETCH: int(1, 65535).default(500),
+  BATCH_SIZE: int(1, 10_000).default(200),
+  FLUSH_INTERVAL_MS: int(0, 10_000).default(5),
+  DRAIN_SECONDS: int(0, 3600).default(25),
+  BINDING_GRACE_SECONDS: int(0, 86_400).default(60),
+  BIND_CHANNELS: int(1, 64).default(4),
+  NODE_QUEUE_EXPIRES_SECONDS: int(5, 86_400).default(60),
+  PRESENCE_HEARTBEAT_SECONDS: int(1, 300).default(5),
+  PRESENCE_TTL_SECONDS: int(2, 3600).default(25),
+  RECEIPT_FLUSH_MS: int(10, 60_000).default(1000),
+  MEMBERS_CACHE_TTL_MS: int(0, 3_600_000).default(60_000),
+  FANOUT_MAX_CC: int(1, 2000).default(500),
+  LIMIT_MAX_BODY_BYTES: int(1, 1024 * 1024).default(DEFAULT_LIMITS.maxBodyBytes),
+  LIMIT_MAX_FILE_IDS: int(0, 100).default(DEFAULT_LIMITS.maxFileIds),
+  LIMIT_MAX_FILE_BYTES: int(1, 1024 * 1024 * 1024).default(DEFAULT_LIMITS.maxFileBytes),
+  LIMIT_MAX_GROUP_MEMBERS: int(2, 100_000).default(DEFAULT_LIMITS.maxGroupMembers),
+  LIMIT_SEND_RATE: int(1, 100_000).default(DEFAULT_LIMITS.sendRatePerSecond),
+  LIMIT_SEND_BURST: int(1, 100_000).default(DEFAULT_LIMITS.sendBurst),
+  LIMIT_MAX_PAGE: int(1, 1000).default(DEFAULT_LIMITS.maxPageLimit),
+  FILE_TYPES: z.string().optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default("vibetalk-chat-node"),
+  PUBLIC_DIR: z.string().min(1).optional(),
+});
+
+/** The names of every environment variable chat-node reads. */
+export const CONFIG_ENV_VARS = Object.keys(envSchema.shape);
+
+type Env = Record<string, string | undefined>;
+
+/** Parses the environment into a config, or throws a ConfigError naming each bad variable. */
+export function loadConfig(env: Env): ChatNodeConfig {
+  // Empty strings mean "unset" (as Kubernetes renders an empty optional value).
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const r = envSchema.safeParse(cleaned);
+  if (!r.success) {
+    throw new ConfigError(r.error.issues.map((i) => `${i.path.join(".") || "env"}: ${i.message}`));
+  }
+  const e = r.data;
+  const problems: string[] = [];
+  let owned = new Set<number>();
+  try {
+    owned = parsePartitionSet(e.OWNED_PARTITIONS, e.PARTITIONS);
+  } catch (err) {
+    problems.push(`OWNED_PARTITIONS: ${(err as Error).message}`);
+  }
+  if (e.LIMIT_SEND_BURST < 1) problems.push("LIMIT_SEND_BURST: must be at least 1");
+  if (e.PRESENCE_TTL_SECONDS <= e.PRESENCE_HEARTBEAT_SECONDS) {
+    problems.push("PRESENCE_TTL_SECONDS: must exceed PRESENCE_HEARTBEAT_SECONDS");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    nodeId: e.NODE_ID ?? e.POD_NAME ?? sanitize(hostname()),
+    redisUrl: e.REDIS_URL,
+    rabbitmqUrl: e.RABBITMQ_URL,
+    mongodbUrl: e.MONGODB_URL,
+    jwtSecret: e.JWT_SECRET,
+    jwtTtlSeconds: e.JWT_TTL_SECONDS,
+    partitions: e.PARTITIONS,
+    userExchanges: e.USER_EXCHANGES,
+    assignment: e.PARTITION_ASSIGNMENT,
+    ownedPartitions: owned,
+    consumerPrefetch: e.CONSUMER_PREFETCH,
+    batchSize: e.BATCH_SIZE,
+    flushIntervalMs: e.FLUSH_INTERVAL_MS,
+    drainSeconds: e.DRAIN_SECONDS,
+    bindingGraceSeconds: e.BINDING_GRACE_SECONDS,
+    bindChannels: e.BIND_CHANNELS,
+    nodeQueueExpiresSeconds: e.NODE_QUEUE_EXPIRES_SECONDS,
+    presenceHeartbeatSeconds: e.PRESENCE_HEARTBEAT_SECONDS,
+    presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
+    receiptFlushMs: e.RECEIPT_FLUSH_MS,
+    membersCacheTtlMs: e.MEMBERS_CACHE_TTL_MS,
+    fanoutMaxRecipients: e.FANOUT_MAX_CC,
+    limits: {
+      ...DEFAULT_LIMITS,
+      maxBodyBytes: e.LIMIT_MAX_BODY_BYTES,
+      maxFileIds: e.LIMIT_MAX_FILE_IDS,
+      maxFileBytes: e.LIMIT_MAX_FILE_BYTES,
+      maxGroupMembers: e.LIMIT_MAX_GROUP_MEMBERS,
+      sendRatePerSecond: e.LIMIT_SEND_RATE,
+      sendBurst: e.LIMIT_SEND_BURST,
+      maxPageLimit: e.LIMIT_MAX_PAGE,
+      defaultPageLimit: Math.min(DEFAULT_LIMITS.defaultPageLimit, e.LIMIT_MAX_PAGE),
+    },
+    fileTypes: e.FILE_TYPES
+      ? e.FILE_TYPES.split(",")
+          .map((s) => s.trim().toLowerCase())
+          .filter(Boolean)
+      : [...DEFAULT_FILE_TYPES],
+    logLevel: e.LOG_LEVEL,
+    otelEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    otelServiceName: e.OTEL_SERVICE_NAME,
+    publicDir: e.PUBLIC_DIR ?? defaultPublicDir,
+  };
+}
+
+function sanitize(s: string): string {
+  return s.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 100) || "chat-node";
+}

@@ -1,0 +1,48 @@
+import { userExchangeOf } from "./hashing.js";
+
+/** RabbitMQ names (DESIGN.md §2). */
+export const topology = {
+  partitionExchange: "vibetalk.partitions",
+  partitionQueue: (k: number) => `vibetalk.partition.${k}`,
+  /** Fanout exchange bound (exchange-to-exchange) to every user exchange: one publish per message. */
+  usersRouter: "vibetalk.users",
+  userExchange: (u: number) => `vibetalk.users.${u}`,
+  nodeQueue: (nodeId: string) => `vibetalk.node.${nodeId}`,
+  /** Fanout exchange bound to every node queue: cluster-wide control events (cache invalidation). */
+  controlExchange: "vibetalk.control",
+} as const;
+
+/** The binding that makes a node receive a user's events. */
+export function userBinding(userId: string, userExchanges: number): { exchange: string; routingKey: string } {
+  return { exchange: topology.userExchange(userExchangeOf(userId, userExchanges)), routingKey: userId };
+}
+
+export interface FanOutPublish {
+  routingKey: string;
+  /** Further routing keys (RabbitMQ's `CC` header). */
+  cc: string[];
+}
+
+/**
+ * Plans the publishes that carry one event to its recipients: recipients deduplicated and sorted,
+ * `maxPerPublish` routing keys per publish. A publish goes to the users router, which hands it to
+ * every user exchange; RabbitMQ routes each routing key through the exchange its user hashes to and
+ * delivers the message once per node queue that holds any recipient. Normally one publish per
+ * event; a huge group takes a few.
+ */
+export function planFanOut(recipients: Iterable<string>, maxPerPublish: number): FanOutPublish[] {
+  const all = [...new Set(recipients)].sort();
+  const out: FanOutPublish[] = [];
+  for (let i = 0; i < all.length; i += maxPerPublish) {
+    const chunk = all.slice(i, i + maxPerPublish);
+    const [first, ...rest] = chunk;
+    if (first !== undefined) out.push({ routingKey: first, cc: rest });
+  }
+  return out;
+}
+
+/** Recipients of a delivered fan-out message: its routing key plus its `CC` header. */
+export function recipientsOf(routingKey: string, ccHeader: unknown): string[] {
+  const cc = Array.isArray(ccHeader) ? ccHeader.filter((x): x is string => typeof x === "string") : [];
+  return [routingKey, ...cc];
+}

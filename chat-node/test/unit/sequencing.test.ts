@@ -1,0 +1,151 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { AcceptedMessage } from "../../src/domain/messages.js";
+import { assignSeqs, dedupeBatch, groupByChannel, sequenceChannel } from "../../src/domain/sequencing.js";
+import { MemorySequenceStore } from "../support/memory-sequence-store.js";
+
+const msg = (channelId: string, senderId: string, clientMsgId: string): { message: AcceptedMessage } => ({
+  message: { channelId, senderId, clientMsgId, body: clientMsgId, fileIds: [], sentAt: 1_700_000_000_000 },
+});
+
+test("assignSeqs numbers after the last seq with padded ids", () => {
+  const docs = assignSeqs([msg("c", "u", "a").message, msg("c", "u", "b").message], 41);
+  assert.deepEqual(
+    docs.map((d) => [d.seq, d.id]),
+    [
+      [42, "c:000000000042"],
+      [43, "c:000000000043"],
+    ],
+  );
+});
+
+test("groupByChannel keeps arrival order per channel; dedupeBatch finds repeats", () => {
+  const items = [msg("a", "u", "1"), msg("b", "u", "2"), msg("a", "u", "3"), msg("a", "u", "1")];
+  const g = groupByChannel(items);
+  assert.deepEqual(
+    g.get("a")?.map((i) => i.message.clientMsgId),
+    ["1", "3", "1"],
+  );
+  const d = dedupeBatch(g.get("a") ?? []);
+  assert.equal(d.unique.length, 2);
+  assert.deepEqual([...d.repeatOf], [[2, 0]]);
+});
+
+test("sequenceChannel stores gap-free and caches the last seq", async () => {
+  const store = new MemorySequenceStore();
+  const cache = new Map<string, number>();
+  const r1 = await sequenceChannel(store, "c", [msg("c", "u", "1"), msg("c", "u", "2")], cache);
+  const r2 = await sequenceChannel(store, "c", [msg("c", "v", "1")], cache);
+  assert.deepEqual(
+    [...r1, ...r2].map((r) => (r.status === "stored" ? r.message.seq : -1)),
+    [1, 2, 3],
+  );
+  assert.equal(store.lastSeqReads, 1);
+  assert.deepEqual(store.seqsOf("c"), [1, 2, 3]);
+});
+
+test("a redelivered message already stored comes back with its stored seq (I3)", async () => {
+  const store = new MemorySequenceStore();
+  await sequenceChannel(store, "c", [msg("c", "u", "1"), msg("c", "u", "2")], new Map());
+  // A new owner (empty cache) gets the same messages again plus a new one.
+  const r = await sequenceChannel(store, "c", [msg("c", "u", "2"), msg("c", "u", "3")], new Map());
+  assert.deepEqual(
+    r.map((x) => (x.status === "stored" ? [x.message.seq, x.duplicate] : null)),
+    [
+      [2, true],
+      [3, false],
+    ],
+  );
+  assert.deepEqual(store.seqsOf("c"), [1, 2, 3]);
+});
+
+test("a repeat inside one batch is stored once", async () => {
+  const store = new MemorySequenceStore();
+  const r = await sequenceChannel(
+    store,
+    "c",
+    [msg("c", "u", "1"), msg("c", "u", "1"), msg("c", "u", "2")],
+    new Map(),
+  );
+  assert.deepEqual(
+    r.map((x) => (x.status === "stored" ? [x.message.seq, x.duplicate] : null)),
+    [
+      [1, false],
+      [1, true],
+      [2, false],
+    ],
+  );
+});
+
+test("a stale cache (another writer took the seq) re-reads the store and neither forks nor gaps", async () => {
+  const store = new MemorySequenceStore();
+  const cacheA = new Map<string, number>();
+  const cacheB = new Map<string, number>();
+  await sequenceChannel(store, "c", [msg("c", "u", "1")], cacheA);
+  await sequenceChannel(store, "c", [msg("c", "v", "1"), msg("c", "v", "2")], cacheB);
+  const r = await sequenceChannel(store, "c", [msg("c", "u", "2")], cacheA); // A thinks last = 1
+  assert.equal(r[0]?.status === "stored" && r[0].message.seq, 4);
+  assert.deepEqual(store.seqsOf("c"), [1, 2, 3, 4]);
+});
+
+test("a failure stops the channel: later messages fail, earlier ones stay stored", async () => {
+  const store = new MemorySequenceStore();
+  store.failNextInsertAt = 1;
+  const cache = new Map<string, number>();
+  const r = await sequenceChannel(
+    store,
+    "c",
+    [msg("c", "u", "1"), msg("c", "u", "2"), msg("c", "u", "3")],
+    cache,
+  );
+  assert.deepEqual(
+    r.map((x) => x.status),
+    ["stored", "failed", "failed"],
+  );
+  assert.equal(cache.has("c"), false, "the cache is dropped after a failure");
+  const again = await sequenceChannel(store, "c", [msg("c", "u", "2"), msg("c", "u", "3")], cache);
+  assert.deepEqual(
+    again.map((x) => (x.status === "stored" ? x.message.seq : -1)),
+    [2, 3],
+  );
+});
+
+test("property: interleaved owners with retries keep every channel gap-free with one message per key", async () => {
+  const arb = fc.array(
+    fc.record({
+      owner: fc.integer({ min: 0, max: 2 }),
+      channel: fc.constantFrom("a", "b"),
+      sends: fc.array(fc.record({ sender: fc.constantFrom("u", "v"), id: fc.integer({ min: 0, max: 15 }) }), {
+        minLength: 1,
+        maxLength: 6,
+      }),
+    }),
+    { minLength: 1, maxLength: 25 },
+  );
+  await fc.assert(
+    fc.asyncProperty(arb, async (batches) => {
+      const store = new MemorySequenceStore();
+      const caches = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
+      const keys = new Map<string, Set<string>>();
+      for (const b of batches) {
+        const items = b.sends.map((s) => msg(b.channel, s.sender, `m${s.id}`));
+        const res = await sequenceChannel(store, b.channel, items, caches[b.owner] as Map<string, number>);
+        for (const r of res) {
+          assert.equal(r.status, "stored");
+          const set = keys.get(b.channel) ?? new Set<string>();
+          set.add(`${r.item.message.senderId}/${r.item.message.clientMsgId}`);
+          keys.set(b.channel, set);
+        }
+      }
+      for (const [channel, set] of keys) {
+        const seqs = store.seqsOf(channel);
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: set.size }, (_, i) => i + 1),
+        );
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
