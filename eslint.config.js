@@ -18,6 +18,21 @@ export default tseslint.config(
   },
   {
     files: ["chat-node/public/**/*.js"],
-    languageOptions: { globals: { window: "readonly", document: "readonly", io: "readonly", localStorage: "readonly", fetch: "readonly", FormData: "readonly", crypto: "readonly", console: "readonly", setTimeout: "readonly", clearTimeout: "readonly", URLSearchParams: "readonly", location: "readonly" } },
+    languageOptions: {
+      globals: {
+        window: "readonly",
+        document: "readonly",
+        io: "readonly",
+        localStorage: "readonly",
+        fetch: "readonly",
+        FormData: "readonly",
+        crypto: "readonly",
+        console: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        URLSearchParams: "readonly",
+        location: "readonly",
+      },
+    },
   },
 );

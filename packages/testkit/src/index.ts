@@ -1,0 +1,15 @@
+export { startRedis, type RedisService } from "./redis.js";
+export { startRabbitMQ, type RabbitMQService, type RabbitMQOptions } from "./rabbitmq.js";
+export { startMongo, type MongoService } from "./mongo.js";
+export { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./controlplane.js";
+export { freePort } from "./ports.js";
+export {
+  ManagedProcess,
+  ServiceStartError,
+  waitUntil,
+  tcpOpen,
+  tempDir,
+  run,
+  runCommand,
+} from "./process.js";
+export { toolPath, toolVersions, cacheDir, repoRoot } from "./tools.js";
