@@ -13,3 +13,4 @@ export {
   runCommand,
 } from "./process.js";
 export { toolPath, toolVersions, cacheDir, repoRoot } from "./tools.js";
+export { startNginx, type NginxService } from "./nginx.js";
