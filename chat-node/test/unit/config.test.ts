@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { ProtocolError} from "@vibetalk/protocol";
+import type { ProtocolError } from "@vibetalk/protocol";
 import { schemas } from "@vibetalk/protocol";
 import { CONFIG_ENV_VARS, ConfigError, loadConfig } from "../../src/config.js";
 import { parseOrThrow } from "../../src/domain/validation.js";

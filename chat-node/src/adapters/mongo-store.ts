@@ -1,0 +1,551 @@
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { ProtocolError, type Role } from "@vibetalk/protocol";
+import mongoose, { type Connection } from "mongoose";
+import { messageIdRange, memberKey } from "../domain/ids.js";
+import type { StoredMessage } from "../domain/messages.js";
+import { chunk, type ReceiptMarks } from "../domain/receipts.js";
+import type { InsertOutcome } from "../domain/sequencing.js";
+import type {
+  ChannelHead,
+  ChannelRecord,
+  FileRecord,
+  LastMessageRecord,
+  MemberRecord,
+  Store,
+  UserRecord,
+} from "../ports.js";
+
+/**
+ * The store: MongoDB through mongoose, written for FerretDB v1 as much as for MongoDB
+ * (DESIGN.md §3, §6). Messages are insert-only; updates are coalesced by the callers and sent in
+ * batches of at most UPDATE_BATCH statements (FerretDB 1.24 hangs on 100).
+ */
+export const UPDATE_BATCH = 40;
+
+interface UserDoc {
+  _id: string;
+  username: string;
+  displayName: string;
+  passwordHash: string;
+  createdAt: Date;
+  lastSeenAt: Date | null;
+}
+interface ChannelDoc {
+  _id: string;
+  type: "direct" | "group";
+  name: string | null;
+  createdBy: string;
+  createdAt: Date;
+  lastSeq: number;
+  lastMessage: LastMessageRecord | null;
+  lastMessageAt: Date;
+  memberCount: number;
+}
+interface MemberDoc {
+  _id: string;
+  channelId: string;
+  userId: string;
+  role: Role;
+  joinedAt: Date;
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+}
+interface MessageDoc {
+  _id: string;
+  channelId: string;
+  seq: number;
+  senderId: string;
+  clientMsgId: string;
+  body: string;
+  fileIds: string[];
+  createdAt: Date;
+}
+interface FileMeta {
+  channelId: string;
+  uploaderId: string;
+  contentType: string;
+}
+
+const { Schema } = mongoose;
+
+const userSchema = new Schema<UserDoc>(
+  {
+    _id: String,
+    username: { type: String, required: true, unique: true },
+    displayName: String,
+    passwordHash: String,
+    createdAt: Date,
+    lastSeenAt: { type: Date, default: null },
+  },
+  { versionKey: false, autoIndex: false },
+);
+const channelSchema = new Schema<ChannelDoc>(
+  {
+    _id: String,
+    type: String,
+    name: { type: String, default: null },
+    createdBy: String,
+    createdAt: Date,
+    lastSeq: Number,
+    lastMessage: { type: Schema.Types.Mixed, default: null },
+    lastMessageAt: Date,
+    memberCount: Number,
+  },
+  { versionKey: false, autoIndex: false },
+);
+channelSchema.index({ lastMessageAt: -1, _id: -1 });
+const memberSchema = new Schema<MemberDoc>(
+  {
+    _id: String,
+    channelId: String,
+    userId: String,
+    role: String,
+    joinedAt: Date,
+    lastDeliveredSeq: Number,
+    lastReadSeq: Number,
+  },
+  { versionKey: false, autoIndex: false },
+);
+memberSchema.index({ userId: 1 });
+memberSchema.index({ channelId: 1 });
+const messageSchema = new Schema<MessageDoc>(
+  {
+    _id: String,
+    channelId: String,
+    seq: Number,
+    senderId: String,
+    clientMsgId: String,
+    body: String,
+    fileIds: [String],
+    createdAt: Date,
+  },
+  { versionKey: false, autoIndex: false },
+);
+messageSchema.index({ channelId: 1, senderId: 1, clientMsgId: 1 }, { unique: true, name: "idempotency" });
+
+export function isDuplicateKey(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === 11000;
+}
+
+const toUser = (d: UserDoc): UserRecord => ({
+  id: d._id,
+  username: d.username,
+  displayName: d.displayName,
+  passwordHash: d.passwordHash,
+  createdAt: d.createdAt,
+  lastSeenAt: d.lastSeenAt ?? null,
+});
+const toChannel = (d: ChannelDoc): ChannelRecord => ({
+  id: d._id,
+  type: d.type,
+  name: d.name ?? null,
+  createdBy: d.createdBy,
+  createdAt: d.createdAt,
+  lastSeq: d.lastSeq ?? 0,
+  lastMessage: d.lastMessage ?? null,
+  lastMessageAt: d.lastMessageAt,
+  memberCount: d.memberCount ?? 0,
+});
+const fromChannel = (c: ChannelRecord): ChannelDoc => ({
+  _id: c.id,
+  type: c.type,
+  name: c.name,
+  createdBy: c.createdBy,
+  createdAt: c.createdAt,
+  lastSeq: c.lastSeq,
+  lastMessage: c.lastMessage,
+  lastMessageAt: c.lastMessageAt,
+  memberCount: c.memberCount,
+});
+const toMember = (d: MemberDoc): MemberRecord => ({
+  channelId: d.channelId,
+  userId: d.userId,
+  role: d.role,
+  joinedAt: d.joinedAt,
+  lastDeliveredSeq: d.lastDeliveredSeq ?? 0,
+  lastReadSeq: d.lastReadSeq ?? 0,
+});
+const fromMember = (m: MemberRecord): MemberDoc => ({ _id: memberKey(m.channelId, m.userId), ...m });
+const toMessage = (d: MessageDoc): StoredMessage => ({
+  id: d._id,
+  channelId: d.channelId,
+  seq: d.seq,
+  senderId: d.senderId,
+  clientMsgId: d.clientMsgId,
+  body: d.body,
+  fileIds: d.fileIds ?? [],
+  createdAt: d.createdAt,
+});
+const fromMessage = (m: StoredMessage): MessageDoc => ({
+  _id: m.id,
+  channelId: m.channelId,
+  seq: m.seq,
+  senderId: m.senderId,
+  clientMsgId: m.clientMsgId,
+  body: m.body,
+  fileIds: m.fileIds,
+  createdAt: m.createdAt,
+});
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+}
+
+function toObjectId(id: string): mongoose.Types.ObjectId | null {
+  return /^[a-f0-9]{24}$/.test(id) ? new mongoose.Types.ObjectId(id) : null;
+}
+
+export class MongoStore implements Store {
+  private readonly users;
+  private readonly channels;
+  private readonly members;
+  private readonly messages;
+  private readonly bucket: mongoose.mongo.GridFSBucket;
+  private readonly filesCol;
+
+  private constructor(private readonly conn: Connection) {
+    // Mongoose models carry the schemas and indexes; queries use the typed driver collections.
+    conn.model<UserDoc>("User", userSchema, "users");
+    conn.model<ChannelDoc>("Channel", channelSchema, "channels");
+    conn.model<MemberDoc>("Member", memberSchema, "members");
+    conn.model<MessageDoc>("Message", messageSchema, "messages");
+    const db = conn.db;
+    if (!db) throw new Error("mongo connection has no database");
+    this.users = db.collection<UserDoc>("users");
+    this.channels = db.collection<ChannelDoc>("channels");
+    this.members = db.collection<MemberDoc>("members");
+    this.messages = db.collection<MessageDoc>("messages");
+    this.bucket = new mongoose.mongo.GridFSBucket(db, { bucketName: "files" });
+    this.filesCol = db.collection<{
+      _id: mongoose.Types.ObjectId;
+      length: number;
+      filename: string;
+      uploadDate: Date;
+      metadata?: FileMeta;
+    }>("files.files");
+  }
+
+  /** Connects and makes sure the indexes exist. */
+  static async connect(url: string): Promise<MongoStore> {
+    const conn = await mongoose
+      .createConnection(url, { serverSelectionTimeoutMS: 10_000, maxPoolSize: 20, autoIndex: false })
+      .asPromise();
+    const store = new MongoStore(conn);
+    await Promise.all(Object.values(conn.models).map((m) => m.createIndexes()));
+    return store;
+  }
+
+  // ---- users ----
+
+  async createUser(u: { username: string; displayName: string; passwordHash: string }): Promise<UserRecord> {
+    const doc: UserDoc = {
+      _id: new mongoose.Types.ObjectId().toHexString(),
+      username: u.username,
+      displayName: u.displayName,
+      passwordHash: u.passwordHash,
+      createdAt: new Date(),
+      lastSeenAt: null,
+    };
+    try {
+      await this.users.insertOne(doc);
+    } catch (err) {
+      if (isDuplicateKey(err)) throw new ProtocolError("CONFLICT", "username is taken");
+      throw err;
+    }
+    return toUser(doc);
+  }
+
+  async findUserByUsername(username: string): Promise<UserRecord | null> {
+    const d = await this.users.findOne({ username });
+    return d ? toUser(d) : null;
+  }
+
+  async getUser(id: string): Promise<UserRecord | null> {
+    const d = await this.users.findOne({ _id: id });
+    return d ? toUser(d) : null;
+  }
+
+  async getUsers(ids: readonly string[]): Promise<UserRecord[]> {
+    if (ids.length === 0) return [];
+    const docs = await this.users.find({ _id: { $in: [...new Set(ids)] } }).toArray();
+    return docs.map(toUser);
+  }
+
+  async searchUsers(prefix: string, after: string | null, limit: number): Promise<UserRecord[]> {
+    const filter: Record<string, unknown> = {};
+    const conds: Record<string, unknown>[] = [];
+    if (prefix) conds.push({ username: { $regex: `^${escapeRegex(prefix.toLowerCase())}` } });
+    if (after) conds.push({ username: { $gt: after } });
+    if (conds.length > 0) filter["$and"] = conds;
+    const docs = await this.users.find(filter).sort({ username: 1 }).limit(limit).toArray();
+    return docs.map(toUser);
+  }
+
+  async setLastSeen(userId: string, at: Date): Promise<void> {
+    await this.users.updateOne({ _id: userId }, { $max: { lastSeenAt: at } });
+  }
+
+  // ---- channels ----
+
+  async createChannel(
+    channel: ChannelRecord,
+    members: readonly MemberRecord[],
+  ): Promise<{ channel: ChannelRecord; created: boolean }> {
+    let created = true;
+    try {
+      await this.channels.insertOne(fromChannel(channel));
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      created = false;
+    }
+    // Members after the channel: a crash in between is repaired by creating the channel again
+    // (direct channels) — member inserts are idempotent.
+    await this.insertMembers(members);
+    if (!created) {
+      const existing = await this.getChannel(channel.id);
+      if (!existing) throw new Error(`channel ${channel.id} vanished`);
+      return { channel: existing, created };
+    }
+    return { channel, created };
+  }
+
+  async getChannel(id: string): Promise<ChannelRecord | null> {
+    const d = await this.channels.findOne({ _id: id });
+    return d ? toChannel(d) : null;
+  }
+
+  async getChannels(ids: readonly string[]): Promise<ChannelRecord[]> {
+    if (ids.length === 0) return [];
+    const docs = await this.channels.find({ _id: { $in: [...new Set(ids)] } }).toArray();
+    return docs.map(toChannel);
+  }
+
+  async renameChannel(id: string, name: string): Promise<void> {
+    await this.channels.updateOne({ _id: id }, { $set: { name } });
+  }
+
+  async raiseChannelHeads(heads: readonly ChannelHead[]): Promise<void> {
+    for (const part of chunk(heads, UPDATE_BATCH)) {
+      await this.channels.bulkWrite(
+        part.map((h) => ({
+          updateOne: {
+            filter: { _id: h.channelId, lastSeq: { $lt: h.lastSeq } },
+            update: {
+              $set: {
+                lastSeq: h.lastSeq,
+                lastMessage: h.lastMessage,
+                lastMessageAt: h.lastMessage.createdAt,
+              },
+            },
+          },
+        })),
+        { ordered: false },
+      );
+    }
+  }
+
+  // ---- members ----
+
+  async listMembers(channelId: string): Promise<MemberRecord[]> {
+    const docs = await this.members.find({ channelId }).toArray();
+    return docs.map(toMember);
+  }
+
+  async listMemberships(userId: string): Promise<MemberRecord[]> {
+    const docs = await this.members.find({ userId }).toArray();
+    return docs.map(toMember);
+  }
+
+  async getMember(channelId: string, userId: string): Promise<MemberRecord | null> {
+    const d = await this.members.findOne({ _id: memberKey(channelId, userId) });
+    return d ? toMember(d) : null;
+  }
+
+  async addMembers(channelId: string, members: readonly MemberRecord[]): Promise<void> {
+    await this.insertMembers(members);
+    await this.refreshMemberCount(channelId);
+  }
+
+  async removeMember(channelId: string, userId: string): Promise<boolean> {
+    const r = await this.members.deleteOne({ _id: memberKey(channelId, userId) });
+    await this.refreshMemberCount(channelId);
+    return r.deletedCount > 0;
+  }
+
+  async setRole(channelId: string, userId: string, role: Role): Promise<void> {
+    await this.members.updateOne({ _id: memberKey(channelId, userId) }, { $set: { role } });
+  }
+
+  async raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void> {
+    for (const part of chunk(marks, UPDATE_BATCH)) {
+      await this.members.bulkWrite(
+        part.map((m) => ({
+          updateOne: {
+            filter: { _id: memberKey(m.channelId, m.userId) },
+            update: { $max: { lastDeliveredSeq: m.lastDeliveredSeq, lastReadSeq: m.lastReadSeq } },
+          },
+        })),
+        { ordered: false },
+      );
+    }
+  }
+
+  private async insertMembers(members: readonly MemberRecord[]): Promise<void> {
+    // Inserts are cheap on FerretDB; duplicates (already members) are expected and ignored.
+    for (const part of chunk(members, 500)) {
+      try {
+        await this.members.insertMany(part.map(fromMember), { ordered: false });
+      } catch (err) {
+        const writeErrors = (err as { writeErrors?: Array<{ code?: number }> }).writeErrors;
+        const onlyDuplicates =
+          isDuplicateKey(err) && (writeErrors ?? []).every((w) => w.code === undefined || w.code === 11000);
+        if (!onlyDuplicates) throw err;
+      }
+    }
+  }
+
+  private async refreshMemberCount(channelId: string): Promise<void> {
+    const n = await this.members.countDocuments({ channelId });
+    await this.channels.updateOne({ _id: channelId }, { $set: { memberCount: n } });
+  }
+
+  // ---- messages ----
+
+  async lastSeq(channelId: string): Promise<number> {
+    const { lower, upper } = messageIdRange(channelId);
+    const d = await this.messages
+      .find({ _id: { $gte: lower, $lt: upper } }, { projection: { seq: 1 } })
+      .sort({ _id: -1 })
+      .limit(1)
+      .toArray();
+    return (d[0] as { seq?: number } | undefined)?.seq ?? 0;
+  }
+
+  async insertOrdered(docs: StoredMessage[]): Promise<InsertOutcome> {
+    if (docs.length === 0) return { inserted: 0 };
+    try {
+      await this.messages.insertMany(docs.map(fromMessage), { ordered: true });
+      return { inserted: docs.length };
+    } catch (err) {
+      const e = err as {
+        insertedCount?: number;
+        writeErrors?: Array<{ index?: number; code?: number }> | { index?: number; code?: number };
+      };
+      const writeErrors = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
+      const first = writeErrors[0];
+      if (first && typeof first.index === "number") {
+        return {
+          inserted: first.index,
+          failure: { index: first.index, duplicateKey: first.code === 11000, error: err },
+        };
+      }
+      // No per-document report (connection lost, …): nothing is known to be written.
+      return { inserted: 0, failure: { index: 0, duplicateKey: false, error: err } };
+    }
+  }
+
+  async findByClientMsgId(
+    channelId: string,
+    senderId: string,
+    clientMsgId: string,
+  ): Promise<StoredMessage | null> {
+    const d = await this.messages.findOne({ channelId, senderId, clientMsgId });
+    return d ? toMessage(d) : null;
+  }
+
+  async messagesAfter(
+    channelId: string,
+    afterSeq: number,
+    limit: number,
+    beforeSeq?: number,
+  ): Promise<StoredMessage[]> {
+    const { lower, upper } = messageIdRange(channelId);
+    const from = `${lower}${String(afterSeq).padStart(12, "0")}`;
+    const to = beforeSeq === undefined ? upper : `${lower}${String(beforeSeq).padStart(12, "0")}`;
+    const docs = await this.messages
+      .find({ _id: { $gt: from, $lt: to } })
+      .sort({ _id: 1 })
+      .limit(limit)
+      .toArray();
+    return docs.map(toMessage);
+  }
+
+  async messagesBefore(channelId: string, beforeSeq: number | null, limit: number): Promise<StoredMessage[]> {
+    const { lower, upper } = messageIdRange(channelId);
+    const to = beforeSeq === null ? upper : `${lower}${String(beforeSeq).padStart(12, "0")}`;
+    const docs = await this.messages
+      .find({ _id: { $gte: lower, $lt: to } })
+      .sort({ _id: -1 })
+      .limit(limit)
+      .toArray();
+    return docs.map(toMessage).reverse();
+  }
+
+  // ---- files ----
+
+  async saveFile(
+    meta: Omit<FileRecord, "id" | "size" | "createdAt">,
+    content: Readable,
+  ): Promise<FileRecord> {
+    const metadata: FileMeta = {
+      channelId: meta.channelId,
+      uploaderId: meta.uploaderId,
+      contentType: meta.contentType,
+    };
+    const upload = this.bucket.openUploadStream(meta.name, { metadata });
+    await pipeline(content, upload);
+    const id = upload.id.toHexString();
+    const rec = await this.getFile(id);
+    if (!rec) throw new Error(`file ${id} not found after upload`);
+    return rec;
+  }
+
+  async getFile(id: string): Promise<FileRecord | null> {
+    const oid = toObjectId(id);
+    if (!oid) return null;
+    const d = await this.filesCol.findOne({ _id: oid });
+    if (!d || !d.metadata) return null;
+    return {
+      id,
+      channelId: d.metadata.channelId,
+      uploaderId: d.metadata.uploaderId,
+      name: d.filename,
+      size: d.length,
+      contentType: d.metadata.contentType,
+      createdAt: d.uploadDate,
+    };
+  }
+
+  async getFiles(ids: readonly string[]): Promise<FileRecord[]> {
+    const out = await Promise.all([...new Set(ids)].map((id) => this.getFile(id)));
+    return out.filter((f): f is FileRecord => f !== null);
+  }
+
+  openFile(id: string): Readable {
+    const oid = toObjectId(id);
+    if (!oid) throw new ProtocolError("NOT_FOUND", "no such file");
+    return this.bucket.openDownloadStream(oid);
+  }
+
+  async deleteFile(id: string): Promise<void> {
+    const oid = toObjectId(id);
+    if (oid) await this.bucket.delete(oid).catch(() => undefined);
+  }
+
+  // ---- lifecycle ----
+
+  async ping(): Promise<boolean> {
+    try {
+      if (this.conn.readyState !== 1 || !this.conn.db) return false;
+      await this.conn.db.command({ ping: 1 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.conn.close();
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Ports: what the chat logic needs from the outside world (STYLE.md rule 7). RabbitMQ, Redis and
+ * MongoDB live in thin adapters under `adapters/`; the domain and the services only see these.
+ */
+import type { Readable } from "node:stream";
+import type { ChannelType, Role } from "@vibetalk/protocol";
+import type { AcceptedMessage, StoredMessage } from "./domain/messages.js";
+import type { ReceiptMarks } from "./domain/receipts.js";
+import type { SequenceStore } from "./domain/sequencing.js";
+
+// ---- store ------------------------------------------------------------------------------------
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  displayName: string;
+  passwordHash: string;
+  createdAt: Date;
+  lastSeenAt: Date | null;
+}
+
+export interface LastMessageRecord {
+  seq: number;
+  senderId: string;
+  body: string;
+  hasFiles: boolean;
+  createdAt: Date;
+}
+
+export interface ChannelRecord {
+  id: string;
+  type: ChannelType;
+  name: string | null;
+  createdBy: string;
+  createdAt: Date;
+  lastSeq: number;
+  lastMessage: LastMessageRecord | null;
+  lastMessageAt: Date;
+  memberCount: number;
+}
+
+export interface MemberRecord {
+  channelId: string;
+  userId: string;
+  role: Role;
+  joinedAt: Date;
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+}
+
+export interface FileRecord {
+  id: string;
+  channelId: string;
+  uploaderId: string;
+  name: string;
+  size: number;
+  contentType: string;
+  createdAt: Date;
+}
+
+/** The head of a channel after a stored batch: raises `lastSeq` and the preview if newer. */
+export interface ChannelHead {
+  channelId: string;
+  lastSeq: number;
+  lastMessage: LastMessageRecord;
+}
+
+export interface Store extends SequenceStore {
+  createUser(u: { username: string; displayName: string; passwordHash: string }): Promise<UserRecord>;
+  findUserByUsername(username: string): Promise<UserRecord | null>;
+  getUser(id: string): Promise<UserRecord | null>;
+  getUsers(ids: readonly string[]): Promise<UserRecord[]>;
+  /** Users whose username starts with `prefix`, after `after`, sorted by username. */
+  searchUsers(prefix: string, after: string | null, limit: number): Promise<UserRecord[]>;
+  setLastSeen(userId: string, at: Date): Promise<void>;
+
+  /** Inserts a channel and its members; a channel that exists already is returned as it is. */
+  createChannel(
+    channel: ChannelRecord,
+    members: readonly MemberRecord[],
+  ): Promise<{ channel: ChannelRecord; created: boolean }>;
+  getChannel(id: string): Promise<ChannelRecord | null>;
+  getChannels(ids: readonly string[]): Promise<ChannelRecord[]>;
+  renameChannel(id: string, name: string): Promise<void>;
+  /** Raises each channel's `lastSeq` / preview, once per channel per stored batch. */
+  raiseChannelHeads(heads: readonly ChannelHead[]): Promise<void>;
+
+  listMembers(channelId: string): Promise<MemberRecord[]>;
+  listMemberships(userId: string): Promise<MemberRecord[]>;
+  getMember(channelId: string, userId: string): Promise<MemberRecord | null>;
+  /** Adds members (existing ones are left as they are) and refreshes the member count. */
+  addMembers(channelId: string, members: readonly MemberRecord[]): Promise<void>;
+  /** Removes a member and refreshes the member count; false when they were not one. */
+  removeMember(channelId: string, userId: string): Promise<boolean>;
+  setRole(channelId: string, userId: string, role: Role): Promise<void>;
+  /** Raises receipt high-water marks with `$max` (in small batches). */
+  raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void>;
+
+  /** Messages with `afterSeq < seq < beforeSeq` in ascending order, the first `limit`. */
+  messagesAfter(
+    channelId: string,
+    afterSeq: number,
+    limit: number,
+    beforeSeq?: number,
+  ): Promise<StoredMessage[]>;
+  /** The last `limit` messages with `seq < beforeSeq` (all when null), in ascending order. */
+  messagesBefore(channelId: string, beforeSeq: number | null, limit: number): Promise<StoredMessage[]>;
+
+  saveFile(meta: Omit<FileRecord, "id" | "size" | "createdAt">, content: Readable): Promise<FileRecord>;
+  getFile(id: string): Promise<FileRecord | null>;
+  getFiles(ids: readonly string[]): Promise<FileRecord[]>;
+  openFile(id: string): Readable;
+  deleteFile(id: string): Promise<void>;
+
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+// ---- broker -----------------------------------------------------------------------------------
+
+/** Trace context carried in message headers (W3C `traceparent`, `tracestate`). */
+export type TraceCarrier = Record<string, string>;
+
+export interface PartitionDelivery {
+  /** The parsed message, or null when the payload was malformed. */
+  message: AcceptedMessage | null;
+  trace: TraceCarrier;
+  redelivered: boolean;
+  ack(): void;
+}
+
+export interface PartitionSubscription {
+  /** Stops deliveries (basic.cancel); deliveries already received stay valid for ack. */
+  cancel(): Promise<void>;
+  /** Closes the channel: every unacked delivery goes back to the queue, in order. */
+  close(): Promise<void>;
+  /** Resolves when the channel closed for any reason (broker failure included). */
+  readonly closed: Promise<void>;
+}
+
+/** An event for recipients' nodes, carried over the user exchanges. */
+export type NodeEvent =
+  | { t: "message"; message: import("@vibetalk/protocol").Message; sentAt: number }
+  | { t: "receipt"; receipt: import("@vibetalk/protocol").ReceiptEvent }
+  | { t: "channel"; event: import("@vibetalk/protocol").ChannelEvent };
+
+/** Cluster-wide control events (every node). */
+export type ControlEvent = { t: "members"; channelId: string; origin: string };
+
+export interface NodeDelivery {
+  event: NodeEvent;
+  recipients: string[];
+  trace: TraceCarrier;
+}
+
+export interface Broker {
+  /** Publishes persistently to a partition; resolves once the broker confirmed it. */
+  publishToPartition(partition: number, message: AcceptedMessage, trace: TraceCarrier): Promise<void>;
+  /** Publishes an event to the recipients' nodes; resolves (with the publish count) once confirmed. */
+  publishToUsers(event: NodeEvent, recipients: readonly string[], trace?: TraceCarrier): Promise<number>;
+  publishControl(event: ControlEvent): Promise<void>;
+  subscribePartition(
+    partition: number,
+    prefetch: number,
+    onDelivery: (d: PartitionDelivery) => void,
+  ): Promise<PartitionSubscription>;
+  /** Queue depth of a partition (ready messages), for the lag metric. */
+  partitionDepth(partition: number): Promise<number>;
+  /** Makes this node receive a user's events (idempotent). */
+  bindUser(userId: string): Promise<void>;
+  unbindUser(userId: string): Promise<void>;
+  /** Starts consuming this node's queue. */
+  onNodeEvent(handler: (d: NodeDelivery) => void): void;
+  onControlEvent(handler: (e: ControlEvent) => void): void;
+  /** Called after every (re)connection once the topology is back (partition consumers resubscribe). */
+  onReconnect(handler: () => void): void;
+  isConnected(): boolean;
+  close(): Promise<void>;
+}
+
+// ---- presence ---------------------------------------------------------------------------------
+
+export interface PresenceState {
+  userId: string;
+  online: boolean;
+  lastSeenAt: Date | null;
+}
+
+export interface PresenceStore {
+  /** Marks users as live on this node (heartbeat); returns the users that were offline before. */
+  heartbeat(userIds: readonly string[]): Promise<string[]>;
+  /** This node no longer holds the user; returns their state afterwards (offline unless another node holds them). */
+  leave(userId: string, at: Date): Promise<PresenceState>;
+  get(userIds: readonly string[]): Promise<PresenceState[]>;
+  ping(): Promise<boolean>;
+}
+
+// ---- partition assignment ---------------------------------------------------------------------
+
+/**
+ * Where partition ownership comes from. `start` calls `onChange` with the full set this node owns
+ * now, and again whenever it changes; the returned promise resolves once the node has acted on it
+ * (consumers of removed partitions stopped, their in-flight batches acked: "released"), so the
+ * source can record the release for the operator.
+ */
+export interface AssignmentSource {
+  start(onChange: (owned: Set<number>) => Promise<void>): Promise<void>;
+  stop(): Promise<void>;
+}
