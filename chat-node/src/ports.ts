@@ -3,7 +3,7 @@
  * MongoDB live in thin adapters under `adapters/`; the domain and the services only see these.
  */
 import type { Readable } from "node:stream";
-import type { ChannelType, Role } from "@vibetalk/protocol";
+import type { ChannelEvent, ChannelType, Message, ReceiptEvent, Role } from "@vibetalk/protocol";
 import type { AcceptedMessage, StoredMessage } from "./domain/messages.js";
 import type { ReceiptMarks } from "./domain/receipts.js";
 import type { SequenceStore } from "./domain/sequencing.js";
@@ -140,9 +140,9 @@ export interface PartitionSubscription {
 
 /** An event for recipients' nodes, carried over the user exchanges. */
 export type NodeEvent =
-  | { t: "message"; message: import("@vibetalk/protocol").Message; sentAt: number }
-  | { t: "receipt"; receipt: import("@vibetalk/protocol").ReceiptEvent }
-  | { t: "channel"; event: import("@vibetalk/protocol").ChannelEvent };
+  | { t: "message"; message: Message; sentAt: number }
+  | { t: "receipt"; receipt: ReceiptEvent }
+  | { t: "channel"; event: ChannelEvent };
 
 /** Cluster-wide control events (every node). */
 export type ControlEvent = { t: "members"; channelId: string; origin: string };
