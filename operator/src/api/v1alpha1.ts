@@ -1,0 +1,281 @@
+/**
+ * ChatCluster, vibetalk.io/v1alpha1: the one source of truth for the CRD schema and the operator's
+ * types. `crds/chatcluster.yaml` is generated from `chatClusterSchema` (see ../crd/generate.ts).
+ */
+import {
+  arrayOf,
+  bool,
+  int,
+  intOrString,
+  mapOf,
+  obj,
+  oneOf,
+  str,
+  type Input,
+  type Static,
+} from "./schema.js";
+
+export const GROUP = "vibetalk.io";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = "ChatCluster";
+export const PLURAL = "chatclusters";
+export const SINGULAR = "chatcluster";
+export const SHORT_NAMES = ["cc"] as const;
+export const LIST_KIND = "ChatClusterList";
+
+/**
+ * The longest cluster name: Services are named `<name>` and `<name>-headless` and must be DNS-1035
+ * labels of at most 63 characters.
+ */
+export const MAX_NAME_LENGTH = 54;
+export const NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
+
+const QUANTITY_PATTERN =
+  "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$";
+const DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$";
+const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+const SECRET_KEY = "^[-._a-zA-Z0-9]+$";
+
+const immutable = (field: string) => [{ rule: "self == oldSelf", message: `${field} is immutable` }];
+
+const secretKeySelector = (what: string, defaultKey: string) =>
+  obj(
+    {
+      name: str({
+        description: "Name of a Secret in the ChatCluster's namespace.",
+        minLength: 1,
+        maxLength: 253,
+        pattern: DNS_SUBDOMAIN,
+      }),
+      key: str({
+        description: `Key in that Secret (default ${defaultKey}).`,
+        default: defaultKey,
+        minLength: 1,
+        maxLength: 253,
+        pattern: SECRET_KEY,
+      }),
+    },
+    { description: `The Secret key holding ${what}.`, required: ["name"] },
+  );
+
+const backingService = (what: string) =>
+  obj(
+    { secretRef: secretKeySelector(`the ${what} URL`, "url") },
+    { description: `How chat-nodes reach ${what}.`, required: ["secretRef"] },
+  );
+
+const quantities = mapOf(intOrString({ pattern: QUANTITY_PATTERN }));
+
+export const autoscalingSchema = obj(
+  {
+    enabled: bool({
+      description:
+        "Scale the chat-node Deployment with an HPA on live connections; spec.replicas is ignored while on.",
+      default: false,
+    }),
+    minReplicas: int({ description: "Lower bound of the HPA.", default: 2, minimum: 1, maximum: 1000 }),
+    maxReplicas: int({ description: "Upper bound of the HPA.", default: 10, minimum: 1, maximum: 1000 }),
+    targetConnectionsPerPod: int({
+      description: "Average live connections per pod the HPA aims at (external metric vibetalk_connections).",
+      default: 5000,
+      minimum: 1,
+      maximum: 1000000,
+    }),
+  },
+  {
+    default: {},
+    validations: [
+      {
+        rule: "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+        message: "autoscaling.minReplicas must not exceed autoscaling.maxReplicas",
+      },
+    ],
+  },
+);
+
+export const chatClusterSpecSchema = obj(
+  {
+    image: str({ description: "chat-node container image.", minLength: 1, maxLength: 1024 }),
+    replicas: int({
+      description: "chat-node pods when autoscaling is off (also the scale subresource).",
+      default: 2,
+      minimum: 0,
+      maximum: 1000,
+    }),
+    autoscaling: autoscalingSchema,
+    partitions: int({
+      description: "Number of message partitions P; fixed at creation.",
+      default: 64,
+      minimum: 1,
+      maximum: 1024,
+      validations: immutable("partitions"),
+    }),
+    userExchanges: int({
+      description: "Number of user exchanges U; fixed at creation.",
+      default: 16,
+      minimum: 1,
+      maximum: 1024,
+      validations: immutable("userExchanges"),
+    }),
+    rabbitmq: backingService("RabbitMQ"),
+    redis: backingService("Redis"),
+    mongodb: backingService("MongoDB"),
+    jwtSecretRef: secretKeySelector("the JWT signing secret (at least 16 characters)", "secret"),
+    resources: obj(
+      { limits: quantities, requests: quantities },
+      { description: "Compute resources of the chat-node container (corev1 ResourceRequirements)." },
+    ),
+    service: obj(
+      {
+        type: oneOf(["ClusterIP", "NodePort", "LoadBalancer"] as const, {
+          description: "Type of the client Service.",
+          default: "ClusterIP",
+        }),
+        port: int({ description: "Port of the client Service.", default: 80, minimum: 1, maximum: 65535 }),
+      },
+      { description: "The client-facing Service (session affinity ClientIP).", default: {} },
+    ),
+    podDisruptionBudget: obj(
+      {
+        enabled: bool({ description: "Create a PodDisruptionBudget.", default: true }),
+        maxUnavailable: intOrString({ description: "Default 1 when neither bound is set." }),
+        minAvailable: intOrString({}),
+      },
+      {
+        description:
+          "PodDisruptionBudget of the chat-node pods: at most one of maxUnavailable and minAvailable.",
+        default: {},
+        validations: [
+          {
+            rule: "!(has(self.maxUnavailable) && has(self.minAvailable))",
+            message:
+              "set at most one of podDisruptionBudget.maxUnavailable and podDisruptionBudget.minAvailable",
+          },
+        ],
+      },
+    ),
+    drainSeconds: int({
+      description: "Seconds a terminating chat-node has to release partitions and move its sockets.",
+      default: 25,
+      minimum: 0,
+      maximum: 3600,
+    }),
+    deletionPolicy: oneOf(["Retain", "Delete"] as const, {
+      description:
+        "Delete removes the cluster's RabbitMQ topology (vibetalk.<name>.*) when the ChatCluster is deleted; Retain keeps it (and its messages).",
+      default: "Retain",
+    }),
+    metrics: obj(
+      {
+        serviceMonitor: obj(
+          {
+            enabled: bool({
+              description:
+                "Create a monitoring.coreos.com/v1 ServiceMonitor (needs the Prometheus operator's CRD).",
+              default: false,
+            }),
+            interval: str({ description: "Scrape interval.", default: "30s", pattern: DURATION_PATTERN }),
+            labels: mapOf(str(), {
+              description: "Extra labels for the ServiceMonitor (for a Prometheus selector).",
+            }),
+          },
+          { default: {} },
+        ),
+      },
+      { description: "Metrics exposure.", default: {} },
+    ),
+  },
+  {
+    description: "Desired state of a VibeTalk chat cluster.",
+    required: ["image", "rabbitmq", "redis", "mongodb", "jwtSecretRef"],
+  },
+);
+
+export const conditionSchema = obj(
+  {
+    type: str({ maxLength: 316 }),
+    status: oneOf(["True", "False", "Unknown"] as const),
+    reason: str({ maxLength: 1024 }),
+    message: str({ maxLength: 32768 }),
+    lastTransitionTime: str({ format: "date-time" }),
+    observedGeneration: int({ format: "int64", minimum: 0 }),
+  },
+  { required: ["type", "status", "reason", "message", "lastTransitionTime"] },
+);
+
+export const partitionAssignmentSchema = obj(
+  {
+    epoch: int({ description: "Increments each time an owner changes.", format: "int64", minimum: 0 }),
+    owners: mapOf(str(), { description: "Partition number (decimal string) → owning pod name." }),
+  },
+  { required: ["epoch", "owners"] },
+);
+
+export const chatClusterStatusSchema = obj(
+  {
+    observedGeneration: int({ format: "int64" }),
+    replicas: int({ description: "chat-node pods (Deployment status)." }),
+    readyReplicas: int({}),
+    selector: str({ description: "Label selector of the chat-node pods (for the scale subresource)." }),
+    connections: int({ description: "Live connections reported by the chat-node pods.", format: "int64" }),
+    partitionAssignment: partitionAssignmentSchema,
+    conditions: arrayOf(conditionSchema, { listType: "map", listMapKeys: ["type"] }),
+  },
+  { description: "Observed state, written by the operator." },
+);
+
+export const chatClusterSchema = obj(
+  {
+    apiVersion: str(),
+    kind: str(),
+    metadata: obj({}),
+    spec: chatClusterSpecSchema,
+    status: chatClusterStatusSchema,
+  },
+  {
+    required: ["spec"],
+    validations: [
+      {
+        rule: `self.metadata.name.size() <= ${MAX_NAME_LENGTH}`,
+        message: `metadata.name must be at most ${MAX_NAME_LENGTH} characters (the chat-node Services are named <name>-headless)`,
+      },
+      {
+        rule: `self.metadata.name.matches('${NAME_PATTERN}')`,
+        message:
+          "metadata.name must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter",
+      },
+    ],
+  },
+);
+
+export type ChatClusterSpec = Static<typeof chatClusterSpecSchema>;
+export type ChatClusterSpecInput = Input<typeof chatClusterSpecSchema>;
+export type ChatClusterStatus = Static<typeof chatClusterStatusSchema>;
+export type Condition = Static<typeof conditionSchema>;
+export type ConditionStatus = Condition["status"];
+export type PartitionAssignment = Static<typeof partitionAssignmentSchema>;
+export type SecretKeySelector = ChatClusterSpec["jwtSecretRef"];
+export type DeletionPolicy = ChatClusterSpec["deletionPolicy"];
+
+/** Object metadata as the operator reads it (a subset of ObjectMeta). */
+export interface ChatClusterMetadata {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string | Date;
+  deletionTimestamp?: string | Date;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface ChatCluster {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ChatClusterMetadata;
+  spec: ChatClusterSpec;
+  status?: ChatClusterStatus;
+}
