@@ -1,6 +1,7 @@
 // @ts-check
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import globals from "globals";
 
 export default tseslint.config(
   { ignores: ["**/node_modules/**", "chat-node/public/vendor/**", "charts/**", "tools/**"] },
@@ -15,6 +16,10 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
     },
+  },
+  {
+    files: ["**/*.mjs", "**/*.cjs", "scripts/**/*.js"],
+    languageOptions: { globals: globals.node },
   },
   {
     files: ["chat-node/public/**/*.js"],
