@@ -1,4 +1,4 @@
-import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1EnvVar, V1Pod } from "@kubernetes/client-node";
 
 /** Reads Secrets and ConfigMaps for env resolution; the runner passes an API-backed implementation. */
 export interface EnvSources {
@@ -35,6 +35,41 @@ export function expand(value: string, env: Record<string, string>): string {
   });
 }
 
+async function envFromValues(
+  ns: string,
+  container: V1Container,
+  sources: EnvSources,
+): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const from of container.envFrom ?? []) {
+    const ref = from.secretRef ?? from.configMapRef;
+    if (!ref?.name) continue;
+    const kind = from.secretRef ? "Secret" : "ConfigMap";
+    const data = from.secretRef ? await sources.secret(ns, ref.name) : await sources.configMap(ns, ref.name);
+    if (!data) {
+      if (ref.optional) continue;
+      throw new EnvResolutionError(`envFrom ${kind} ${ns}/${ref.name} not found`);
+    }
+    for (const [k, v] of Object.entries(data)) env[`${from.prefix ?? ""}${k}`] = v;
+  }
+  return env;
+}
+
+async function keyRefValue(ns: string, e: V1EnvVar, sources: EnvSources): Promise<string | undefined> {
+  const secretRef = e.valueFrom?.secretKeyRef;
+  const ref = secretRef ?? e.valueFrom?.configMapKeyRef;
+  if (!ref) throw new EnvResolutionError(`env ${e.name}: unsupported valueFrom`);
+  const kind = secretRef ? "Secret" : "ConfigMap";
+  const data = secretRef
+    ? await sources.secret(ns, ref.name ?? "")
+    : await sources.configMap(ns, ref.name ?? "");
+  const value = data?.[ref.key];
+  if (value === undefined && !ref.optional) {
+    throw new EnvResolutionError(`${kind} ${ns}/${ref.name} has no key ${ref.key} (env ${e.name})`);
+  }
+  return value;
+}
+
 /** The environment a container of `pod` sees: envFrom first, then env in order, with $(VAR) expansion. */
 export async function containerEnv(
   pod: V1Pod,
@@ -43,44 +78,14 @@ export async function containerEnv(
   sources: EnvSources,
 ): Promise<Record<string, string>> {
   const ns = pod.metadata?.namespace ?? "default";
-  const env: Record<string, string> = {};
-  for (const from of container.envFrom ?? []) {
-    const ref = from.secretRef ?? from.configMapRef;
-    if (!ref?.name) continue;
-    const data = from.secretRef ? await sources.secret(ns, ref.name) : await sources.configMap(ns, ref.name);
-    if (!data) {
-      if (ref.optional) continue;
-      throw new EnvResolutionError(
-        `envFrom ${from.secretRef ? "Secret" : "ConfigMap"} ${ns}/${ref.name} not found`,
-      );
-    }
-    for (const [k, v] of Object.entries(data)) env[`${from.prefix ?? ""}${k}`] = v;
-  }
+  const env = await envFromValues(ns, container, sources);
   for (const e of container.env ?? []) {
-    if (e.value !== undefined) {
-      env[e.name] = expand(e.value, env);
-      continue;
-    }
-    const vf = e.valueFrom;
-    if (!vf) {
-      env[e.name] = "";
-    } else if (vf.fieldRef) {
-      env[e.name] = fieldValue(pod, podIP, vf.fieldRef.fieldPath);
-    } else if (vf.secretKeyRef || vf.configMapKeyRef) {
-      const ref = (vf.secretKeyRef ?? vf.configMapKeyRef)!;
-      const kind = vf.secretKeyRef ? "Secret" : "ConfigMap";
-      const data = vf.secretKeyRef
-        ? await sources.secret(ns, ref.name ?? "")
-        : await sources.configMap(ns, ref.name ?? "");
-      const value = data?.[ref.key];
-      if (value === undefined) {
-        if (ref.optional) continue;
-        throw new EnvResolutionError(`${kind} ${ns}/${ref.name} has no key ${ref.key} (env ${e.name})`);
-      }
-      env[e.name] = value;
-    } else {
-      throw new EnvResolutionError(`env ${e.name}: unsupported valueFrom`);
-    }
+    let value: string | undefined;
+    if (e.value !== undefined) value = expand(e.value, env);
+    else if (!e.valueFrom) value = "";
+    else if (e.valueFrom.fieldRef) value = fieldValue(pod, podIP, e.valueFrom.fieldRef.fieldPath);
+    else value = await keyRefValue(ns, e, sources);
+    if (value !== undefined) env[e.name] = value;
   }
   return env;
 }

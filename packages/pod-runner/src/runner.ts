@@ -51,6 +51,44 @@ export interface PodRunner {
   stop(): Promise<void>;
 }
 
+function podStatus(rp: RunningPod, running: boolean, ready: boolean): k8s.V1PodStatus {
+  const container = rp.pod.spec?.containers[0];
+  const now = new Date();
+  const cond = (type: string, ok: boolean): k8s.V1PodCondition => ({
+    type,
+    status: ok ? "True" : "False",
+    lastTransitionTime: now,
+  });
+  const waiting = {
+    reason: rp.failure ? "CreateContainerConfigError" : "CrashLoopBackOff",
+    message: rp.failure ?? "restarting",
+  };
+  return {
+    phase: "Running",
+    hostIP: "127.0.0.1",
+    podIP: rp.ip,
+    podIPs: [{ ip: rp.ip }],
+    startTime: rp.startedAt ?? now,
+    conditions: [
+      cond("PodScheduled", true),
+      cond("Initialized", true),
+      cond("ContainersReady", ready),
+      cond("Ready", ready),
+    ],
+    containerStatuses: [
+      {
+        name: container?.name ?? "main",
+        image: container?.image ?? "",
+        imageID: "",
+        ready,
+        started: running,
+        restartCount: rp.restarts,
+        state: running ? { running: { startedAt: rp.startedAt ?? now } } : { waiting },
+      },
+    ],
+  };
+}
+
 const key = (ns: string | undefined, name: string | undefined): string => `${ns ?? "default"}/${name ?? ""}`;
 
 function imageName(image: string | undefined): string {
@@ -214,49 +252,12 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
   };
 
   const patchStatus = async (rp: RunningPod): Promise<void> => {
-    const container = rp.pod.spec?.containers[0];
     const running = rp.child !== undefined && rp.child.exitCode === null && !rp.failure;
     const ready = running && rp.ready && !rp.stopping;
-    const t = String(ready) + String(running) + rp.restarts + (rp.failure ?? "");
-    if (t === rp.lastStatus) return;
-    rp.lastStatus = t;
-    const now = new Date();
-    const cond = (type: string, ok: boolean): k8s.V1PodCondition => ({
-      type,
-      status: ok ? "True" : "False",
-      lastTransitionTime: now,
-    });
-    const status: k8s.V1PodStatus = {
-      phase: "Running",
-      hostIP: "127.0.0.1",
-      podIP: rp.ip,
-      podIPs: [{ ip: rp.ip }],
-      startTime: rp.startedAt ?? now,
-      conditions: [
-        cond("PodScheduled", true),
-        cond("Initialized", true),
-        cond("ContainersReady", ready),
-        cond("Ready", ready),
-      ],
-      containerStatuses: [
-        {
-          name: container?.name ?? "main",
-          image: container?.image ?? "",
-          imageID: "",
-          ready,
-          started: running,
-          restartCount: rp.restarts,
-          state: running
-            ? { running: { startedAt: rp.startedAt ?? now } }
-            : {
-                waiting: {
-                  reason: rp.failure ? "CreateContainerConfigError" : "CrashLoopBackOff",
-                  message: rp.failure ?? "restarting",
-                },
-              },
-        },
-      ],
-    };
+    const fingerprint = `${ready}/${running}/${rp.restarts}/${rp.failure ?? ""}`;
+    if (fingerprint === rp.lastStatus) return;
+    rp.lastStatus = fingerprint;
+    const status = podStatus(rp, running, ready);
     await core
       .patchNamespacedPodStatus(
         {
@@ -365,41 +366,47 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
   };
 
   const deleting = new Set<string>();
+  const podRecord = (k: string, pod: k8s.V1Pod): RunningPod | undefined => {
+    const existing = pods.get(k);
+    if (existing) return existing.pod.metadata?.uid === pod.metadata?.uid ? existing : undefined; // old one still terminating
+    const n = nextIp++;
+    const rp: RunningPod = {
+      pod,
+      ip: `127.${ipPrefix}.${Math.floor(n / 250)}.${(n % 250) + 2}`,
+      ready: false,
+      restarts: 0,
+      stopping: false,
+      lastStatus: "",
+      nextStartAt: 0,
+    };
+    pods.set(k, rp);
+    return rp;
+  };
+  const syncPod = async (k: string, rp: RunningPod): Promise<void> => {
+    if (rp.pod.metadata?.deletionTimestamp) {
+      if (!deleting.has(k)) {
+        deleting.add(k);
+        void finishDeletion(k, rp).finally(() => deleting.delete(k));
+      }
+      return;
+    }
+    const alive = rp.child !== undefined && rp.child.exitCode === null && rp.child.signalCode === null;
+    if (!alive && Date.now() >= rp.nextStartAt) await startProcess(rp);
+    const container = rp.pod.spec?.containers[0];
+    if (container && rp.child && !rp.failure)
+      rp.ready = await httpProbe(container, container.readinessProbe, rp.ip);
+    await patchStatus(rp);
+  };
   const sync = async (): Promise<void> => {
     const list = await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` });
     const seen = new Set<string>();
     for (const pod of list.items) {
       const k = key(pod.metadata?.namespace, pod.metadata?.name);
       seen.add(k);
-      let rp = pods.get(k);
-      if (rp && rp.pod.metadata?.uid !== pod.metadata?.uid) continue; // old incarnation still terminating
-      if (!rp) {
-        rp = {
-          pod,
-          ip: `127.${ipPrefix}.${Math.floor(nextIp / 250)}.${(nextIp % 250) + 2}`,
-          ready: false,
-          restarts: 0,
-          stopping: false,
-          lastStatus: "",
-          nextStartAt: 0,
-        };
-        nextIp += 1;
-        pods.set(k, rp);
-      }
+      const rp = podRecord(k, pod);
+      if (!rp) continue;
       rp.pod = pod;
-      if (pod.metadata?.deletionTimestamp) {
-        if (!deleting.has(k)) {
-          deleting.add(k);
-          void finishDeletion(k, rp).finally(() => deleting.delete(k));
-        }
-        continue;
-      }
-      const alive = rp.child !== undefined && rp.child.exitCode === null && rp.child.signalCode === null;
-      if (!alive && Date.now() >= rp.nextStartAt) await startProcess(rp);
-      const container = pod.spec?.containers[0];
-      if (container && rp.child && !rp.failure)
-        rp.ready = await httpProbe(container, container.readinessProbe, rp.ip);
-      await patchStatus(rp);
+      await syncPod(k, rp);
     }
     // Pods deleted from the API without graceful deletion (force delete): stop their process at once.
     for (const [k, rp] of pods) {
