@@ -1,0 +1,164 @@
+/** The chat-node Deployment (pure). */
+import type {
+  V1Container,
+  V1Deployment,
+  V1EnvVar,
+  V1PodTemplateSpec,
+  V1ResourceRequirements,
+} from "@kubernetes/client-node";
+import type { ChatCluster, ChatClusterSpec, SecretKeySelector } from "../api/v1alpha1.js";
+import { hashOf } from "./hash.js";
+import {
+  ANNOTATION_SPEC_HASH,
+  CHAT_NODE_CONTAINER,
+  CHAT_NODE_PORT,
+  commonLabels,
+  objectMeta,
+  ownedNames,
+  selectorLabels,
+} from "./meta.js";
+
+/** Extra seconds past drainSeconds before the kubelet kills a terminating chat-node. */
+export const TERMINATION_MARGIN_SECONDS = 10;
+
+/** The part of the spec the pods depend on; its hash rolls the Deployment when it changes. */
+export function podSpecInputs(spec: ChatClusterSpec): unknown {
+  return {
+    image: spec.image,
+    partitions: spec.partitions,
+    userExchanges: spec.userExchanges,
+    rabbitmq: spec.rabbitmq,
+    redis: spec.redis,
+    mongodb: spec.mongodb,
+    jwtSecretRef: spec.jwtSecretRef,
+    resources: spec.resources,
+    drainSeconds: spec.drainSeconds,
+  };
+}
+
+export function specHash(spec: ChatClusterSpec): string {
+  return hashOf(podSpecInputs(spec));
+}
+
+const fromSecret = (name: string, ref: SecretKeySelector): V1EnvVar => ({
+  name,
+  valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
+});
+const fromField = (name: string, fieldPath: string): V1EnvVar => ({
+  name,
+  valueFrom: { fieldRef: { apiVersion: "v1", fieldPath } },
+});
+
+/** The environment contract between the operator and chat-node (docs/operator.md). */
+export function chatNodeEnv(cluster: ChatCluster): V1EnvVar[] {
+  const { spec } = cluster;
+  const names = ownedNames(cluster.metadata.name);
+  return [
+    { name: "PORT", value: String(CHAT_NODE_PORT) },
+    fromField("POD_NAME", "metadata.name"),
+    fromField("POD_NAMESPACE", "metadata.namespace"),
+    fromField("POD_IP", "status.podIP"),
+    { name: "CLUSTER_NAME", value: cluster.metadata.name },
+    { name: "PARTITIONS", value: String(spec.partitions) },
+    { name: "USER_EXCHANGES", value: String(spec.userExchanges) },
+    { name: "PARTITION_ASSIGNMENT", value: "kubernetes" },
+    { name: "PARTITIONS_CONFIGMAP", value: names.partitionsConfigMap },
+    { name: "RELEASES_CONFIGMAP", value: names.releasesConfigMap },
+    { name: "DRAIN_SECONDS", value: String(spec.drainSeconds) },
+    fromSecret("RABBITMQ_URL", spec.rabbitmq.secretRef),
+    fromSecret("REDIS_URL", spec.redis.secretRef),
+    fromSecret("MONGODB_URL", spec.mongodb.secretRef),
+    fromSecret("JWT_SECRET", spec.jwtSecretRef),
+  ];
+}
+
+type Quantities = Record<string, string | number> | undefined;
+const quantityStrings = (q: Quantities): Record<string, string> | undefined =>
+  q === undefined ? undefined : Object.fromEntries(Object.entries(q).map(([k, v]) => [k, String(v)]));
+
+/** corev1 ResourceRequirements carry quantities as strings; the CRD accepts integers too. */
+export function resourceRequirements(r: ChatClusterSpec["resources"]): V1ResourceRequirements {
+  const out: V1ResourceRequirements = {};
+  const limits = quantityStrings(r?.limits);
+  const requests = quantityStrings(r?.requests);
+  if (limits) out.limits = limits;
+  if (requests) out.requests = requests;
+  return out;
+}
+
+function chatNodeContainer(cluster: ChatCluster): V1Container {
+  const { spec } = cluster;
+  return {
+    name: CHAT_NODE_CONTAINER,
+    image: spec.image,
+    ports: [{ name: "http", containerPort: CHAT_NODE_PORT, protocol: "TCP" }],
+    env: chatNodeEnv(cluster),
+    resources: resourceRequirements(spec.resources),
+    readinessProbe: {
+      httpGet: { path: "/readyz", port: "http" },
+      periodSeconds: 5,
+      timeoutSeconds: 2,
+      failureThreshold: 2,
+    },
+    livenessProbe: {
+      httpGet: { path: "/healthz", port: "http" },
+      initialDelaySeconds: 10,
+      periodSeconds: 10,
+      timeoutSeconds: 3,
+      failureThreshold: 3,
+    },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    },
+  };
+}
+
+function podTemplate(cluster: ChatCluster): V1PodTemplateSpec {
+  const name = cluster.metadata.name;
+  return {
+    metadata: {
+      labels: { ...commonLabels(name, "chat-node"), ...selectorLabels(name) },
+      annotations: { [ANNOTATION_SPEC_HASH]: specHash(cluster.spec) },
+    },
+    spec: {
+      serviceAccountName: ownedNames(name).serviceAccount,
+      terminationGracePeriodSeconds: cluster.spec.drainSeconds + TERMINATION_MARGIN_SECONDS,
+      containers: [chatNodeContainer(cluster)],
+      securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+      affinity: {
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 100,
+              podAffinityTerm: {
+                topologyKey: "kubernetes.io/hostname",
+                labelSelector: { matchLabels: selectorLabels(name) },
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/**
+ * With autoscaling on, `replicas` is left out so that the HPA owns it (server-side apply never fights
+ * another manager for a field it does not set).
+ */
+export function buildDeployment(cluster: ChatCluster): V1Deployment {
+  const name = cluster.metadata.name;
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: objectMeta(cluster, ownedNames(name).deployment, "chat-node"),
+    spec: {
+      ...(cluster.spec.autoscaling.enabled ? {} : { replicas: cluster.spec.replicas }),
+      revisionHistoryLimit: 5,
+      selector: { matchLabels: selectorLabels(name) },
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
+      template: podTemplate(cluster),
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/** Names, labels and owner references shared by every object a ChatCluster owns (pure). */
+import type { V1ObjectMeta, V1OwnerReference } from "@kubernetes/client-node";
+import { API_VERSION, KIND, type ChatCluster } from "../api/v1alpha1.js";
+
+export const FIELD_MANAGER = "vibetalk-operator";
+export const MANAGED_BY = "vibetalk-operator";
+/** The chat-node container's HTTP port (API, Socket.IO, /healthz, /readyz, /metrics). */
+export const CHAT_NODE_PORT = 8080;
+export const CHAT_NODE_CONTAINER = "chat-node";
+
+/** Annotations and keys that form the contract with chat-nodes (docs/operator.md). */
+export const ANNOTATION_SPEC_HASH = "vibetalk.io/spec-hash";
+export const ANNOTATION_CONNECTIONS = "vibetalk.io/connections";
+export const ASSIGNMENT_KEY = "assignment.json";
+
+export type Component = "chat-node" | "partitions" | "rbac";
+
+export interface OwnedNames {
+  deployment: string;
+  service: string;
+  headlessService: string;
+  serviceAccount: string;
+  role: string;
+  roleBinding: string;
+  partitionsConfigMap: string;
+  releasesConfigMap: string;
+  hpa: string;
+  pdb: string;
+  serviceMonitor: string;
+}
+
+export function ownedNames(clusterName: string): OwnedNames {
+  return {
+    deployment: clusterName,
+    service: clusterName,
+    headlessService: `${clusterName}-headless`,
+    serviceAccount: `${clusterName}-chat-node`,
+    role: `${clusterName}-chat-node`,
+    roleBinding: `${clusterName}-chat-node`,
+    partitionsConfigMap: `${clusterName}-partitions`,
+    releasesConfigMap: `${clusterName}-releases`,
+    hpa: clusterName,
+    pdb: clusterName,
+    serviceMonitor: clusterName,
+  };
+}
+
+/** Labels every chat-node pod carries; the Deployment's selector and the Services' selectors. */
+export function selectorLabels(clusterName: string): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": "vibetalk",
+    "app.kubernetes.io/instance": clusterName,
+    "app.kubernetes.io/component": "chat-node",
+  };
+}
+
+/** `status.selector` (scale subresource) and the operator's pod list selector. */
+export function podSelector(clusterName: string): string {
+  return Object.entries(selectorLabels(clusterName))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+}
+
+export function commonLabels(clusterName: string, component: Component): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": "vibetalk",
+    "app.kubernetes.io/instance": clusterName,
+    "app.kubernetes.io/component": component,
+    "app.kubernetes.io/managed-by": MANAGED_BY,
+    "app.kubernetes.io/part-of": "vibetalk",
+  };
+}
+
+export function ownerReference(cluster: ChatCluster): V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: cluster.metadata.name,
+    uid: cluster.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function objectMeta(
+  cluster: ChatCluster,
+  name: string,
+  component: Component,
+  extraLabels: Record<string, string> = {},
+): V1ObjectMeta {
+  return {
+    name,
+    namespace: cluster.metadata.namespace,
+    labels: { ...commonLabels(cluster.metadata.name, component), ...extraLabels },
+    ownerReferences: [ownerReference(cluster)],
+  };
+}
