@@ -1,0 +1,224 @@
+/**
+ * Status as data (pure): conditions Ready, Progressing, Degraded and PartitionsBalanced, each with a
+ * reason and a message a person can act on, computed from what the reconciler observed.
+ */
+import type { V1Deployment } from "@kubernetes/client-node";
+import type {
+  ChatCluster,
+  ChatClusterStatus,
+  Condition,
+  ConditionStatus,
+  PartitionAssignment,
+} from "./api/v1alpha1.js";
+import { partitionCounts } from "./assignment.js";
+import { stableStringify } from "./resources/hash.js";
+import { podSelector } from "./resources/meta.js";
+
+export type ConditionType = "Ready" | "Progressing" | "Degraded" | "PartitionsBalanced";
+
+/** Something that stopped the reconcile before the cluster could converge. */
+export interface Problem {
+  reason: "InvalidSpec" | "ApplyFailed" | "AssignmentFailed";
+  message: string;
+}
+
+export interface Observed {
+  deployment: V1Deployment | undefined;
+  /** Names of Ready chat-node pods (Ready condition True, not terminating). */
+  readyPods: readonly string[];
+  /** The assignment in force (undefined when none was computed, e.g. invalid spec on creation). */
+  assignment: PartitionAssignment | undefined;
+  connections: number;
+  problem?: Problem;
+  now: Date;
+}
+
+type Draft = Pick<Condition, "status" | "reason" | "message">;
+const cond = (status: ConditionStatus, reason: string, message: string): Draft => ({
+  status,
+  reason,
+  message,
+});
+
+/** Replicas the cluster should run: the Deployment's (HPA-managed) or the spec's. */
+export function desiredReplicas(cluster: ChatCluster, deployment: V1Deployment | undefined): number {
+  if (cluster.spec.autoscaling.enabled)
+    return deployment?.spec?.replicas ?? cluster.spec.autoscaling.minReplicas;
+  return cluster.spec.replicas;
+}
+
+const deploymentCondition = (d: V1Deployment | undefined, type: string) =>
+  d?.status?.conditions?.find((c) => c.type === type);
+
+export function degradedCondition(o: Observed): Draft {
+  if (o.problem) return cond("True", o.problem.reason, o.problem.message);
+  const failure = deploymentCondition(o.deployment, "ReplicaFailure");
+  if (failure?.status === "True") {
+    return cond(
+      "True",
+      "ReplicaFailure",
+      `chat-node pods cannot be created: ${failure.message ?? failure.reason ?? ""}`,
+    );
+  }
+  const progressing = deploymentCondition(o.deployment, "Progressing");
+  if (progressing?.status === "False" && progressing.reason === "ProgressDeadlineExceeded") {
+    return cond(
+      "True",
+      "RolloutStuck",
+      `the chat-node rollout made no progress: ${progressing.message ?? ""}`,
+    );
+  }
+  return cond("False", "AsExpected", "No problem observed.");
+}
+
+export function progressingCondition(cluster: ChatCluster, o: Observed): Draft {
+  if (o.problem?.reason === "InvalidSpec")
+    return cond("False", "InvalidSpec", "Nothing is applied until the spec is fixed.");
+  const d = o.deployment;
+  if (!d) return cond("True", "Creating", "Creating the chat-node Deployment.");
+  const want = desiredReplicas(cluster, d);
+  const st = d.status ?? {};
+  if ((st.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) {
+    return cond(
+      "True",
+      "RolloutPending",
+      "The Deployment controller has not yet seen the latest chat-node template.",
+    );
+  }
+  if ((st.updatedReplicas ?? 0) < want) {
+    return cond(
+      "True",
+      "RollingOut",
+      `${st.updatedReplicas ?? 0} of ${want} chat-node pods run the latest template.`,
+    );
+  }
+  if ((st.replicas ?? 0) > want) {
+    return cond(
+      "True",
+      "ScalingDown",
+      `${st.replicas ?? 0} chat-node pods, ${want} wanted: old pods are draining.`,
+    );
+  }
+  if ((st.availableReplicas ?? 0) < want) {
+    return cond(
+      "True",
+      "WaitingForPods",
+      `${st.availableReplicas ?? 0} of ${want} chat-node pods are available.`,
+    );
+  }
+  return cond("False", "Stable", `All ${want} chat-node pods are updated and available.`);
+}
+
+function unownedPartitions(cluster: ChatCluster, a: PartitionAssignment | undefined): number {
+  return cluster.spec.partitions - Object.keys(a?.owners ?? {}).length;
+}
+
+export function readyCondition(cluster: ChatCluster, o: Observed): Draft {
+  if (o.problem?.reason === "InvalidSpec" && !o.deployment) {
+    return cond("False", "InvalidSpec", "The spec is invalid; see the Degraded condition.");
+  }
+  if (!o.deployment) return cond("False", "NoDeployment", "The chat-node Deployment does not exist yet.");
+  const want = desiredReplicas(cluster, o.deployment);
+  const ready = o.readyPods.length;
+  if (want === 0) return cond("False", "ScaledToZero", "The cluster is scaled to 0 chat-node pods.");
+  if (ready === 0) return cond("False", "NoReadyPods", `0 of ${want} chat-node pods are Ready.`);
+  if (ready < want) return cond("False", "ReplicasNotReady", `${ready} of ${want} chat-node pods are Ready.`);
+  const unowned = unownedPartitions(cluster, o.assignment);
+  if (unowned > 0) return cond("False", "PartitionsUnassigned", `${unowned} partitions have no owner yet.`);
+  return cond(
+    "True",
+    "AllReplicasReady",
+    `${ready} of ${want} chat-node pods are Ready; ${cluster.spec.partitions} partitions assigned.`,
+  );
+}
+
+export function partitionsBalancedCondition(cluster: ChatCluster, o: Observed): Draft {
+  const P = cluster.spec.partitions;
+  if (o.readyPods.length === 0)
+    return cond("False", "NoReadyPods", `No Ready chat-node pod to own the ${P} partitions.`);
+  const a = o.assignment;
+  const unowned = unownedPartitions(cluster, a);
+  if (!a || unowned > 0) return cond("False", "Unassigned", `${unowned} of ${P} partitions have no owner.`);
+  const ready = new Set(o.readyPods);
+  const stale = Object.values(a.owners).filter((p) => !ready.has(p));
+  if (stale.length > 0) {
+    return cond(
+      "False",
+      "OwnerNotReady",
+      `${stale.length} partitions are assigned to pods that are not Ready.`,
+    );
+  }
+  const counts = [...partitionCounts(a, o.readyPods).values()];
+  const lo = Math.min(...counts);
+  const hi = Math.max(...counts);
+  if (hi - lo > 1) return cond("False", "Unbalanced", `Pods own between ${lo} and ${hi} partitions.`);
+  const each = lo === hi ? `${lo}` : `${lo}–${hi}`;
+  return cond(
+    "True",
+    "Balanced",
+    `${P} partitions over ${o.readyPods.length} pods (${each} each), epoch ${a.epoch}.`,
+  );
+}
+
+/** Keeps lastTransitionTime when a condition's status did not change. */
+function withTransition(
+  type: ConditionType,
+  draft: Draft,
+  previous: readonly Condition[] | undefined,
+  generation: number | undefined,
+  now: Date,
+): Condition {
+  const prev = previous?.find((c) => c.type === type);
+  const lastTransitionTime =
+    prev && prev.status === draft.status
+      ? prev.lastTransitionTime
+      : now.toISOString().replace(/\.\d{3}Z$/, "Z");
+  return {
+    type,
+    ...draft,
+    lastTransitionTime,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+}
+
+export function computeConditions(cluster: ChatCluster, o: Observed): Condition[] {
+  const gen = cluster.metadata.generation;
+  const prev = cluster.status?.conditions;
+  return [
+    withTransition("Ready", readyCondition(cluster, o), prev, gen, o.now),
+    withTransition("Progressing", progressingCondition(cluster, o), prev, gen, o.now),
+    withTransition("Degraded", degradedCondition(o), prev, gen, o.now),
+    withTransition("PartitionsBalanced", partitionsBalancedCondition(cluster, o), prev, gen, o.now),
+  ];
+}
+
+/**
+ * The whole status. observedGeneration moves to the current generation only when the reconcile
+ * succeeded (no problem); the conditions carry their own observedGeneration either way.
+ */
+export function computeStatus(cluster: ChatCluster, o: Observed): ChatClusterStatus {
+  const prevGen = cluster.status?.observedGeneration;
+  const observedGeneration = o.problem ? prevGen : cluster.metadata.generation;
+  const assignment = o.assignment ?? cluster.status?.partitionAssignment;
+  return {
+    ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+    replicas: o.deployment?.status?.replicas ?? 0,
+    readyReplicas: o.deployment?.status?.readyReplicas ?? 0,
+    selector: podSelector(cluster.metadata.name),
+    connections: o.connections,
+    ...(assignment ? { partitionAssignment: assignment } : {}),
+    conditions: computeConditions(cluster, o),
+  };
+}
+
+/** Whether writing `next` would change anything (key order and undefined fields ignored). */
+export function statusChanged(previous: ChatClusterStatus | undefined, next: ChatClusterStatus): boolean {
+  return stableStringify(previous ?? {}) !== stableStringify(next);
+}
+
+export function conditionOf(
+  status: ChatClusterStatus | undefined,
+  type: ConditionType,
+): Condition | undefined {
+  return status?.conditions?.find((c) => c.type === type);
+}
