@@ -369,10 +369,11 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
   const podRecord = (k: string, pod: k8s.V1Pod): RunningPod | undefined => {
     const existing = pods.get(k);
     if (existing) return existing.pod.metadata?.uid === pod.metadata?.uid ? existing : undefined; // old one still terminating
-    const n = nextIp++;
+    // hostNetwork pods share the node's address, 127.0.0.1, as they would share a node's network.
+    const n = pod.spec?.hostNetwork ? 0 : nextIp++;
     const rp: RunningPod = {
       pod,
-      ip: `127.${ipPrefix}.${Math.floor(n / 250)}.${(n % 250) + 2}`,
+      ip: pod.spec?.hostNetwork ? "127.0.0.1" : `127.${ipPrefix}.${Math.floor(n / 250)}.${(n % 250) + 2}`,
       ready: false,
       restarts: 0,
       stopping: false,
