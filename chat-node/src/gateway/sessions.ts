@@ -1,0 +1,200 @@
+import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import type { Broker, PresenceState, PresenceStore, Store } from "../ports.js";
+import type { ReceiptFlusher } from "../services/receipt-flusher.js";
+
+export interface UserSessionsOptions {
+  /** A user's binding stays this long after their last socket here goes. */
+  bindingGraceMs: number;
+  /** Presence heartbeat period. */
+  heartbeatMs: number;
+  /** How long a connecting socket waits for its user's binding before going ahead anyway. */
+  bindTimeoutMs: number;
+}
+
+export interface UserSessionsDeps {
+  broker: Broker;
+  presence: PresenceStore;
+  store: Store;
+  receipts: ReceiptFlusher;
+  metrics: Metrics;
+  log: Logger;
+  /** A user went online or offline (cluster-wide view). */
+  onPresence(state: PresenceState): void;
+}
+
+/**
+ * The users held by this node: their local sockets, their queue bindings (kept for a grace period
+ * after the last socket goes, since reconnects are common) and their presence heartbeats.
+ * Operations on one user run in order.
+ */
+export class UserSessions {
+  private readonly sockets = new Map<string, Set<string>>();
+  private readonly bound = new Set<string>();
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private readonly chains = new Map<string, Promise<void>>();
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly d: UserSessionsDeps,
+    private readonly opts: UserSessionsOptions,
+  ) {}
+
+  private serial(userId: string, op: () => Promise<void>): Promise<void> {
+    const prev = this.chains.get(userId) ?? Promise.resolve();
+    const next = prev.then(op, op).catch((err: unknown) => {
+      this.d.log.warn(
+        { event: "sessions.op_failed", userId, err: (err as Error).message },
+        "user session operation failed",
+      );
+    });
+    this.chains.set(userId, next);
+    void next.then(() => {
+      if (this.chains.get(userId) === next) this.chains.delete(userId);
+    });
+    return next;
+  }
+
+  /** Before a socket is accepted: make sure the user's events reach this node. */
+  async prepare(userId: string): Promise<void> {
+    this.cancelGrace(userId);
+    const bind = this.serial(userId, async () => {
+      if (this.bound.has(userId)) return;
+      await this.d.broker.bindUser(userId);
+      this.bound.add(userId);
+      this.d.metrics.boundUsers.set(this.bound.size);
+    });
+    await Promise.race([bind, new Promise((r) => setTimeout(r, this.opts.bindTimeoutMs).unref())]);
+    // If the socket never arrives, the binding still goes after the grace period.
+    if (!this.sockets.has(userId)) this.scheduleUnbind(userId);
+  }
+
+  /** A socket of the user is connected here. */
+  async add(userId: string, socketId: string): Promise<void> {
+    let set = this.sockets.get(userId);
+    const first = !set;
+    if (!set) {
+      set = new Set();
+      this.sockets.set(userId, set);
+    }
+    set.add(socketId);
+    this.cancelGrace(userId);
+    this.updateGauges();
+    if (!this.bound.has(userId)) await this.prepare(userId);
+    if (first) {
+      const cameOnline = await this.d.presence.heartbeat([userId]).catch((): string[] => []);
+      if (cameOnline.includes(userId) && this.sockets.has(userId))
+        this.d.onPresence({ userId, online: true, lastSeenAt: null });
+    }
+  }
+
+  /** A socket of the user went. */
+  async remove(userId: string, socketId: string): Promise<void> {
+    const set = this.sockets.get(userId);
+    if (!set || !set.delete(socketId)) return;
+    this.updateGauges();
+    if (set.size > 0) return;
+    this.sockets.delete(userId);
+    this.updateGauges();
+    this.scheduleUnbind(userId);
+    await this.d.receipts.flushUser(userId);
+    await this.leavePresence(userId);
+  }
+
+  private async leavePresence(userId: string): Promise<void> {
+    try {
+      const at = new Date();
+      const state = await this.d.presence.leave(userId, at);
+      if (this.sockets.has(userId) || state.online) return;
+      await this.d.store.setLastSeen(userId, at).catch(() => undefined);
+      this.d.onPresence(state);
+    } catch (err) {
+      this.d.log.warn(
+        { event: "presence.leave_failed", userId, err: (err as Error).message },
+        "presence not updated",
+      );
+    }
+  }
+
+  private scheduleUnbind(userId: string): void {
+    this.cancelGrace(userId);
+    const t = setTimeout(() => {
+      this.graceTimers.delete(userId);
+      if (this.sockets.has(userId)) return;
+      void this.serial(userId, async () => {
+        if (this.sockets.has(userId) || !this.bound.has(userId)) return;
+        await this.d.broker.unbindUser(userId);
+        this.bound.delete(userId);
+        this.d.metrics.boundUsers.set(this.bound.size);
+      });
+    }, this.opts.bindingGraceMs);
+    t.unref();
+    this.graceTimers.set(userId, t);
+  }
+
+  private cancelGrace(userId: string): void {
+    const t = this.graceTimers.get(userId);
+    if (t) {
+      clearTimeout(t);
+      this.graceTimers.delete(userId);
+    }
+  }
+
+  holds(userId: string): boolean {
+    return this.sockets.has(userId);
+  }
+
+  socketCount(userId: string): number {
+    return this.sockets.get(userId)?.size ?? 0;
+  }
+
+  get connections(): number {
+    let n = 0;
+    for (const s of this.sockets.values()) n += s.size;
+    return n;
+  }
+
+  private updateGauges(): void {
+    const m = this.d.metrics;
+    const users = this.sockets.size;
+    const conns = this.connections;
+    let max = 0;
+    for (const s of this.sockets.values()) max = Math.max(max, s.size);
+    m.connections.set(conns);
+    m.connectedUsers.set(users);
+    m.socketsPerUser.set({ stat: "avg" }, users ? conns / users : 0);
+    m.socketsPerUser.set({ stat: "max" }, max);
+  }
+
+  startHeartbeat(): void {
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      const users = [...this.sockets.keys()];
+      for (let i = 0; i < users.length; i += 1000) {
+        const cameOnline = await this.d.presence.heartbeat(users.slice(i, i + 1000));
+        for (const u of cameOnline) this.d.onPresence({ userId: u, online: true, lastSeenAt: null });
+      }
+    } catch (err) {
+      this.d.log.warn(
+        { event: "presence.heartbeat_failed", err: (err as Error).message },
+        "presence heartbeat failed",
+      );
+    }
+  }
+
+  /** Node leaving: stop heartbeats, mark every held user as left here. */
+  async shutdown(): Promise<void> {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    for (const t of this.graceTimers.values()) clearTimeout(t);
+    this.graceTimers.clear();
+    const users = [...this.sockets.keys()];
+    this.sockets.clear();
+    this.updateGauges();
+    await Promise.all(users.map((u) => this.d.receipts.flushUser(u)));
+    await Promise.all(users.map((u) => this.leavePresence(u)));
+  }
+}

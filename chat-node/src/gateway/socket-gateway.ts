@@ -1,0 +1,272 @@
+import type { Server as HttpServer } from "node:http";
+import { createAdapter } from "@socket.io/redis-streams-adapter";
+import {
+  ProtocolError,
+  type ClientToServerEvents,
+  type ProtocolSchemas,
+  type ServerToClientEvents,
+} from "@vibetalk/protocol";
+import type { Redis } from "ioredis";
+import { Server, type Socket } from "socket.io";
+import type { z } from "zod";
+import type { ChatNodeConfig } from "../config.js";
+import { TokenBucket } from "../domain/rate-limiter.js";
+import { parseOrThrow } from "../domain/validation.js";
+import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import type { NodeDelivery, PresenceState } from "../ports.js";
+import type { TokenService } from "../services/auth.js";
+import type { ChatService } from "../services/chat-service.js";
+import type { MembersCache } from "../services/members-cache.js";
+import { endSpan, startSpan } from "../tracing.js";
+import { toErrorInfo } from "./errors.js";
+import type { UserSessions } from "./sessions.js";
+
+interface SocketData {
+  userId: string;
+  presence: string[];
+}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, {}, SocketData>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, {}, SocketData>;
+
+export interface GatewayDeps {
+  config: ChatNodeConfig;
+  schemas: ProtocolSchemas;
+  redis: Redis;
+  service: ChatService;
+  members: MembersCache;
+  sessions: UserSessions;
+  tokens: TokenService;
+  metrics: Metrics;
+  log: Logger;
+}
+
+const userRoom = (u: string) => `user:${u}`;
+const presenceRoom = (u: string) => `presence:${u}`;
+
+/** Any event on a socket: 50/s, burst 100 (a separate, stricter bucket guards message:send). */
+const EVENT_RATE = 50;
+const EVENT_BURST = 100;
+
+function connectError(code: string, message: string): Error {
+  const e = new Error(message) as Error & { data: { code: string } };
+  e.data = { code };
+  return e;
+}
+
+/**
+ * The Socket.IO gateway: authentication at the handshake, a schema and a rate limit on every
+ * event, acks with `{ok, …}`. Live events from the broker go to local sockets only
+ * (`io.local`); typing and presence go through Socket.IO rooms over the Redis streams adapter.
+ */
+export class SocketGateway {
+  readonly io: ChatServer;
+  private draining = false;
+  private readonly limits = new Map<string, { send: TokenBucket; any: TokenBucket }>();
+
+  constructor(
+    httpServer: HttpServer,
+    private readonly d: GatewayDeps,
+  ) {
+    const { config } = d;
+    this.io = new Server(httpServer, {
+      path: "/socket.io/",
+      serveClient: true,
+      maxHttpBufferSize: Math.max(64 * 1024, config.limits.maxBodyBytes * 8),
+      connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true },
+      adapter: createAdapter(d.redis, {
+        streamName: "vibetalk:socket.io",
+        maxLen: 10_000,
+        onlyPlaintext: true,
+      }),
+    });
+    this.io.use((socket, next) => void this.authenticate(socket, next));
+    this.io.on("connection", (socket) => void this.onConnection(socket));
+  }
+
+  private async authenticate(socket: ChatSocket, next: (err?: Error) => void): Promise<void> {
+    if (this.draining) return next(connectError("UNAVAILABLE", "this node is draining; reconnect"));
+    let userId: string;
+    try {
+      const auth: unknown = socket.handshake.auth;
+      const token = auth && typeof auth === "object" ? (auth as { token?: unknown }).token : undefined;
+      userId = await this.d.tokens.verify(token);
+    } catch (err) {
+      this.d.metrics.errors.inc({ code: "UNAUTHENTICATED" });
+      return next(connectError("UNAUTHENTICATED", (err as Error).message));
+    }
+    socket.data.userId = userId;
+    socket.data.presence = [];
+    await this.d.sessions.prepare(userId).catch(() => undefined);
+    next();
+  }
+
+  private async onConnection(socket: ChatSocket): Promise<void> {
+    const userId = socket.data.userId;
+    if (this.draining) {
+      socket.emit("reconnect", { reason: "draining" });
+      socket.disconnect(true);
+      return;
+    }
+    const now = Date.now();
+    const { limits } = this.d.config;
+    this.limits.set(socket.id, {
+      send: new TokenBucket(limits.sendRatePerSecond, limits.sendBurst, now),
+      any: new TokenBucket(EVENT_RATE, EVENT_BURST, now),
+    });
+    void socket.join(userRoom(userId));
+    this.registerHandlers(socket, userId);
+    socket.on("disconnect", () => {
+      this.limits.delete(socket.id);
+      void this.d.sessions.remove(userId, socket.id);
+    });
+    await this.d.sessions.add(userId, socket.id);
+  }
+
+  private registerHandlers(socket: ChatSocket, userId: string): void {
+    const s = this.d.schemas;
+    this.handle(
+      socket,
+      "message:send",
+      s.MessageSend,
+      async (p) => {
+        if (!this.limits.get(socket.id)?.send.tryTake(Date.now())) {
+          throw new ProtocolError(
+            "RATE_LIMITED",
+            `at most ${this.d.config.limits.sendRatePerSecond} messages per second`,
+          );
+        }
+        const t0 = process.hrtime.bigint();
+        await this.d.service.send(userId, p);
+        this.d.metrics.sendAck.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+        return { clientMsgId: p.clientMsgId };
+      },
+      { requireAck: true },
+    );
+    this.handle(socket, "receipt", s.ReceiptSend, async (p) => {
+      await this.d.service.receipt(userId, p);
+      return {};
+    });
+    this.handle(socket, "typing", s.TypingSend, async (p) => {
+      const { entry } = await this.d.members.requireMember(p.channelId, userId);
+      const rooms = [...entry.members.keys()].filter((u) => u !== userId).map(userRoom);
+      if (rooms.length > 0)
+        this.io.to(rooms).emit("typing", { channelId: p.channelId, userId, typing: p.typing });
+      return {};
+    });
+    this.handle(socket, "presence:subscribe", s.PresenceSubscribe, async (p) => {
+      const next = [...new Set(p.userIds)];
+      for (const u of socket.data.presence) if (!next.includes(u)) void socket.leave(presenceRoom(u));
+      for (const u of next) void socket.join(presenceRoom(u));
+      socket.data.presence = next;
+      return { presence: await this.d.service.presenceOf(next) };
+    });
+    this.handle(socket, "sync", s.SyncRequest, async (p) => this.d.service.sync(userId, p));
+  }
+
+  private handle<S extends z.ZodType>(
+    socket: ChatSocket,
+    event: keyof ClientToServerEvents,
+    schema: S,
+    fn: (payload: z.output<S>) => Promise<object>,
+    opts: { requireAck?: boolean } = {},
+  ): void {
+    (socket as unknown as { on(ev: string, l: (...args: unknown[]) => void): void }).on(
+      event,
+      (...args: unknown[]) => {
+        const last = args[args.length - 1];
+        const ack = typeof last === "function" ? (last as (reply: unknown) => void) : undefined;
+        if (ack) args.pop();
+        void this.run(socket, event, schema, fn, args[0], ack, opts);
+      },
+    );
+  }
+
+  private async run<S extends z.ZodType>(
+    socket: ChatSocket,
+    event: string,
+    schema: S,
+    fn: (payload: z.output<S>) => Promise<object>,
+    raw: unknown,
+    ack: ((reply: unknown) => void) | undefined,
+    opts: { requireAck?: boolean },
+  ): Promise<void> {
+    try {
+      if (!ack && opts.requireAck)
+        throw new ProtocolError("INVALID_ARGUMENT", `${event} needs an ack callback`);
+      if (!this.limits.get(socket.id)?.any.tryTake(Date.now()))
+        throw new ProtocolError("RATE_LIMITED", "too many events");
+      const payload = parseOrThrow(schema, raw);
+      const reply = await fn(payload);
+      ack?.({ ok: true, ...reply });
+    } catch (err) {
+      const { info, internal } = toErrorInfo(err);
+      this.d.metrics.errors.inc({ code: info.code });
+      if (internal)
+        this.d.log.error(
+          { event: "socket.internal_error", socketEvent: event, err },
+          "socket handler failed",
+        );
+      ack?.({ ok: false, error: info });
+    }
+  }
+
+  /** An event from this node's queue: emit it to the local sockets of its recipients. */
+  deliver(d: NodeDelivery): void {
+    const { metrics, sessions } = this.d;
+    metrics.brokerDeliveries.inc({ kind: d.event.t });
+    const local = d.recipients.filter((u) => sessions.holds(u));
+    if (local.length === 0) return;
+    const target = this.io.local.to(local.map(userRoom));
+    switch (d.event.t) {
+      case "message": {
+        const span = startSpan("message.deliver", d.trace, { "vibetalk.recipients": local.length });
+        target.emit("message", d.event.message);
+        let sockets = 0;
+        for (const u of local) sockets += sessions.socketCount(u);
+        metrics.messagesDelivered.inc(sockets);
+        metrics.sendDeliver.observe(Math.max(0, Date.now() - d.event.sentAt) / 1000);
+        endSpan(span);
+        break;
+      }
+      case "receipt":
+        target.emit("receipt", d.event.receipt);
+        break;
+      case "channel":
+        target.emit("channel", d.event.event);
+        break;
+    }
+  }
+
+  /** A presence change, to subscribers on every node. */
+  publishPresence(state: PresenceState): void {
+    this.io.to(presenceRoom(state.userId)).emit("presence", {
+      userId: state.userId,
+      online: state.online,
+      lastSeenAt: state.lastSeenAt ? state.lastSeenAt.toISOString() : null,
+    });
+  }
+
+  get connections(): number {
+    return this.io.of("/").sockets.size;
+  }
+
+  /** Drain: refuse new sockets, tell the connected ones to go elsewhere, wait for them (bounded). */
+  async drain(waitMs: number): Promise<void> {
+    this.draining = true;
+    this.io.local.emit("reconnect", { reason: "draining" });
+    const deadline = Date.now() + waitMs;
+    while (this.connections > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    this.io.local.disconnectSockets(true);
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    this.io.local.disconnectSockets(true);
+    // The engine and the adapter (its Redis stream reader); the HTTP server is closed by fastify.
+    this.io.engine.close();
+    await Promise.resolve(this.io.of("/").adapter.close()).catch(() => undefined);
+  }
+}

@@ -1,0 +1,68 @@
+// chat-node process entry point: configuration from the environment, graceful drain on SIGTERM.
+import { ConfigError, loadConfig, type ChatNodeConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { createChatNode } from "./node.js";
+import { startTracing } from "./tracing.js";
+
+let config: ChatNodeConfig;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`chat-node: ${err.message}`);
+    process.exit(1);
+  }
+  throw err;
+}
+
+const log = createLogger(config.logLevel, config.nodeId);
+if (config.assignment !== "static") {
+  log.fatal(
+    { event: "node.config" },
+    `PARTITION_ASSIGNMENT=${config.assignment} is not available in this build`,
+  );
+  process.exit(1);
+}
+const tracing = config.otelEndpoint ? await startTracing(config.otelEndpoint, config.otelServiceName) : null;
+const node = createChatNode(config, { logger: log });
+
+process.on("unhandledRejection", (reason) =>
+  log.error({ event: "node.unhandled_rejection", err: reason }, "unhandled rejection"),
+);
+process.on("uncaughtException", (err) => {
+  log.fatal({ event: "node.uncaught_exception", err }, "uncaught exception; exiting");
+  process.exit(1);
+});
+
+let signalled = false;
+for (const sig of ["SIGTERM", "SIGINT"] as const) {
+  process.on(sig, () => {
+    if (signalled) return;
+    signalled = true;
+    log.info({ event: "node.signal", signal: sig }, "shutting down");
+    setTimeout(
+      () => {
+        log.error({ event: "node.drain_timeout" }, "drain exceeded the grace period; exiting");
+        process.exit(1);
+      },
+      (config.drainSeconds + 5) * 1000,
+    ).unref();
+    void node
+      .stop()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, "drain failed");
+          process.exit(1);
+        },
+      );
+  });
+}
+
+try {
+  await node.start();
+} catch (err) {
+  log.fatal({ event: "node.start_failed", err }, "chat-node failed to start");
+  process.exit(1);
+}

@@ -1,0 +1,116 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The node's Prometheus metrics, in a registry of its own (several nodes may share a process). */
+export function createMetrics(nodeId: string, options: { defaultMetrics: boolean }) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: nodeId });
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "vibetalk_process_" });
+  const r = [registry];
+  return {
+    registry,
+    connections: new Gauge({
+      name: "vibetalk_connections",
+      help: "Open Socket.IO connections on this node",
+      registers: r,
+    }),
+    connectedUsers: new Gauge({
+      name: "vibetalk_connected_users",
+      help: "Distinct users with a socket on this node",
+      registers: r,
+    }),
+    socketsPerUser: new Gauge({
+      name: "vibetalk_sockets_per_user",
+      help: "Sockets per connected user on this node (avg and max)",
+      labelNames: ["stat"],
+      registers: r,
+    }),
+    boundUsers: new Gauge({
+      name: "vibetalk_bound_users",
+      help: "Users bound to this node's queue (grace period included)",
+      registers: r,
+    }),
+    messagesAccepted: new Counter({
+      name: "vibetalk_messages_accepted_total",
+      help: "message:send accepted (broker-confirmed, acked to the client)",
+      registers: r,
+    }),
+    messagesStored: new Counter({
+      name: "vibetalk_messages_stored_total",
+      help: "Messages processed by partition consumers; result=new|duplicate",
+      labelNames: ["result"],
+      registers: r,
+    }),
+    messagesDelivered: new Counter({
+      name: "vibetalk_messages_delivered_total",
+      help: "message events emitted to local sockets",
+      registers: r,
+    }),
+    sendAck: new Histogram({
+      name: "vibetalk_send_ack_seconds",
+      help: "message:send received → client ack",
+      buckets: latencyBuckets,
+      registers: r,
+    }),
+    sendDeliver: new Histogram({
+      name: "vibetalk_send_deliver_seconds",
+      help: "message accepted → emitted to a recipient socket",
+      buckets: latencyBuckets,
+      registers: r,
+    }),
+    ownedPartitions: new Gauge({
+      name: "vibetalk_owned_partitions",
+      help: "Partitions this node consumes",
+      registers: r,
+    }),
+    partitionLag: new Gauge({
+      name: "vibetalk_partition_lag",
+      help: "Ready messages in an owned partition queue",
+      labelNames: ["partition"],
+      registers: r,
+    }),
+    batchSize: new Histogram({
+      name: "vibetalk_batch_messages",
+      help: "Messages per stored batch",
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers: r,
+    }),
+    batchSeconds: new Histogram({
+      name: "vibetalk_batch_seconds",
+      help: "Time to store, fan out and ack a batch",
+      buckets: latencyBuckets,
+      registers: r,
+    }),
+    fanoutPublishes: new Histogram({
+      name: "vibetalk_fanout_publishes_per_message",
+      help: "Broker publishes per fanned-out message",
+      buckets: [0, 1, 2, 3, 5, 10],
+      registers: r,
+    }),
+    brokerDeliveries: new Counter({
+      name: "vibetalk_broker_deliveries_total",
+      help: "Events this node received from its queue, by kind",
+      labelNames: ["kind"],
+      registers: r,
+    }),
+    errors: new Counter({
+      name: "vibetalk_errors_total",
+      help: "Errors answered to clients, by code",
+      labelNames: ["code"],
+      registers: r,
+    }),
+    receiptFlushes: new Counter({
+      name: "vibetalk_receipt_marks_flushed_total",
+      help: "Receipt marks written to the store",
+      registers: r,
+    }),
+    consumerRestarts: new Counter({
+      name: "vibetalk_partition_consumer_restarts_total",
+      help: "Partition consumers restarted after a failure",
+      registers: r,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,210 @@
+import type { AddressInfo } from "node:net";
+import { protocolSchemas } from "@vibetalk/protocol";
+import type { FastifyInstance } from "fastify";
+import { Redis } from "ioredis";
+import { MongoStore } from "./adapters/mongo-store.js";
+import { RabbitBroker } from "./adapters/rabbit-broker.js";
+import { RedisPresence } from "./adapters/redis-presence.js";
+import type { ChatNodeConfig } from "./config.js";
+import { ReceiptCoalescer } from "./domain/receipts.js";
+import { UserSessions } from "./gateway/sessions.js";
+import { SocketGateway } from "./gateway/socket-gateway.js";
+import { createHttpApp } from "./http/api.js";
+import { createLogger, type Logger } from "./logger.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { PartitionManager } from "./partitions/manager.js";
+import { StaticAssignmentSource } from "./partitions/static-assignment.js";
+import type { AssignmentSource } from "./ports.js";
+import { TokenService } from "./services/auth.js";
+import { ChatService } from "./services/chat-service.js";
+import { MembersCache } from "./services/members-cache.js";
+import { ReceiptFlusher } from "./services/receipt-flusher.js";
+
+export interface ChatNodeOptions {
+  /** Partition ownership; defaults to the static assignment of the config. */
+  assignment?: AssignmentSource;
+  logger?: Logger;
+  /** Process-level default metrics (off when several nodes share a process). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export interface ChatNode {
+  readonly config: ChatNodeConfig;
+  readonly metrics: Metrics;
+  /** `http://host:port` once started. */
+  readonly url: string;
+  readonly address: { host: string; port: number };
+  start(): Promise<void>;
+  /** Graceful drain: stop accepting, release partitions, send sockets elsewhere, close. */
+  stop(): Promise<void>;
+  /** Owned partitions right now. */
+  ownedPartitions(): number[];
+  connections(): number;
+}
+
+interface Parts {
+  store: MongoStore;
+  redis: Redis;
+  broker: RabbitBroker;
+  app: FastifyInstance;
+  gateway: SocketGateway;
+  sessions: UserSessions;
+  flusher: ReceiptFlusher;
+  manager: PartitionManager;
+  assignment: AssignmentSource;
+}
+
+/** Builds a chat-node from its config; several may run in one process (tests). */
+export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions = {}): ChatNode {
+  const log = options.logger ?? createLogger(config.logLevel, config.nodeId);
+  const metrics = createMetrics(config.nodeId, { defaultMetrics: options.defaultMetrics ?? true });
+  let parts: Parts | null = null;
+  let address = { host: config.host, port: config.port };
+  let draining = false;
+  let stopping: Promise<void> | null = null;
+
+  async function start(): Promise<void> {
+    const t0 = Date.now();
+    const schemas = protocolSchemas(config.limits);
+    const store = await MongoStore.connect(config.mongodbUrl);
+    const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    redis.on("error", (err: Error) => log.debug({ err: err.message }, "redis error"));
+    await redis.connect();
+    const broker = await RabbitBroker.connect({
+      url: config.rabbitmqUrl,
+      nodeId: config.nodeId,
+      partitions: config.partitions,
+      userExchanges: config.userExchanges,
+      bindChannels: config.bindChannels,
+      nodeQueueExpiresMs: config.nodeQueueExpiresSeconds * 1000,
+      nodePrefetch: 1000,
+      fanoutMaxRecipients: config.fanoutMaxRecipients,
+      log,
+    });
+    const members = new MembersCache(store, config.membersCacheTtlMs);
+    const coalescer = new ReceiptCoalescer(config.receiptFlushMs);
+    const flusher = new ReceiptFlusher(coalescer, store, metrics, log, config.receiptFlushMs);
+    const presence = new RedisPresence(redis, config.nodeId, config.presenceTtlSeconds * 1000);
+    const tokens = new TokenService(config.jwtSecret, config.jwtTtlSeconds);
+    const service = new ChatService({
+      config,
+      store,
+      broker,
+      members,
+      receipts: coalescer,
+      presence,
+      tokens,
+      metrics,
+      log,
+    });
+    let gatewayRef: SocketGateway | null = null;
+    const sessions = new UserSessions(
+      {
+        broker,
+        presence,
+        store,
+        receipts: flusher,
+        metrics,
+        log,
+        onPresence: (s) => gatewayRef?.publishPresence(s),
+      },
+      {
+        bindingGraceMs: config.bindingGraceSeconds * 1000,
+        heartbeatMs: config.presenceHeartbeatSeconds * 1000,
+        bindTimeoutMs: 5000,
+      },
+    );
+    const app = await createHttpApp({
+      config,
+      schemas,
+      service,
+      store,
+      tokens,
+      metrics,
+      log,
+      connections: () => gatewayRef?.connections ?? 0,
+      readiness: async () => {
+        const [redisOk, storeOk] = await Promise.all([presence.ping(), store.ping()]);
+        const checks = { broker: broker.isConnected(), redis: redisOk, store: storeOk, draining };
+        return { ready: checks.broker && checks.redis && checks.store && !draining, checks };
+      },
+    });
+    const gateway = new SocketGateway(app.server, {
+      config,
+      schemas,
+      redis,
+      service,
+      members,
+      sessions,
+      tokens,
+      metrics,
+      log,
+    });
+    gatewayRef = gateway;
+    broker.onNodeEvent((d) => gateway.deliver(d));
+    broker.onControlEvent((e) => {
+      if (e.t === "members") members.invalidate(e.channelId);
+    });
+    broker.onReconnect(() => members.clear());
+    sessions.startHeartbeat();
+    flusher.start();
+    await app.listen({ port: config.port, host: config.host });
+    const a = app.server.address() as AddressInfo;
+    address = { host: config.host === "0.0.0.0" ? "127.0.0.1" : config.host, port: a.port };
+
+    const manager = new PartitionManager(
+      { broker, store, members, metrics, log },
+      {
+        prefetch: config.consumerPrefetch,
+        batchSize: config.batchSize,
+        flushIntervalMs: config.flushIntervalMs,
+        channelConcurrency: 8,
+        retryDelayMs: 1000,
+      },
+    );
+    const assignment = options.assignment ?? new StaticAssignmentSource(config.ownedPartitions);
+    await assignment.start((owned) => manager.apply(owned));
+    manager.startLagSampling(5000);
+    parts = { store, redis, broker, app, gateway, sessions, flusher, manager, assignment };
+    log.info(
+      { event: "node.started", port: address.port, partitions: manager.owned().length, ms: Date.now() - t0 },
+      "chat-node started",
+    );
+  }
+
+  async function shutdown(): Promise<void> {
+    const p = parts;
+    if (!p) return;
+    draining = true;
+    const deadline = Date.now() + config.drainSeconds * 1000;
+    const left = () => Math.max(0, deadline - Date.now());
+    log.info({ event: "node.draining" }, "draining");
+    await p.assignment.stop().catch(() => undefined);
+    await p.manager.stopAll();
+    await p.gateway.drain(Math.min(left() / 2, 10_000));
+    await p.sessions.shutdown();
+    await p.flusher.stop();
+    await p.gateway.close();
+    await p.app.close().catch(() => undefined);
+    await p.broker.close();
+    p.redis.disconnect();
+    await p.store.close();
+    parts = null;
+    log.info({ event: "node.stopped", msLeft: left() }, "chat-node stopped");
+  }
+
+  return {
+    config,
+    metrics,
+    get url() {
+      return `http://${address.host}:${address.port}`;
+    },
+    get address() {
+      return address;
+    },
+    start,
+    stop: () => (stopping ??= shutdown()),
+    ownedPartitions: () => parts?.manager.owned() ?? [],
+    connections: () => parts?.gateway.connections ?? 0,
+  };
+}

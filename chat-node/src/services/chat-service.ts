@@ -1,0 +1,490 @@
+import type { Readable } from "node:stream";
+import {
+  ProtocolError,
+  type AuthReply,
+  type ChannelChange,
+  type ChannelDetailsReply,
+  type ChannelsReply,
+  type CreateChannelBody,
+  type FileInfo,
+  type LoginBody,
+  type Message,
+  type MessageSend,
+  type MessagesQuery,
+  type Presence,
+  type ReceiptSend,
+  type RegisterBody,
+  type Role,
+  type SyncRequest,
+  type User,
+  type UsersQuery,
+  type UsersReply,
+} from "@vibetalk/protocol";
+import mongoose from "mongoose";
+import type { ChatNodeConfig } from "../config.js";
+import {
+  compareChannelsByActivity,
+  decodeChannelCursor,
+  decodeUserCursor,
+  encodeChannelCursor,
+  encodeUserCursor,
+  isAfterCursor,
+} from "../domain/cursor.js";
+import { partitionOf } from "../domain/hashing.js";
+import { directChannelId, directChannelUsers } from "../domain/ids.js";
+import { toWire, type AcceptedMessage } from "../domain/messages.js";
+import type { ReceiptCoalescer } from "../domain/receipts.js";
+import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import type {
+  Broker,
+  ChannelRecord,
+  FileRecord,
+  MemberRecord,
+  PresenceStore,
+  Store,
+  UserRecord,
+} from "../ports.js";
+import { endSpan, inject, startSpan } from "../tracing.js";
+import { hashPassword, verifyPassword, type TokenService } from "./auth.js";
+import type { MembersCache } from "./members-cache.js";
+import { channelView, fileView, memberView, summaryView, userView } from "./views.js";
+
+export interface ChatServiceDeps {
+  config: ChatNodeConfig;
+  store: Store;
+  broker: Broker;
+  members: MembersCache;
+  receipts: ReceiptCoalescer;
+  presence: PresenceStore;
+  tokens: TokenService;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** A password hash to compare against when the user does not exist (same cost either way). */
+let dummyHash: Promise<string> | null = null;
+
+function unavailable(err: unknown): ProtocolError {
+  return err instanceof ProtocolError
+    ? err
+    : new ProtocolError("UNAVAILABLE", "the message broker is unavailable; retry");
+}
+
+/**
+ * The application layer: every use case of the HTTP API and the Socket.IO gateway, on the ports.
+ * Authorisation lives here, so both transports enforce the same rules.
+ */
+export class ChatService {
+  constructor(private readonly d: ChatServiceDeps) {}
+
+  // ---- accounts ----
+
+  async register(body: RegisterBody): Promise<AuthReply> {
+    const user = await this.d.store.createUser({
+      username: body.username,
+      displayName: body.displayName ?? body.username,
+      passwordHash: await hashPassword(body.password),
+    });
+    return { token: await this.d.tokens.issue(user.id), user: userView(user) };
+  }
+
+  async login(body: LoginBody): Promise<AuthReply> {
+    const user = await this.d.store.findUserByUsername(body.username.toLowerCase());
+    dummyHash ??= hashPassword("not a real password");
+    const ok = await verifyPassword(body.password, user ? user.passwordHash : await dummyHash);
+    if (!user || !ok) throw new ProtocolError("UNAUTHENTICATED", "wrong username or password");
+    return { token: await this.d.tokens.issue(user.id), user: userView(user) };
+  }
+
+  async me(userId: string): Promise<User> {
+    const u = await this.d.store.getUser(userId);
+    if (!u) throw new ProtocolError("UNAUTHENTICATED", "the user of this session no longer exists");
+    return userView(u);
+  }
+
+  async searchUsers(query: UsersQuery): Promise<UsersReply> {
+    const limit = query.limit ?? this.d.config.limits.defaultPageLimit;
+    const after = query.cursor ? decodeUserCursor(query.cursor) : null;
+    if (query.cursor && after === null) throw new ProtocolError("INVALID_ARGUMENT", "bad cursor");
+    const users = await this.d.store.searchUsers(query.query, after, limit);
+    const last = users[users.length - 1];
+    return {
+      users: users.map(userView),
+      nextCursor: users.length === limit && last ? encodeUserCursor(last.username) : null,
+    };
+  }
+
+  // ---- channels ----
+
+  async createChannel(
+    userId: string,
+    body: CreateChannelBody,
+  ): Promise<{ channel: ChannelRecord; created: boolean }> {
+    const now = new Date();
+    if (body.type === "direct") {
+      if (body.userId === userId)
+        throw new ProtocolError("INVALID_ARGUMENT", "a direct channel needs another user");
+      const peer = await this.d.store.getUser(body.userId);
+      if (!peer) throw new ProtocolError("NOT_FOUND", "no such user");
+      const id = directChannelId(userId, body.userId);
+      const rec = this.newChannel(id, "direct", null, userId, now, 2);
+      const r = await this.d.store.createChannel(rec, [
+        this.newMember(id, userId, "member", now),
+        this.newMember(id, body.userId, "member", now),
+      ]);
+      if (r.created) await this.notifyChannel(r.channel, [userId, body.userId], "created");
+      return r;
+    }
+    const memberIds = [...new Set(body.memberIds.filter((m) => m !== userId))];
+    if (memberIds.length + 1 > this.d.config.limits.maxGroupMembers) {
+      throw new ProtocolError(
+        "INVALID_ARGUMENT",
+        `a group has at most ${this.d.config.limits.maxGroupMembers} members`,
+      );
+    }
+    await this.requireUsers(memberIds);
+    const id = new mongoose.Types.ObjectId().toHexString();
+    const members = [
+      this.newMember(id, userId, "owner", now),
+      ...memberIds.map((m) => this.newMember(id, m, "member", now)),
+    ];
+    const r = await this.d.store.createChannel(
+      this.newChannel(id, "group", body.name, userId, now, members.length),
+      members,
+    );
+    await this.notifyChannel(
+      r.channel,
+      members.map((m) => m.userId),
+      "created",
+    );
+    return r;
+  }
+
+  private newChannel(
+    id: string,
+    type: "direct" | "group",
+    name: string | null,
+    by: string,
+    at: Date,
+    count: number,
+  ): ChannelRecord {
+    return {
+      id,
+      type,
+      name,
+      createdBy: by,
+      createdAt: at,
+      lastSeq: 0,
+      lastMessage: null,
+      lastMessageAt: at,
+      memberCount: count,
+    };
+  }
+
+  private newMember(channelId: string, userId: string, role: Role, at: Date): MemberRecord {
+    return { channelId, userId, role, joinedAt: at, lastDeliveredSeq: 0, lastReadSeq: 0 };
+  }
+
+  private async requireUsers(ids: readonly string[]): Promise<UserRecord[]> {
+    const users = await this.d.store.getUsers(ids);
+    if (users.length !== new Set(ids).size) {
+      const found = new Set(users.map((u) => u.id));
+      throw new ProtocolError("NOT_FOUND", "no such user", { userIds: ids.filter((i) => !found.has(i)) });
+    }
+    return users;
+  }
+
+  async listChannels(
+    userId: string,
+    cursor: string | undefined,
+    limitIn: number | undefined,
+  ): Promise<ChannelsReply> {
+    const limit = limitIn ?? this.d.config.limits.defaultPageLimit;
+    const after = cursor ? decodeChannelCursor(cursor) : null;
+    if (cursor && !after) throw new ProtocolError("INVALID_ARGUMENT", "bad cursor");
+    const memberships = await this.d.store.listMemberships(userId);
+    const byChannel = new Map(memberships.map((m) => [m.channelId, m]));
+    const channels = (await this.d.store.getChannels([...byChannel.keys()]))
+      .filter((c) => !after || isAfterCursor(c, after))
+      .sort(compareChannelsByActivity)
+      .slice(0, limit);
+    const peerIds = channels
+      .map((c) => directChannelUsers(c.id)?.find((u) => u !== userId))
+      .filter((u): u is string => !!u);
+    const peers = new Map((await this.d.store.getUsers(peerIds)).map((u) => [u.id, u]));
+    const out = channels.map((c) => {
+      const m = byChannel.get(c.id) as MemberRecord;
+      const pending = this.d.receipts.peek(c.id, userId);
+      const marks = {
+        role: m.role,
+        lastReadSeq: Math.max(m.lastReadSeq, pending?.lastReadSeq ?? 0),
+        lastDeliveredSeq: Math.max(m.lastDeliveredSeq, pending?.lastDeliveredSeq ?? 0),
+      };
+      const peerId = directChannelUsers(c.id)?.find((u) => u !== userId);
+      return summaryView(c, marks, peerId ? (peers.get(peerId) ?? null) : null);
+    });
+    const last = channels[channels.length - 1];
+    return {
+      channels: out,
+      nextCursor:
+        channels.length === limit && last
+          ? encodeChannelCursor({ at: last.lastMessageAt.getTime(), id: last.id })
+          : null,
+    };
+  }
+
+  async channelDetails(userId: string, channelId: string): Promise<ChannelDetailsReply> {
+    await this.d.members.requireMember(channelId, userId);
+    const [channel, members] = await Promise.all([
+      this.d.store.getChannel(channelId),
+      this.d.store.listMembers(channelId),
+    ]);
+    if (!channel) throw new ProtocolError("NOT_FOUND", "no such channel");
+    const users = new Map((await this.d.store.getUsers(members.map((m) => m.userId))).map((u) => [u.id, u]));
+    return { channel: channelView(channel), members: members.map((m) => memberView(m, users.get(m.userId))) };
+  }
+
+  private async requireGroupRole(userId: string, channelId: string, roles: Role[]) {
+    const r = await this.d.members.requireMember(channelId, userId);
+    if (r.entry.channel.type !== "group")
+      throw new ProtocolError("FORBIDDEN", "a direct channel cannot be changed");
+    if (!roles.includes(r.member.role))
+      throw new ProtocolError("FORBIDDEN", `only ${roles.join(" or ")} may do this`);
+    return r;
+  }
+
+  async rename(userId: string, channelId: string, name: string): Promise<ChannelRecord> {
+    const { entry } = await this.requireGroupRole(userId, channelId, ["owner", "admin"]);
+    await this.d.store.renameChannel(channelId, name);
+    const channel = await this.mustGetChannel(channelId);
+    await this.notifyChannel(channel, [...entry.members.keys()], "renamed");
+    return channel;
+  }
+
+  async addMembers(userId: string, channelId: string, userIds: string[]): Promise<ChannelDetailsReply> {
+    const { entry } = await this.requireGroupRole(userId, channelId, ["owner", "admin"]);
+    const fresh = [...new Set(userIds)].filter((u) => !entry.members.has(u));
+    if (entry.members.size + fresh.length > this.d.config.limits.maxGroupMembers) {
+      throw new ProtocolError(
+        "INVALID_ARGUMENT",
+        `a group has at most ${this.d.config.limits.maxGroupMembers} members`,
+      );
+    }
+    await this.requireUsers(fresh);
+    const now = new Date();
+    await this.d.store.addMembers(
+      channelId,
+      fresh.map((u) => this.newMember(channelId, u, "member", now)),
+    );
+    const channel = await this.mustGetChannel(channelId);
+    await this.notifyChannel(channel, [...entry.members.keys(), ...fresh], "members");
+    return this.channelDetails(userId, channelId);
+  }
+
+  async setRole(
+    userId: string,
+    channelId: string,
+    target: string,
+    role: "admin" | "member",
+  ): Promise<ChannelDetailsReply> {
+    const { entry } = await this.requireGroupRole(userId, channelId, ["owner"]);
+    const t = entry.members.get(target);
+    if (!t) throw new ProtocolError("NOT_FOUND", "not a member of this channel");
+    if (t.role === "owner") throw new ProtocolError("FORBIDDEN", "the owner's role cannot be changed");
+    await this.d.store.setRole(channelId, target, role);
+    const channel = await this.mustGetChannel(channelId);
+    await this.notifyChannel(channel, [...entry.members.keys()], "members");
+    return this.channelDetails(userId, channelId);
+  }
+
+  async removeMember(userId: string, channelId: string, target: string): Promise<void> {
+    const { entry, member } = await this.d.members.requireMember(channelId, userId);
+    if (entry.channel.type !== "group")
+      throw new ProtocolError("FORBIDDEN", "nobody leaves a direct channel");
+    const t = entry.members.get(target);
+    if (!t) throw new ProtocolError("NOT_FOUND", "not a member of this channel");
+    if (target !== userId) {
+      const allowed = member.role === "owner" || (member.role === "admin" && t.role === "member");
+      if (!allowed) throw new ProtocolError("FORBIDDEN", "you may not remove this member");
+    }
+    await this.d.store.removeMember(channelId, target);
+    const rest = [...entry.members.values()].filter((m) => m.userId !== target);
+    if (t.role === "owner" && rest.length > 0) {
+      const heir = [...rest].sort(
+        (a, b) => rankForOwnership(a) - rankForOwnership(b) || a.joinedAt.getTime() - b.joinedAt.getTime(),
+      )[0];
+      if (heir) await this.d.store.setRole(channelId, heir.userId, "owner");
+    }
+    const channel = await this.mustGetChannel(channelId);
+    await this.notifyChannel(
+      channel,
+      rest.map((m) => m.userId),
+      "members",
+    );
+    await this.notifyChannel(channel, [target], "removed");
+  }
+
+  private async mustGetChannel(id: string): Promise<ChannelRecord> {
+    const c = await this.d.store.getChannel(id);
+    if (!c) throw new ProtocolError("NOT_FOUND", "no such channel");
+    return c;
+  }
+
+  /** Tells members about a channel change and every node to drop its cached members. */
+  private async notifyChannel(
+    channel: ChannelRecord,
+    recipients: string[],
+    change: ChannelChange,
+  ): Promise<void> {
+    this.d.members.invalidate(channel.id);
+    try {
+      await this.d.broker.publishControl({
+        t: "members",
+        channelId: channel.id,
+        origin: this.d.config.nodeId,
+      });
+      await this.d.broker.publishToUsers(
+        { t: "channel", event: { channel: channelView(channel), change } },
+        recipients,
+      );
+    } catch (err) {
+      // The change is stored; caches expire and clients refresh their lists on reconnect.
+      this.d.log.warn(
+        { event: "channel.notify_failed", channelId: channel.id, err: (err as Error).message },
+        "channel event not published",
+      );
+    }
+  }
+
+  // ---- messages ----
+
+  async messages(userId: string, channelId: string, q: MessagesQuery): Promise<Message[]> {
+    await this.d.members.requireMember(channelId, userId);
+    const limit = q.limit ?? this.d.config.limits.defaultPageLimit;
+    const msgs =
+      q.afterSeq !== undefined
+        ? await this.d.store.messagesAfter(channelId, q.afterSeq, limit, q.beforeSeq)
+        : await this.d.store.messagesBefore(channelId, q.beforeSeq ?? null, limit);
+    return msgs.map(toWire);
+  }
+
+  /** Validated send: membership, files, then a confirmed publish to the channel's partition. */
+  async send(userId: string, payload: MessageSend): Promise<void> {
+    await this.d.members.requireMember(payload.channelId, userId);
+    const fileIds = [...new Set(payload.fileIds ?? [])];
+    if (fileIds.length > 0) {
+      const files = await this.d.store.getFiles(fileIds);
+      const ok =
+        files.length === fileIds.length &&
+        files.every((f) => f.channelId === payload.channelId && f.uploaderId === userId);
+      if (!ok)
+        throw new ProtocolError("INVALID_ARGUMENT", "fileIds must be files you uploaded to this channel");
+    }
+    const accepted: AcceptedMessage = {
+      channelId: payload.channelId,
+      senderId: userId,
+      clientMsgId: payload.clientMsgId,
+      body: payload.body,
+      fileIds,
+      sentAt: Date.now(),
+    };
+    const partition = partitionOf(payload.channelId, this.d.config.partitions);
+    const span = startSpan("message.send", undefined, {
+      "vibetalk.channel": payload.channelId,
+      "vibetalk.partition": partition,
+    });
+    try {
+      await this.d.broker.publishToPartition(partition, accepted, inject(span));
+      endSpan(span);
+    } catch (err) {
+      endSpan(span, err);
+      throw unavailable(err);
+    }
+    this.d.metrics.messagesAccepted.inc();
+  }
+
+  async receipt(userId: string, r: ReceiptSend): Promise<void> {
+    const { entry } = await this.d.members.requireMember(r.channelId, userId);
+    if (!this.d.receipts.record(r.channelId, userId, r.kind, r.seq)) return;
+    const recipients = [...entry.members.keys()];
+    try {
+      await this.d.broker.publishToUsers(
+        { t: "receipt", receipt: { channelId: r.channelId, userId, kind: r.kind, seq: r.seq } },
+        recipients,
+      );
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async sync(userId: string, req: SyncRequest): Promise<{ messages: Message[]; more: string[] }> {
+    const perChannel = this.d.config.limits.maxPageLimit;
+    let budget = this.d.config.limits.maxSyncMessages;
+    for (const c of req.channels) await this.d.members.requireMember(c.channelId, userId);
+    const messages: Message[] = [];
+    const more: string[] = [];
+    for (const c of req.channels) {
+      const take = Math.min(perChannel, budget);
+      if (take <= 0) {
+        more.push(c.channelId);
+        continue;
+      }
+      const page = await this.d.store.messagesAfter(c.channelId, c.afterSeq, take + 1);
+      if (page.length > take) more.push(c.channelId);
+      const kept = page.slice(0, take);
+      budget -= kept.length;
+      messages.push(...kept.map(toWire));
+    }
+    return { messages, more };
+  }
+
+  async presenceOf(userIds: readonly string[]): Promise<Presence[]> {
+    const states = await this.d.presence.get(userIds);
+    const missing = states.filter((s) => !s.online && !s.lastSeenAt).map((s) => s.userId);
+    const fromStore = new Map((await this.d.store.getUsers(missing)).map((u) => [u.id, u.lastSeenAt]));
+    return states.map((s) => {
+      const seen = s.lastSeenAt ?? fromStore.get(s.userId) ?? null;
+      return { userId: s.userId, online: s.online, lastSeenAt: seen ? seen.toISOString() : null };
+    });
+  }
+
+  // ---- files ----
+
+  async upload(
+    userId: string,
+    channelId: string,
+    name: string,
+    contentType: string,
+    content: Readable,
+  ): Promise<FileRecord> {
+    await this.d.members.requireMember(channelId, userId);
+    const type = contentType.toLowerCase().split(";")[0]?.trim() ?? "";
+    if (!this.d.config.fileTypes.includes(type)) {
+      content.resume();
+      throw new ProtocolError("INVALID_ARGUMENT", `content type ${type || "(none)"} is not allowed`, {
+        allowed: this.d.config.fileTypes,
+      });
+    }
+    const safeName =
+      [...name]
+        .map((c) => (c.charCodeAt(0) < 32 || c === "/" || c === "\\" ? "_" : c))
+        .join("")
+        .slice(0, 200) || "file";
+    return this.d.store.saveFile(
+      { channelId, uploaderId: userId, name: safeName, contentType: type },
+      content,
+    );
+  }
+
+  async fileFor(userId: string, fileId: string): Promise<FileInfo> {
+    const f = await this.d.store.getFile(fileId);
+    if (!f) throw new ProtocolError("NOT_FOUND", "no such file");
+    await this.d.members.requireMember(f.channelId, userId);
+    return fileView(f);
+  }
+}
+
+function rankForOwnership(m: MemberRecord): number {
+  return m.role === "admin" ? 0 : 1;
+}
