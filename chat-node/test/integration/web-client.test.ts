@@ -1,0 +1,71 @@
+// The web client in a real browser (Chromium through playwright-core): two users chat.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { chromium, type Browser, type Page } from "playwright-core";
+import type { ChatNode } from "../../src/node.js";
+import { startNode, startServices, type Services } from "../support/harness.js";
+
+const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
+let services: Services;
+let node: ChatNode;
+let browser: Browser;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium is required at ${CHROMIUM} (set CHROMIUM_PATH)`);
+  services = await startServices();
+  node = await startNode(services, { OWNED_PARTITIONS: "all" });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+});
+after(async () => {
+  await browser?.close();
+  await node?.stop();
+  await services?.stop();
+});
+
+async function register(page: Page, username: string): Promise<void> {
+  await page.goto(node.url);
+  await page.fill("#auth-username", username);
+  await page.fill("#auth-password", "correct horse battery");
+  await page.fill("#auth-display", username.toUpperCase());
+  await page.click('button[data-mode="register"]');
+  await page.waitForSelector("#app:not([hidden])");
+  await page.waitForSelector("#conn-state.on");
+}
+
+test("two browsers: register, start a chat, send, receive, read ticks, unread badge", async () => {
+  const a = await (await browser.newContext()).newPage();
+  const b = await (await browser.newContext()).newPage();
+  const errors: string[] = [];
+  for (const p of [a, b]) p.on("pageerror", (e) => errors.push(e.message));
+  await register(a, "webann");
+  await register(b, "webben");
+  await a.fill("#new-chat-user", "webben");
+  await a.click('#new-chat button[type="submit"]');
+  await a.waitForSelector("#composer:not([hidden])");
+  await a.fill("#body", "hello from ann");
+  await a.press("#body", "Enter");
+  await a.waitForSelector(".msg.mine >> text=hello from ann");
+  // Ben sees the chat with an unread badge, opens it, and Ann's message turns read.
+  await b.waitForSelector(".channel-list li .badge >> text=1", { timeout: 15_000 });
+  await b.click(".channel-list li");
+  await b.waitForSelector(".msg >> text=hello from ann");
+  await a.waitForSelector(".msg.mine .ticks.read", { timeout: 15_000 });
+  // Typing indicator
+  await b.type("#body", "hi");
+  await a.waitForSelector("#chat-typing >> text=WEBBEN typing…");
+  await b.press("#body", "Enter");
+  await a.waitForSelector(".msg >> text=hi");
+  // Presence of the peer
+  await a.waitForSelector("#chat-presence >> text=online");
+  // A file
+  await a.setInputFiles("#file", {
+    name: "note.txt",
+    mimeType: "text/plain",
+    buffer: Buffer.from("a small file"),
+  });
+  await a.waitForSelector("#attachment >> text=📎 note.txt");
+  await a.press("#body", "Enter");
+  await b.waitForSelector(".msg a >> text=note.txt");
+  assert.deepEqual(errors, []);
+});
