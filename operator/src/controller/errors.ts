@@ -12,29 +12,34 @@ export function statusCode(err: unknown): number | undefined {
 export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
 export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
 
-function messageFromBody(body: unknown): string | undefined {
+function messageOfStatus(body: unknown): string | undefined {
   if (typeof body === "object" && body !== null && "message" in body) {
     const m = (body as { message: unknown }).message;
     if (typeof m === "string") return m;
   }
-  if (typeof body === "string") {
-    const json = body.indexOf("{");
-    if (json >= 0) {
-      try {
-        return messageFromBody(JSON.parse(body.slice(json, body.lastIndexOf("}") + 1)));
-      } catch {
-        return body.slice(0, 500);
-      }
-    }
-    return body.slice(0, 500);
-  }
   return undefined;
+}
+
+/** Typed clients wrap the Status JSON in text: `HTTP-Code: …\nBody: "<json string>"\nHeaders: …`. */
+function messageOfText(text: string): string {
+  const at = text.indexOf("Body: ");
+  let json = at >= 0 ? text.slice(at + 6) : text;
+  const headers = json.indexOf("\nHeaders:");
+  if (headers >= 0) json = json.slice(0, headers);
+  try {
+    let v: unknown = JSON.parse(json);
+    if (typeof v === "string") v = JSON.parse(v);
+    return messageOfStatus(v) ?? text.slice(0, 500);
+  } catch {
+    return text.slice(0, 500);
+  }
 }
 
 /** The API server's own message (Status.message) when there is one; else the error's message. */
 export function errorMessage(err: unknown): string {
   if (typeof err === "object" && err !== null && "body" in err) {
-    const m = messageFromBody((err as { body: unknown }).body);
+    const body = (err as { body: unknown }).body;
+    const m = typeof body === "string" ? messageOfText(body) : messageOfStatus(body);
     if (m) return m;
   }
   return err instanceof Error ? err.message : String(err);

@@ -34,7 +34,7 @@ export function createKubeEventRecorder(o: EventRecorderOptions): EventRecorder 
       const body = {
         apiVersion: "events.k8s.io/v1",
         kind: "Event",
-        metadata: { generateName: `${name}.`, namespace },
+        metadata: { generateName: `${name}-`, namespace },
         eventTime: new V1MicroTime(now),
         reportingController: REPORTING_CONTROLLER,
         reportingInstance: o.instance,

@@ -12,6 +12,7 @@ import {
   type ObjectCache,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { errorMessage } from "./errors.js";
 
 export type InformerEvent = "add" | "update" | "delete";
 
@@ -81,12 +82,10 @@ export function createSupervisedInformer<T extends KubernetesObject>(
   informer.on("update", (obj) => o.onEvent("update", obj));
   informer.on("delete", (obj) => o.onEvent("delete", obj));
   informer.on("error", (err?: unknown) => {
+    if (stopped) return;
     errorsThisStart++;
     setHealthy(false);
-    o.log?.warn(
-      { informer: o.name, err: err instanceof Error ? err.message : String(err) },
-      "informer error",
-    );
+    o.log?.warn({ informer: o.name, err: errorMessage(err) }, "informer error");
     scheduleRestart();
   });
 

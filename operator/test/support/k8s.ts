@@ -1,0 +1,97 @@
+/** Helpers for integration tests against the testkit control plane. */
+import type { ControlPlane } from "@vibetalk/testkit";
+import { fileURLToPath } from "node:url";
+
+export const CRD_FILE = fileURLToPath(new URL("../../../crds/chatcluster.yaml", import.meta.url));
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it returns a value that is not undefined/false; fails with the last state. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (err) {
+      last = err instanceof Error ? err.message : err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
+    await sleep(intervalMs);
+  }
+}
+
+export async function getJson<T = Record<string, unknown>>(cp: ControlPlane, args: string[]): Promise<T> {
+  return JSON.parse(await cp.kubectl([...args, "-o", "json"])) as T;
+}
+
+/** Returns the object, or undefined when kubectl says NotFound. */
+export async function getOrUndefined<T = Record<string, unknown>>(
+  cp: ControlPlane,
+  args: string[],
+): Promise<T | undefined> {
+  try {
+    return await getJson<T>(cp, args);
+  } catch (err) {
+    if (err instanceof Error && /NotFound|not found/.test(err.message)) return undefined;
+    throw err;
+  }
+}
+
+export async function applyYaml(cp: ControlPlane, yaml: string, extra: string[] = []): Promise<string> {
+  return cp.kubectl(["apply", ...extra, "-f", "-"], { input: yaml });
+}
+
+/** Applies the CRD and waits until it is Established; creates the operator's namespace. */
+export async function installCrd(cp: ControlPlane): Promise<void> {
+  await cp.kubectl(["apply", "--server-side", "-f", CRD_FILE]);
+  await cp.kubectl(["wait", "--for=condition=Established", "crd/chatclusters.vibetalk.io", "--timeout=60s"]);
+  await cp.kubectl(["create", "namespace", "vibetalk-system"]);
+}
+
+export function chatClusterYaml(name: string, namespace: string, specLines: string[] = []): string {
+  return [
+    "apiVersion: vibetalk.io/v1alpha1",
+    "kind: ChatCluster",
+    `metadata: {name: ${name}, namespace: ${namespace}}`,
+    "spec:",
+    "  image: vibetalk/chat-node:test",
+    "  rabbitmq: {secretRef: {name: rabbitmq}}",
+    "  redis: {secretRef: {name: redis}}",
+    "  mongodb: {secretRef: {name: mongodb}}",
+    "  jwtSecretRef: {name: jwt}",
+    ...specLines.map((l) => `  ${l}`),
+    "",
+  ].join("\n");
+}
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+
+export interface ChatClusterJson {
+  metadata: { generation: number; finalizers?: string[]; uid: string };
+  spec: Record<string, unknown>;
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    readyReplicas?: number;
+    connections?: number;
+    conditions?: Condition[];
+    partitionAssignment?: { epoch: number; owners: Record<string, string> };
+  };
+}
+
+export const conditionOf = (cc: ChatClusterJson | undefined, type: string) =>
+  cc?.status?.conditions?.find((c) => c.type === type);
