@@ -64,9 +64,19 @@ export class UserSessions {
       this.bound.add(userId);
       this.d.metrics.boundUsers.set(this.bound.size);
     });
-    await Promise.race([bind, new Promise((r) => setTimeout(r, this.opts.bindTimeoutMs).unref())]);
+    // Presence before the handshake completes: a socket that is connected is online.
+    const online = this.serial(userId, () => this.markOnline(userId));
+    await Promise.race([
+      Promise.all([bind, online]),
+      new Promise((r) => setTimeout(r, this.opts.bindTimeoutMs).unref()),
+    ]);
     // If the socket never arrives, the binding still goes after the grace period.
     if (!this.sockets.has(userId)) this.scheduleUnbind(userId);
+  }
+
+  private async markOnline(userId: string): Promise<void> {
+    const cameOnline = await this.d.presence.heartbeat([userId]).catch((): string[] => []);
+    if (cameOnline.includes(userId)) this.d.onPresence({ userId, online: true, lastSeenAt: null });
   }
 
   /** A socket of the user is connected here. */
@@ -80,12 +90,9 @@ export class UserSessions {
     set.add(socketId);
     this.cancelGrace(userId);
     this.updateGauges();
+    // Recovered sockets skip the handshake middleware: bind and heartbeat here.
     if (!this.bound.has(userId)) await this.prepare(userId);
-    if (first) {
-      const cameOnline = await this.d.presence.heartbeat([userId]).catch((): string[] => []);
-      if (cameOnline.includes(userId) && this.sockets.has(userId))
-        this.d.onPresence({ userId, online: true, lastSeenAt: null });
-    }
+    else if (first) await this.serial(userId, () => this.markOnline(userId));
   }
 
   /** A socket of the user went. */
@@ -98,7 +105,7 @@ export class UserSessions {
     this.updateGauges();
     this.scheduleUnbind(userId);
     await this.d.receipts.flushUser(userId);
-    await this.leavePresence(userId);
+    await this.serial(userId, () => this.leavePresence(userId));
   }
 
   private async leavePresence(userId: string): Promise<void> {

@@ -46,9 +46,12 @@ export interface GatewayDeps {
 const userRoom = (u: string) => `user:${u}`;
 const presenceRoom = (u: string) => `presence:${u}`;
 
-/** Any event on a socket: 50/s, burst 100 (a separate, stricter bucket guards message:send). */
-const EVENT_RATE = 50;
-const EVENT_BURST = 100;
+/**
+ * Any event on a socket: 100/s, burst 200, or twice the send limits if higher (receipts follow
+ * incoming messages); a separate, stricter bucket guards message:send.
+ */
+const EVENT_RATE = 100;
+const EVENT_BURST = 200;
 
 function connectError(code: string, message: string): Error {
   const e = new Error(message) as Error & { data: { code: string } };
@@ -114,7 +117,11 @@ export class SocketGateway {
     const { limits } = this.d.config;
     this.limits.set(socket.id, {
       send: new TokenBucket(limits.sendRatePerSecond, limits.sendBurst, now),
-      any: new TokenBucket(EVENT_RATE, EVENT_BURST, now),
+      any: new TokenBucket(
+        Math.max(EVENT_RATE, 2 * limits.sendRatePerSecond),
+        Math.max(EVENT_BURST, 2 * limits.sendBurst),
+        now,
+      ),
     });
     void socket.join(userRoom(userId));
     this.registerHandlers(socket, userId);
