@@ -1,0 +1,103 @@
+// The benchmark: `npm run bench` (see bench/RESULTS.md). Starts real Redis, RabbitMQ and FerretDB, two chat-node
+// processes, and measures the chat's throughput and latencies next to two baselines run in the same process:
+// the broker floor (raw publish-confirm-consume) and the store ceiling (raw FerretDB inserts).
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { repoRoot, startMongo, startRabbitMQ, startRedis } from "@vibetalk/testkit";
+import { brokerFloor, storeCeiling } from "./baselines.js";
+import { runChatBench, startChatNodes, type ChatBenchOptions } from "./chat.js";
+import { ms } from "./stats.js";
+
+const num = (name: string, d: number): number => Number(process.env[name] ?? d);
+
+async function main(): Promise<void> {
+  const write = process.argv.includes("--write");
+  console.log("[bench] starting Redis, RabbitMQ, FerretDB…");
+  const [redis, rabbit, mongo] = await Promise.all([startRedis(), startRabbitMQ(), startMongo()]);
+  try {
+    const messages = num("BENCH_MESSAGES", 2000);
+    console.log(`[bench] broker floor: ${messages} persistent messages through one quorum queue…`);
+    const floor = await brokerFloor(rabbit.url, messages);
+    const o: ChatBenchOptions = {
+      redisUrl: redis.url,
+      rabbitUrl: rabbit.url,
+      mongoUrl: mongo.url,
+      nodes: num("BENCH_NODES", 2),
+      users: num("BENCH_USERS", 40),
+      groupSize: num("BENCH_GROUP", 8),
+      messages,
+      window: num("BENCH_WINDOW", 4),
+    };
+    console.log(`[bench] starting ${o.nodes} chat-nodes…`);
+    const nodes = await startChatNodes(o);
+    let chat;
+    let light;
+    try {
+      console.log(
+        `[bench] chat: ${o.users} users, groups of ${o.groupSize}, ${messages} messages, window ${o.window}…`,
+      );
+      chat = await runChatBench(o, nodes.urls);
+      const lightMessages = Math.max(50, Math.floor(messages / 10));
+      console.log(`[bench] chat at light load: ${lightMessages} messages, one in flight per user…`);
+      light = await runChatBench(
+        { ...o, messages: lightMessages, window: 1, users: o.groupSize },
+        nodes.urls,
+      );
+    } finally {
+      await nodes.stop();
+    }
+    console.log(
+      `[bench] store ceiling: ${messages} sequential inserts into FerretDB at ${messages} documents…`,
+    );
+    const ceiling = await storeCeiling(mongo.url, messages, messages);
+    const rows = [
+      ["chat messages/s (2 nodes)", chat.messagesPerSecond.toFixed(0)],
+      ["chat deliveries/s (to sockets)", chat.deliveriesPerSecond.toFixed(0)],
+      ["send→ack p50 / p99", `${ms(chat.sendToAck.p50)} / ${ms(chat.sendToAck.p99)}`],
+      ["send→deliver p50 / p99", `${ms(chat.sendToDeliver.p50)} / ${ms(chat.sendToDeliver.p99)}`],
+      [
+        "light load (8 users, 1 in flight each): send→ack p50 / p99",
+        `${ms(light.sendToAck.p50)} / ${ms(light.sendToAck.p99)}`,
+      ],
+      [
+        "light load: send→deliver p50 / p99",
+        `${ms(light.sendToDeliver.p50)} / ${ms(light.sendToDeliver.p99)}`,
+      ],
+      ["deliveries seen / expected", `${chat.deliveries} / ${chat.messages * o.groupSize}`],
+      ["baseline: broker floor messages/s", floor.perSecond.toFixed(0)],
+      [
+        "baseline: broker publish→consume p50 / p99",
+        `${ms(floor.roundTrip.p50)} / ${ms(floor.roundTrip.p99)}`,
+      ],
+      ["baseline: FerretDB insertOne/s (sequential)", ceiling.insertsPerSecond.toFixed(0)],
+      ["baseline: FerretDB insertOne p50 / p99", `${ms(ceiling.insert.p50)} / ${ms(ceiling.insert.p99)}`],
+      ["baseline: FerretDB 50-message page", ms(ceiling.pageMs)],
+      ["ratio: chat msgs/s ÷ broker floor msgs/s", (chat.messagesPerSecond / floor.perSecond).toFixed(3)],
+      [
+        "ratio: chat msgs/s ÷ FerretDB inserts/s",
+        (chat.messagesPerSecond / ceiling.insertsPerSecond).toFixed(2),
+      ],
+      ["ratio: send→deliver p50 ÷ broker p50", (chat.sendToDeliver.p50 / floor.roundTrip.p50).toFixed(1)],
+      [
+        "ratio: light-load send→deliver p50 ÷ broker p50",
+        (light.sendToDeliver.p50 / floor.roundTrip.p50).toFixed(1),
+      ],
+    ];
+    const table = ["| figure | value |", "| --- | --- |", ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join(
+      "\n",
+    );
+    console.log(table);
+    if (write) {
+      const text = `# Benchmark results\n\nLatest run: ${new Date().toISOString().slice(0, 10)}, this machine (2 cores), command:\n\n\`\`\`sh\nnpm run bench -- --write   # BENCH_MESSAGES=${messages} BENCH_USERS=${o.users} BENCH_GROUP=${o.groupSize} BENCH_WINDOW=${o.window}\n\`\`\`\n\nOne run starts real Redis, RabbitMQ and FerretDB (PostgreSQL), two chat-node processes splitting the 64\npartitions, and ${o.users} Socket.IO clients in the benchmark process, alternating between the nodes; every group of ${o.groupSize}\nhas members on both nodes, and every message is delivered to each member's socket (the sender's too). The\nbaselines run in the same process on the same servers: the broker floor is raw persistent publish→consume\nthrough one quorum queue; the store ceiling is sequential \`insertOne\` into FerretDB at the same collection\nsize. The machine is noisy: compare the ratios, not the absolute figures.\n\n${table}\n`;
+      await writeFile(join(repoRoot, "bench/RESULTS.md"), text);
+      console.log("[bench] wrote bench/RESULTS.md");
+    }
+  } finally {
+    await Promise.all([redis.stop(), rabbit.stop(), mongo.stop()]);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
