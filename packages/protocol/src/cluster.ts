@@ -1,0 +1,80 @@
+/**
+ * The cluster-internal contract between the operator and chat-nodes (not part of the client protocol):
+ * the partition assignment the operator publishes, the release records chat-nodes write when they hand a
+ * partition over, and the pod annotation carrying a chat-node's live connection count. See docs/operator.md.
+ */
+
+/** Key of `<cluster>-partitions` ConfigMap's data holding the assignment JSON. */
+export const ASSIGNMENT_KEY = "assignment.json";
+/** Pod annotation each chat-node keeps at its live connection count (decimal). */
+export const ANNOTATION_CONNECTIONS = "vibetalk.io/connections";
+
+/** Which pod owns each partition, at which epoch (raised whenever an owner changes). */
+export interface PartitionAssignment {
+  epoch: number;
+  /** Partition number (decimal string) → pod name. */
+  owners: Record<string, string>;
+}
+
+/** Who may consume a partition. `holder: ""` means released: the assigned owner may claim it. */
+export interface ReleaseRecord {
+  /** The pod consuming (or allowed to consume) the partition; "" once released. */
+  holder: string;
+  /** Assignment epoch the writer acted on. */
+  epoch: number;
+  /** Pod (or "operator") that last released it; absent on a claim. */
+  releasedBy?: string;
+  /** RFC 3339 time of the write. */
+  at: string;
+}
+
+/** Owners in ascending partition order, so equal assignments encode to equal text. */
+export function encodeAssignment(a: PartitionAssignment): string {
+  const owners: Record<string, string> = {};
+  for (const k of Object.keys(a.owners).sort((x, y) => Number(x) - Number(y))) {
+    const pod = a.owners[k];
+    if (pod !== undefined) owners[k] = pod;
+  }
+  return JSON.stringify({ epoch: a.epoch, owners });
+}
+
+/** Parses assignment.json; undefined when absent or malformed. */
+export function decodeAssignment(text: string | undefined): PartitionAssignment | undefined {
+  if (text === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const { epoch, owners } = v as { epoch?: unknown; owners?: unknown };
+  if (!Number.isInteger(epoch) || (epoch as number) < 0) return undefined;
+  if (typeof owners !== "object" || owners === null || Array.isArray(owners)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, pod] of Object.entries(owners)) {
+    if (!/^\d+$/.test(k) || typeof pod !== "string" || pod === "") return undefined;
+    out[k] = pod;
+  }
+  return { epoch: epoch as number, owners: out };
+}
+
+export function decodeReleaseRecord(text: string | undefined): ReleaseRecord | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<ReleaseRecord>;
+    if (typeof v.holder !== "string" || !Number.isInteger(v.epoch) || typeof v.at !== "string") return undefined;
+    return {
+      holder: v.holder,
+      epoch: v.epoch as number,
+      at: v.at,
+      ...(typeof v.releasedBy === "string" ? { releasedBy: v.releasedBy } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeReleaseRecord(r: ReleaseRecord): string {
+  return JSON.stringify(r);
+}
