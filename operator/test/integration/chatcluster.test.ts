@@ -15,6 +15,7 @@ import {
   getJson,
   getOrUndefined,
   installCrd,
+  operatorKubeconfig,
   waitFor,
   type ChatClusterJson,
 } from "../support/k8s.js";
@@ -35,6 +36,7 @@ interface PodList {
 
 const NS = "default";
 let cp: ControlPlane;
+let opKubeconfig: string;
 let op: OperatorProcess;
 
 const getCc = (name: string) => getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "chatcluster", name]);
@@ -56,8 +58,9 @@ describe("ChatCluster on a real control plane", { timeout: 600_000 }, () => {
   before(async () => {
     cp = await startControlPlane({ nodes: 2, hpaSyncSeconds: 3 });
     await installCrd(cp);
+    opKubeconfig = await operatorKubeconfig(cp);
     op = await startOperator({
-      kubeconfigPath: cp.kubeconfigPath,
+      kubeconfigPath: opKubeconfig,
       identity: "operator-0",
       env: {
         LEASE_DURATION_SECONDS: "4",
@@ -115,6 +118,17 @@ describe("ChatCluster on a real control plane", { timeout: 600_000 }, () => {
       owners: Record<string, string>;
     };
     assert.deepEqual(published, cc.status?.partitionAssignment);
+    const events = await waitFor("Applied and Rebalanced events", async () => {
+      const list = await getJson<{ items: { reason: string; regarding: { name: string } }[] }>(cp, [
+        "-n",
+        NS,
+        "get",
+        "events.events.k8s.io",
+      ]);
+      const reasons = list.items.filter((e) => e.regarding.name === "alpha").map((e) => e.reason);
+      return reasons.includes("Applied") && reasons.includes("Rebalanced") && reasons;
+    });
+    assert.ok(events.includes("Ready"));
     const table = await cp.kubectl(["-n", NS, "get", "cc", "alpha"]);
     assert.match(table, /NAME\s+READY\s+REPLICAS\s+CONNECTIONS\s+PARTITIONS\s+AGE/);
     assert.match(table, /alpha\s+True\s+3\s+0\s+12/);

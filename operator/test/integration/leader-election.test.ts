@@ -14,6 +14,7 @@ import {
   getJson,
   getOrUndefined,
   installCrd,
+  operatorKubeconfig,
   waitFor,
   type ChatClusterJson,
 } from "../support/k8s.js";
@@ -28,6 +29,7 @@ const env = {
 };
 
 let cp: ControlPlane;
+let opKubeconfig: string;
 const ops: OperatorProcess[] = [];
 
 async function role(op: OperatorProcess): Promise<string> {
@@ -50,8 +52,9 @@ describe("leader election", { timeout: 300_000 }, () => {
   before(async () => {
     cp = await startControlPlane({ nodes: 1 });
     await installCrd(cp);
+    opKubeconfig = await operatorKubeconfig(cp);
     for (const id of ["operator-a", "operator-b"]) {
-      ops.push(await startOperator({ kubeconfigPath: cp.kubeconfigPath, identity: id, env }));
+      ops.push(await startOperator({ kubeconfigPath: opKubeconfig, identity: id, env }));
     }
   });
   after(async () => {
@@ -123,7 +126,7 @@ describe("leader election", { timeout: 300_000 }, () => {
   });
 
   test("a gracefully stopped leader releases the Lease for a fast handover", async () => {
-    const next = await startOperator({ kubeconfigPath: cp.kubeconfigPath, identity: "operator-c", env });
+    const next = await startOperator({ kubeconfigPath: opKubeconfig, identity: "operator-c", env });
     ops.push(next);
     await waitFor("operator-c is standby", async () => (await role(next)) === "standby");
     const leader = ops.find((o) => o.identity !== "operator-c");

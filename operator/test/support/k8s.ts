@@ -1,5 +1,7 @@
 /** Helpers for integration tests against the testkit control plane. */
 import type { ControlPlane } from "@vibetalk/testkit";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const CRD_FILE = fileURLToPath(new URL("../../../crds/chatcluster.yaml", import.meta.url));
@@ -95,3 +97,32 @@ export interface ChatClusterJson {
 
 export const conditionOf = (cc: ChatClusterJson | undefined, type: string) =>
   cc?.status?.conditions?.find((c) => c.type === type);
+
+/**
+ * Installs the operator's ServiceAccount and RBAC exactly as manifests/operator.yaml has them and
+ * returns a kubeconfig holding a token of that ServiceAccount: the operator under test runs with the
+ * least privilege it ships with, not as an admin.
+ */
+export async function operatorKubeconfig(cp: ControlPlane): Promise<string> {
+  const { operatorRbac, OPERATOR_NAME, OPERATOR_NAMESPACE } =
+    await import("../../src/manifests/operator-manifests.js");
+  const list = { apiVersion: "v1", kind: "List", items: operatorRbac() };
+  await cp.kubectl(["apply", "--server-side", "-f", "-"], { input: JSON.stringify(list) });
+  const token = (
+    await cp.kubectl(["-n", OPERATOR_NAMESPACE, "create", "token", OPERATOR_NAME, "--duration=2h"])
+  ).trim();
+  const path = join(cp.dir, "operator.kubeconfig");
+  await writeFile(
+    path,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      `clusters: [{name: test, cluster: {server: "${cp.server}", insecure-skip-tls-verify: true}}]`,
+      `users: [{name: operator, user: {token: "${token}"}}]`,
+      "contexts: [{name: operator, context: {cluster: test, user: operator}}]",
+      "current-context: operator",
+      "",
+    ].join("\n"),
+  );
+  return path;
+}

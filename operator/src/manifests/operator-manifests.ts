@@ -1,0 +1,153 @@
+/** The operator install bundle (manifests/operator.yaml), built from code (pure). */
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { operatorClusterRules, operatorLeaseRules } from "./rbac.js";
+
+export const OPERATOR_NAMESPACE = "vibetalk-system";
+export const OPERATOR_NAME = "vibetalk-operator";
+export const OPERATOR_IMAGE = "vibetalk/operator:0.1.0";
+export const LEASE_NAME = "vibetalk-operator";
+
+const labels = {
+  "app.kubernetes.io/name": "vibetalk",
+  "app.kubernetes.io/component": "operator",
+  "app.kubernetes.io/part-of": "vibetalk",
+};
+const selector = { "app.kubernetes.io/name": "vibetalk", "app.kubernetes.io/component": "operator" };
+const meta = (name: string, namespace?: string) => ({ name, ...(namespace ? { namespace } : {}), labels });
+const sa = { kind: "ServiceAccount", name: OPERATOR_NAME, namespace: OPERATOR_NAMESPACE };
+
+/** Identity, RBAC and namespace: what the integration tests install to run the operator under. */
+export function operatorRbac(): KubernetesObject[] {
+  return [
+    { apiVersion: "v1", kind: "Namespace", metadata: meta(OPERATOR_NAMESPACE) },
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(OPERATOR_NAME, OPERATOR_NAMESPACE) },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: meta(OPERATOR_NAME),
+      rules: operatorClusterRules(),
+    } as KubernetesObject,
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: meta(OPERATOR_NAME),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: OPERATOR_NAME },
+      subjects: [sa],
+    } as KubernetesObject,
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: meta(`${OPERATOR_NAME}-leader-election`, OPERATOR_NAMESPACE),
+      rules: operatorLeaseRules(LEASE_NAME),
+    } as KubernetesObject,
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: meta(`${OPERATOR_NAME}-leader-election`, OPERATOR_NAMESPACE),
+      roleRef: {
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "Role",
+        name: `${OPERATOR_NAME}-leader-election`,
+      },
+      subjects: [sa],
+    } as KubernetesObject,
+    {
+      // Read the aggregator's client CA (requestheader-client-ca-file) to authenticate it.
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: meta(`${OPERATOR_NAME}-auth-reader`, "kube-system"),
+      roleRef: {
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "Role",
+        name: "extension-apiserver-authentication-reader",
+      },
+      subjects: [sa],
+    } as KubernetesObject,
+  ];
+}
+
+function deployment(): KubernetesObject {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: meta(OPERATOR_NAME, OPERATOR_NAMESPACE),
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: OPERATOR_NAME,
+          securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+          containers: [
+            {
+              name: "operator",
+              image: OPERATOR_IMAGE,
+              env: [
+                { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                { name: "LEASE_NAME", value: LEASE_NAME },
+                { name: "METRICS_PORT", value: "8080" },
+                { name: "EXTERNAL_METRICS_PORT", value: "6443" },
+              ],
+              ports: [
+                { name: "http", containerPort: 8080 },
+                { name: "https", containerPort: 6443 },
+              ],
+              readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5 },
+              livenessProbe: {
+                httpGet: { path: "/healthz", port: "http" },
+                initialDelaySeconds: 10,
+                periodSeconds: 10,
+              },
+              resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ["ALL"] },
+              },
+            },
+          ],
+        },
+      },
+    },
+  } as KubernetesObject;
+}
+
+function service(): KubernetesObject {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(OPERATOR_NAME, OPERATOR_NAMESPACE),
+    spec: {
+      selector,
+      ports: [
+        { name: "http", port: 8080, targetPort: "http" },
+        { name: "https", port: 443, targetPort: "https" },
+      ],
+    },
+  } as KubernetesObject;
+}
+
+/** Registers the operator as the cluster's external metrics API (only one may serve it). */
+function apiService(): KubernetesObject {
+  return {
+    apiVersion: "apiregistration.k8s.io/v1",
+    kind: "APIService",
+    metadata: meta("v1beta1.external.metrics.k8s.io"),
+    spec: {
+      group: "external.metrics.k8s.io",
+      version: "v1beta1",
+      service: { name: OPERATOR_NAME, namespace: OPERATOR_NAMESPACE, port: 443 },
+      // The operator serves a self-signed certificate made at start-up; give a caBundle instead when
+      // the serving certificate comes from a CA you manage.
+      insecureSkipTLSVerify: true,
+      groupPriorityMinimum: 100,
+      versionPriority: 100,
+    },
+  } as KubernetesObject;
+}
+
+export function operatorManifests(): KubernetesObject[] {
+  return [...operatorRbac(), service(), deployment(), apiService()];
+}
