@@ -1,9 +1,8 @@
 // Invariants I2, I3, I5 and I7 (DESIGN.md §5) on three chat-nodes with real services.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
-import type { Channel, Message, MessageSendReply } from "@vibetalk/protocol";
+import type { Message, MessageSendReply } from "@vibetalk/protocol";
 import { userExchangeOf } from "../../src/domain/hashing.js";
 import type { ChatNode } from "../../src/node.js";
 import {
