@@ -29,6 +29,12 @@ export interface ChatNodeConfig {
   userExchanges: number;
   /** Partition ownership source (PARTITION_ASSIGNMENT, `static`). */
   assignment: "static" | "kubernetes";
+  /**
+   * With PARTITION_ASSIGNMENT=kubernetes: where the operator's assignment and the release records live
+   * (POD_NAME, POD_NAMESPACE and CLUSTER_NAME required; PARTITIONS_CONFIGMAP `<cluster>-partitions`,
+   * RELEASES_CONFIGMAP `<cluster>-releases`, ASSIGNMENT_POLL_MS 500, CONNECTIONS_REPORT_MS 2000).
+   */
+  kubernetes: KubernetesConfig | undefined;
   /** Statically owned partitions (OWNED_PARTITIONS, `all`): `all`, `none` or e.g. `0-31,40`. */
   ownedPartitions: Set<number>;
   /** Unacked messages per partition consumer (CONSUMER_PREFETCH, 500). */
@@ -67,6 +73,16 @@ export interface ChatNodeConfig {
   otelServiceName: string;
   /** Static web client directory (PUBLIC_DIR, chat-node/public). */
   publicDir: string;
+}
+
+export interface KubernetesConfig {
+  namespace: string;
+  podName: string;
+  clusterName: string;
+  partitionsConfigMap: string;
+  releasesConfigMap: string;
+  pollMs: number;
+  reportMs: number;
 }
 
 export const DEFAULT_FILE_TYPES = [
@@ -129,6 +145,18 @@ const envSchema = z.object({
   USER_EXCHANGES: int(1, 1024).default(16),
   PARTITION_ASSIGNMENT: z.enum(["static", "kubernetes"]).default("static"),
   OWNED_PARTITIONS: z.string().default("all"),
+  POD_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a DNS-1123 label")
+    .optional(),
+  CLUSTER_NAME: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a DNS-1123 subdomain")
+    .optional(),
+  PARTITIONS_CONFIGMAP: z.string().min(1).optional(),
+  RELEASES_CONFIGMAP: z.string().min(1).optional(),
+  ASSIGNMENT_POLL_MS: int(50, 60_000).default(500),
+  CONNECTIONS_REPORT_MS: int(100, 600_000).default(2000),
   CONSUMER_PREFETCH: int(1, 65535).default(500),
   BATCH_SIZE: int(1, 10_000).default(200),
   FLUSH_INTERVAL_MS: int(0, 10_000).default(5),
@@ -180,8 +208,24 @@ export function loadConfig(env: Env): ChatNodeConfig {
   if (e.PRESENCE_TTL_SECONDS <= e.PRESENCE_HEARTBEAT_SECONDS) {
     problems.push("PRESENCE_TTL_SECONDS: must exceed PRESENCE_HEARTBEAT_SECONDS");
   }
+  let kubernetes: KubernetesConfig | undefined;
+  if (e.PARTITION_ASSIGNMENT === "kubernetes") {
+    for (const name of ["POD_NAME", "POD_NAMESPACE", "CLUSTER_NAME"] as const) {
+      if (!e[name]) problems.push(`${name}: required when PARTITION_ASSIGNMENT=kubernetes`);
+    }
+    kubernetes = {
+      namespace: e.POD_NAMESPACE ?? "",
+      podName: e.POD_NAME ?? "",
+      clusterName: e.CLUSTER_NAME ?? "",
+      partitionsConfigMap: e.PARTITIONS_CONFIGMAP ?? `${e.CLUSTER_NAME}-partitions`,
+      releasesConfigMap: e.RELEASES_CONFIGMAP ?? `${e.CLUSTER_NAME}-releases`,
+      pollMs: e.ASSIGNMENT_POLL_MS,
+      reportMs: e.CONNECTIONS_REPORT_MS,
+    };
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
+    kubernetes,
     port: e.PORT,
     host: e.HOST,
     nodeId: e.NODE_ID ?? e.POD_NAME ?? sanitize(hostname()),

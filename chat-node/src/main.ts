@@ -1,6 +1,9 @@
 // chat-node process entry point: configuration from the environment, graceful drain on SIGTERM.
 import { ConfigError, loadConfig, type ChatNodeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
+import { KubeConfig } from "@kubernetes/client-node";
+import { KubernetesAssignmentSource } from "./kubernetes/assignment-source.js";
+import { ConnectionsReporter } from "./kubernetes/connections-reporter.js";
 import { createChatNode } from "./node.js";
 import { startTracing } from "./tracing.js";
 
@@ -16,15 +19,27 @@ try {
 }
 
 const log = createLogger(config.logLevel, config.nodeId);
-if (config.assignment !== "static") {
-  log.fatal(
-    { event: "node.config" },
-    `PARTITION_ASSIGNMENT=${config.assignment} is not available in this build`,
-  );
-  process.exit(1);
-}
 const tracing = config.otelEndpoint ? await startTracing(config.otelEndpoint, config.otelServiceName) : null;
-const node = createChatNode(config, { logger: log });
+const k8sConfig = config.kubernetes;
+// In a pod: the ServiceAccount's token (or the KUBECONFIG the local pod runner hands over).
+const kubeConfig = k8sConfig ? new KubeConfig() : undefined;
+kubeConfig?.loadFromDefault();
+const assignment =
+  k8sConfig && kubeConfig ? new KubernetesAssignmentSource({ kubeConfig, log, ...k8sConfig }) : undefined;
+const node = createChatNode(config, { logger: log, ...(assignment ? { assignment } : {}) });
+const reporter =
+  k8sConfig && kubeConfig
+    ? new ConnectionsReporter(
+        {
+          kubeConfig,
+          log,
+          namespace: k8sConfig.namespace,
+          podName: k8sConfig.podName,
+          everyMs: k8sConfig.reportMs,
+        },
+        () => node.connections(),
+      )
+    : undefined;
 
 process.on("unhandledRejection", (reason) =>
   log.error({ event: "node.unhandled_rejection", err: reason }, "unhandled rejection"),
@@ -47,6 +62,7 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
       },
       (config.drainSeconds + 5) * 1000,
     ).unref();
+    reporter?.stop();
     void node
       .stop()
       .then(() => tracing?.shutdown())
@@ -62,6 +78,7 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
 
 try {
   await node.start();
+  reporter?.start();
 } catch (err) {
   log.fatal({ event: "node.start_failed", err }, "chat-node failed to start");
   process.exit(1);
