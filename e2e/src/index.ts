@@ -1,0 +1,6 @@
+export {
+  startVibeTalkCluster,
+  localOperatorBundle,
+  type VibeTalkCluster,
+  type ClusterOptions,
+} from "./cluster.js";
