@@ -53,15 +53,13 @@ test("two users on different chat-node pods chat through the cluster", async () 
   const sa = io(a.url, { auth: { token: alice.token }, transports: ["websocket"] });
   const sb = io(b.url, { auth: { token: bob.token }, transports: ["websocket"] });
   try {
-    await Promise.all([new Promise((r) => sb.once("connect", r)), new Promise((r) => sa.once("connect", r))]);
+    await Promise.all([sa, sb].map((s) => new Promise<void>((r) => s.once("connect", () => r()))));
     const got = new Promise<{ body: string; seq: number }>((r) => sb.once("message", r));
-    const ack = (await sa
-      .timeout(10_000)
-      .emitWithAck("message:send", {
-        channelId: channel.id,
-        clientMsgId: "m1",
-        body: "hello from pod a",
-      })) as { ok: boolean };
+    const ack = (await sa.timeout(10_000).emitWithAck("message:send", {
+      channelId: channel.id,
+      clientMsgId: "m1",
+      body: "hello from pod a",
+    })) as { ok: boolean };
     assert.equal(ack.ok, true);
     const m = await got;
     assert.equal(m.body, "hello from pod a");
