@@ -10,8 +10,7 @@ export const CHAT_NODE_CONTAINER = "chat-node";
 
 /** Annotations and keys that form the contract with chat-nodes (docs/operator.md). */
 export const ANNOTATION_SPEC_HASH = "vibetalk.io/spec-hash";
-export const ANNOTATION_CONNECTIONS = "vibetalk.io/connections";
-export const ASSIGNMENT_KEY = "assignment.json";
+export { ANNOTATION_CONNECTIONS, ASSIGNMENT_KEY } from "@vibetalk/protocol/cluster";
 
 export type Component = "chat-node" | "partitions" | "rbac";
 
