@@ -109,8 +109,11 @@ export class KubernetesAssignmentSource implements AssignmentSource {
     if (plan.stop.length > 0) {
       for (const k of plan.stop) this.consuming.delete(k);
       await this.onChange?.(new Set(this.consuming));
-      await this.writeReleases(plan.stop, epoch);
-      this.o.log.info({ event: "partitions.released", partitions: plan.stop, epoch }, "released partitions");
+    }
+    const released = [...plan.stop, ...plan.release];
+    if (released.length > 0) {
+      await this.writeReleases(released, epoch);
+      this.o.log.info({ event: "partitions.released", partitions: released, epoch }, "released partitions");
     }
     if (plan.claim.length > 0) {
       const claimed = await this.writeClaims(plan.claim, epoch, releases);

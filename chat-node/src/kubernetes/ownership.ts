@@ -8,6 +8,11 @@ export interface OwnershipPlan {
   claim: number[];
   /** Assigned here but still held by the previous owner: wait for its release (or its pod's end). */
   waiting: number[];
+  /**
+   * Recorded as held by this pod, but neither consumed nor assigned here: left by an earlier run of this pod
+   * (a crash and restart under the same name). Release them, or their new owner would wait forever.
+   */
+  release: number[];
 }
 
 export function assignedTo(pod: string, assignment: PartitionAssignment | undefined): Set<number> {
@@ -37,6 +42,16 @@ export function planOwnership(
     if (holder === undefined || holder === "" || holder === pod) claim.push(k);
     else waiting.push(k);
   }
+  const release: number[] = [];
+  for (const [key, text] of Object.entries(releases)) {
+    const k = Number(key);
+    if (decodeReleaseRecord(text)?.holder === pod && !consuming.has(k) && !assigned.has(k)) release.push(k);
+  }
   const asc = (a: number, b: number): number => a - b;
-  return { stop: stop.sort(asc), claim: claim.sort(asc), waiting: waiting.sort(asc) };
+  return {
+    stop: stop.sort(asc),
+    claim: claim.sort(asc),
+    waiting: waiting.sort(asc),
+    release: release.sort(asc),
+  };
 }

@@ -8,7 +8,12 @@ const held = (holder: string) => encodeReleaseRecord({ holder, epoch: 1, at });
 const assignment = { epoch: 2, owners: { "0": "a", "1": "a", "2": "b", "3": "b" } };
 
 test("fresh partitions (no record) are claimed; nothing to stop", () => {
-  assert.deepEqual(planOwnership("a", new Set(), assignment, {}), { stop: [], claim: [0, 1], waiting: [] });
+  assert.deepEqual(planOwnership("a", new Set(), assignment, {}), {
+    stop: [],
+    claim: [0, 1],
+    waiting: [],
+    release: [],
+  });
 });
 
 test("a partition still held by its previous owner waits for the release", () => {
@@ -17,6 +22,7 @@ test("a partition still held by its previous owner waits for the release", () =>
     stop: [],
     claim: [1],
     waiting: [0],
+    release: [],
   });
 });
 
@@ -26,6 +32,7 @@ test("a partition no longer assigned here is stopped (then released)", () => {
     stop: [2],
     claim: [],
     waiting: [],
+    release: [],
   });
 });
 
@@ -43,5 +50,16 @@ test("no assignment at all: stop everything, claim nothing", () => {
     stop: [0, 5],
     claim: [],
     waiting: [],
+    release: [],
+  });
+});
+
+test("records a restarted pod still holds for partitions now assigned elsewhere are released", () => {
+  const releases = { "0": held("a"), "2": held("a"), "3": held("b") };
+  assert.deepEqual(planOwnership("a", new Set(), assignment, releases), {
+    stop: [],
+    claim: [0, 1],
+    waiting: [],
+    release: [2],
   });
 });
