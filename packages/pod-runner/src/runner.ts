@@ -115,6 +115,19 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
   const pods = new Map<string, RunningPod>();
   let nextIp = 2;
   let stopped = false;
+  // Whatever ends this process, the pods' processes end with it (each runs in its own process group).
+  const killAll = (): void => {
+    for (const rp of pods.values()) {
+      if (rp.child?.pid !== undefined && rp.child.exitCode === null) {
+        try {
+          process.kill(-rp.child.pid, "SIGKILL");
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  };
+  process.on("exit", killAll);
   await mkdir(options.workDir, { recursive: true });
 
   const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
@@ -442,6 +455,7 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       [...pods.entries()].filter(([, rp]) => rp.child && rp.child.exitCode === null).map(([k]) => k),
     stop: async () => {
       stopped = true;
+      process.off("exit", killAll);
       clearInterval(heartbeat);
       await loopDone;
       await Promise.all([...pods.values()].map((rp) => stopProcess(rp, 5)));
