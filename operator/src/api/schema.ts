@@ -37,6 +37,7 @@ export interface JSONSchemaProps {
   "x-kubernetes-int-or-string"?: true;
   "x-kubernetes-list-type"?: "atomic" | "set" | "map";
   "x-kubernetes-list-map-keys"?: string[];
+  "x-kubernetes-map-type"?: "atomic" | "granular";
   "x-kubernetes-validations"?: CelRule[];
 }
 
@@ -156,12 +157,17 @@ export function arrayOf<S extends AnySchema>(
 
 export interface MapOptions extends Common {
   maxProperties?: number;
+  /** `atomic`: replaced as a whole by server-side apply (no per-key ownership). */
+  mapType?: "atomic" | "granular";
 }
 export function mapOf<S extends AnySchema>(
   values: S,
   o: MapOptions = {},
 ): Schema<Record<string, Static<S>>, Record<string, Input<S>>, false> {
-  return make(clean({ type: "object", ...o, additionalProperties: values.json }));
+  const { mapType, ...rest } = o;
+  return make(
+    clean({ type: "object", ...rest, additionalProperties: values.json, "x-kubernetes-map-type": mapType }),
+  );
 }
 
 export interface ObjectOptions<R extends string> extends Common {

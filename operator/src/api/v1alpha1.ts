@@ -207,7 +207,10 @@ export const conditionSchema = obj(
 export const partitionAssignmentSchema = obj(
   {
     epoch: int({ description: "Increments each time an owner changes.", format: "int64", minimum: 0 }),
-    owners: mapOf(str(), { description: "Partition number (decimal string) → owning pod name." }),
+    owners: mapOf(str(), {
+      description: "Partition number (decimal string) → owning pod name; written as a whole.",
+      mapType: "atomic",
+    }),
   },
   { required: ["epoch", "owners"] },
 );

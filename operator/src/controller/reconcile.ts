@@ -186,7 +186,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
         );
       }
     }
-    if (previous && next.epoch !== previous.epoch) {
+    if (next.epoch !== (previous?.epoch ?? 0)) {
       const moved = movedPartitions(previous, next).length;
       metrics.rebalances.inc({ cluster: key(cluster) });
       metrics.partitionsMoved.inc({ cluster: key(cluster) }, moved);

@@ -371,6 +371,33 @@ describe("ChatCluster on a real control plane", { timeout: 600_000 }, () => {
     );
   });
 
+  test("scaled to zero: no owners, PartitionsBalanced False, Ready False with ScaledToZero", async () => {
+    await cp.kubectl(["-n", NS, "scale", "chatcluster", "alpha", "--replicas=0"]);
+    const cc = await waitFor(
+      "no owners",
+      async () => {
+        const c = await getCc("alpha");
+        return (
+          c?.status?.readyReplicas === 0 &&
+          Object.keys(c.status.partitionAssignment?.owners ?? { x: 1 }).length === 0 &&
+          c
+        );
+      },
+      60_000,
+    );
+    assert.equal(conditionOf(cc, "PartitionsBalanced")?.reason, "NoReadyPods");
+    assert.equal(conditionOf(cc, "Ready")?.reason, "ScaledToZero");
+    const cm = await getJson<{ data: Record<string, string> }>(cp, [
+      "-n",
+      NS,
+      "get",
+      "configmap",
+      "alpha-partitions",
+    ]);
+    assert.deepEqual((JSON.parse(cm.data["assignment.json"] ?? "{}") as { owners: object }).owners, {});
+    assert.doesNotMatch(op.logs(), /reconcile failed/);
+  });
+
   test("deleting a ChatCluster garbage-collects everything it owns", async () => {
     await cp.kubectl(["-n", NS, "delete", "chatcluster", "alpha", "--wait=true", "--timeout=60s"]);
     for (const [kind, name] of [
