@@ -39,6 +39,10 @@ interface RunningPod {
   lastStatus: string;
   failure?: string;
   nextStartAt: number;
+  /** Readiness probing as the kubelet does it: every periodSeconds, thresholds of consecutive results. */
+  nextProbeAt: number;
+  probeFailures: number;
+  probeSuccesses: number;
 }
 
 export interface PodRunner {
@@ -87,6 +91,25 @@ function podStatus(rp: RunningPod, running: boolean, ready: boolean): k8s.V1PodS
       },
     ],
   };
+}
+
+/**
+ * One readiness round, if due: Ready flips after failureThreshold failures or successThreshold successes. A
+ * pod that is not Ready yet is probed every second rather than every periodSeconds, so starts are quick.
+ */
+async function probeReadiness(rp: RunningPod, container: k8s.V1Container): Promise<void> {
+  const probe = container.readinessProbe;
+  if (Date.now() < rp.nextProbeAt) return;
+  rp.nextProbeAt = Date.now() + (rp.ready ? (probe?.periodSeconds ?? 10) * 1000 : 1000);
+  if (await httpProbe(container, probe, rp.ip)) {
+    rp.probeFailures = 0;
+    rp.probeSuccesses += 1;
+    if (rp.probeSuccesses >= (probe?.successThreshold ?? 1)) rp.ready = true;
+  } else {
+    rp.probeSuccesses = 0;
+    rp.probeFailures += 1;
+    if (!rp.ready || rp.probeFailures >= (probe?.failureThreshold ?? 3)) rp.ready = false;
+  }
 }
 
 const key = (ns: string | undefined, name: string | undefined): string => `${ns ?? "default"}/${name ?? ""}`;
@@ -325,6 +348,10 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
         void patchStatus(rp);
       });
       rp.child = child;
+      rp.ready = false;
+      rp.nextProbeAt = 0;
+      rp.probeFailures = 0;
+      rp.probeSuccesses = 0;
       rp.failure = undefined;
       rp.startedAt = new Date();
       log(`${name} started on ${rp.ip} (pid ${child.pid}, log ${logFile})`);
@@ -392,6 +419,9 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       stopping: false,
       lastStatus: "",
       nextStartAt: 0,
+      nextProbeAt: 0,
+      probeFailures: 0,
+      probeSuccesses: 0,
     };
     pods.set(k, rp);
     return rp;
@@ -407,8 +437,7 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
     const alive = rp.child !== undefined && rp.child.exitCode === null && rp.child.signalCode === null;
     if (!alive && Date.now() >= rp.nextStartAt) await startProcess(rp);
     const container = rp.pod.spec?.containers[0];
-    if (container && rp.child && !rp.failure)
-      rp.ready = await httpProbe(container, container.readinessProbe, rp.ip);
+    if (container && rp.child && !rp.failure) await probeReadiness(rp, container);
     await patchStatus(rp);
   };
   const sync = async (): Promise<void> => {
