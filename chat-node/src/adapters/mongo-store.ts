@@ -22,6 +22,8 @@ import type {
  * batches of at most UPDATE_BATCH statements (FerretDB 1.24 hangs on 100).
  */
 export const UPDATE_BATCH = 40;
+/** Documents per ordered insert command (FerretDB breaks ordered semantics across 100). */
+export const ORDERED_INSERT_CHUNK = 50;
 
 interface UserDoc {
   _id: string;
@@ -423,6 +425,18 @@ export class MongoStore implements Store {
   }
 
   async insertOrdered(docs: StoredMessage[]): Promise<InsertOutcome> {
+    // FerretDB 1.24 splits an insert into chunks of 100 documents and goes on with the next chunks
+    // after an error, even when ordered: slices below that keep "stop at the first failure" true.
+    let inserted = 0;
+    for (const part of chunk(docs, ORDERED_INSERT_CHUNK)) {
+      const r = await this.insertChunk(part);
+      inserted += r.inserted;
+      if (r.failure) return { inserted, failure: { ...r.failure, index: inserted } };
+    }
+    return { inserted };
+  }
+
+  private async insertChunk(docs: StoredMessage[]): Promise<InsertOutcome> {
     if (docs.length === 0) return { inserted: 0 };
     try {
       await this.messages.insertMany(docs.map(fromMessage), { ordered: true });

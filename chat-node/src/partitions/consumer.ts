@@ -178,6 +178,20 @@ export class PartitionConsumer {
       );
       for (const r of rs) outcomes.push(...r);
     }
+    if (this.deps.log.isLevelEnabled("debug")) {
+      this.deps.log.debug(
+        {
+          event: "partition.batch",
+          partition: this.partition,
+          outcomes: outcomes.map((o) =>
+            o.status === "stored"
+              ? `${o.item.message.clientMsgId}@${o.message.seq}${o.duplicate ? "d" : ""}${o.item.delivery.redelivered ? "r" : ""}`
+              : `${o.item.message.clientMsgId}!`,
+          ),
+        },
+        "batch stored",
+      );
+    }
     const stored = outcomes.filter(
       (o): o is Extract<SeqOutcome<Item>, { status: "stored" }> => o.status === "stored",
     );

@@ -128,6 +128,27 @@ test("messages: ordered inserts, both unique keys, paging by seq", async () => {
   assert.equal(m?.body, "body a");
 });
 
+test("an ordered insert stops at its first failure, however large the batch", async () => {
+  const ch = hex();
+  await store.insertOrdered(assignSeqs([accepted(ch, "u", "first")], 0));
+  const docs = assignSeqs(
+    Array.from({ length: 250 }, (_, i) => accepted(ch, "u", i === 120 ? "first" : `m${i}`)),
+    1,
+  );
+  const r = await store.insertOrdered(docs);
+  assert.equal(r.inserted, 120);
+  assert.equal(r.failure?.index, 120);
+  assert.equal(r.failure?.duplicateKey, true);
+  assert.equal(await store.lastSeq(ch), 121, "nothing beyond the failure was written");
+  const clash = assignSeqs(
+    Array.from({ length: 150 }, (_, i) => accepted(ch, "v", `n${i}`)),
+    100, // seq 101..121 are taken
+  );
+  const r2 = await store.insertOrdered(clash);
+  assert.equal(r2.inserted, 0);
+  assert.equal(await store.lastSeq(ch), 121);
+});
+
 test("sequencing over the real store: two owners never fork or gap", async () => {
   const ch = hex();
   const cacheA = new Map<string, number>();
