@@ -6,15 +6,8 @@ import type { Message, MessageSendReply } from "@vibetalk/protocol";
 import mongoose from "mongoose";
 import type { ChatNode } from "../../src/node.js";
 import { ChildNode } from "../support/child-node.js";
-import {
-  sleep,
-  startNode,
-  startServices,
-  TestSocket,
-  TestUser,
-  waitFor,
-  type Services,
-} from "../support/harness.js";
+import type { TestSocket } from "../support/harness.js";
+import { sleep, startNode, startServices, TestUser, waitFor, type Services } from "../support/harness.js";
 
 let services: Services;
 let gateway: ChatNode;
