@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { loadAll } from "js-yaml";
 import { startPodRunner, type PodRunner } from "@vibetalk/pod-runner";
@@ -13,6 +12,7 @@ import {
   startRabbitMQ,
   startRedis,
   tempDir,
+  waitFor,
   type ControlPlane,
   type MongoService,
   type RabbitMQService,
@@ -99,29 +99,6 @@ export function localOperatorBundle(docs: Json[], metricsPort: number, externalM
     }
     return d;
   });
-}
-
-async function until<T>(
-  what: string,
-  f: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  detail: () => Promise<string> = async () => "",
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `; last error: ${String(last)}` : ""}\n${await detail()}`,
-      );
-    await sleep(200);
-  }
 }
 
 /**
@@ -275,13 +252,14 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
         ]);
       },
       waitForCondition: (type, status, timeoutMs = 90_000) =>
-        until(
+        waitFor(
           `ChatCluster condition ${type}=${status}`,
           async () => {
             const cc = await get();
             return conditionOf(cc, type)?.status === status ? cc : undefined;
           },
           timeoutMs,
+          200,
           describe,
         ),
       podLogPath: (pod) => join(work.path, "pods", `${namespace}.${pod}.log`),

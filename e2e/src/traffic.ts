@@ -201,13 +201,11 @@ export class SteadySender {
         rec.attempts += 1;
         try {
           const s = await this.client.live();
-          const reply = (await s
-            .timeout(5000)
-            .emitWithAck("message:send", {
-              channelId,
-              clientMsgId: rec.clientMsgId,
-              body: `steady ${i}`,
-            })) as { ok: boolean };
+          const reply = (await s.timeout(5000).emitWithAck("message:send", {
+            channelId,
+            clientMsgId: rec.clientMsgId,
+            body: `steady ${i}`,
+          })) as { ok: boolean };
           rec.acked = reply.ok;
         } catch {
           /* timeout or disconnect: retry the same clientMsgId */

@@ -8,28 +8,7 @@ export const CRD_FILE = fileURLToPath(new URL("../../../crds/chatcluster.yaml", 
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `probe` until it returns a value that is not undefined/false; fails with the last state. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = 60_000,
-  intervalMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
-    await sleep(intervalMs);
-  }
-}
+export { waitFor } from "@vibetalk/testkit";
 
 export async function getJson<T = Record<string, unknown>>(cp: ControlPlane, args: string[]): Promise<T> {
   return JSON.parse(await cp.kubectl([...args, "-o", "json"])) as T;

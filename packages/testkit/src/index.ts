@@ -14,3 +14,4 @@ export {
 } from "./process.js";
 export { toolPath, toolVersions, cacheDir, repoRoot } from "./tools.js";
 export { startNginx, type NginxService } from "./nginx.js";
+export { waitFor } from "./wait.js";

@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
-import { startControlPlane, tempDir, toolPath, type ControlPlane } from "@vibetalk/testkit";
+import { startControlPlane, tempDir, toolPath, waitFor, type ControlPlane } from "@vibetalk/testkit";
 import { startPodRunner, type PodRunner } from "../../src/index.js";
 
 let cp: ControlPlane;
@@ -12,16 +11,6 @@ let runner: PodRunner;
 let work: { path: string; remove(): Promise<void> };
 let core: k8s.CoreV1Api;
 const termFile = (): string => join(work.path, "terminated.txt");
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 before(async () => {
   cp = await startControlPlane({ nodes: 0 });
@@ -126,7 +115,7 @@ async function readyPods(app: string): Promise<k8s.V1Pod[]> {
 
 test("a Deployment's pods run as local processes on loopback IPs with env from the pod spec", async () => {
   await cp.kubectl(["apply", "-f", "-"], { input: JSON.stringify(deployment("echo", "reader")) });
-  const pods = await until("2 ready pods", async () => {
+  const pods = await waitFor("2 ready pods", async () => {
     const r = await readyPods("echo");
     return r.length === 2 ? r : undefined;
   });
@@ -141,7 +130,7 @@ test("a Deployment's pods run as local processes on loopback IPs with env from t
     assert.equal(body.env.TOKEN, "t0ps3cret");
     assert.equal(body.env.MODE, "test");
   }
-  const dep = await until("deployment ready", async () => {
+  const dep = await waitFor("deployment ready", async () => {
     const d = await kcApps().readNamespacedDeployment({ name: "echo", namespace: "default" });
     return d.status?.readyReplicas === 2 ? d : undefined;
   });
@@ -158,7 +147,7 @@ test("the pod's ServiceAccount token carries exactly its RBAC rights", async () 
       spec: { ...(deployment("nobody", "default") as { spec: object }).spec, replicas: 1 },
     }),
   });
-  const [other] = await until("nobody pod", async () => {
+  const [other] = await waitFor("nobody pod", async () => {
     const r = await readyPods("nobody");
     return r.length === 1 ? r : undefined;
   });
@@ -172,7 +161,7 @@ test("deleting a pod sends SIGTERM, waits, and removes it; the ReplicaSet replac
   const [victim] = await readyPods("echo");
   const name = victim?.metadata?.name ?? "";
   await core.deleteNamespacedPod({ name, namespace: "default" });
-  await until("pod gone", async () => {
+  await waitFor("pod gone", async () => {
     const pods = await core.listNamespacedPod({ namespace: "default", labelSelector: "app=echo" });
     return pods.items.some((p) => p.metadata?.name === name) ? undefined : true;
   });
@@ -180,7 +169,7 @@ test("deleting a pod sends SIGTERM, waits, and removes it; the ReplicaSet replac
     existsSync(termFile()) && readFileSync(termFile(), "utf8").includes(name),
     "the process saw SIGTERM",
   );
-  await until("replacement ready", async () => ((await readyPods("echo")).length === 2 ? true : undefined));
+  await waitFor("replacement ready", async () => ((await readyPods("echo")).length === 2 ? true : undefined));
 });
 
 test("a crashed process is restarted and its restartCount raised", async () => {
@@ -188,7 +177,7 @@ test("a crashed process is restarted and its restartCount raised", async () => {
   const pid = runner.pid("default", pod?.metadata?.name ?? "");
   assert.ok(pid);
   process.kill(pid, "SIGKILL");
-  const restarted = await until("restartCount 1 and ready", async () => {
+  const restarted = await waitFor("restartCount 1 and ready", async () => {
     const p = await core.readNamespacedPod({ name: pod?.metadata?.name ?? "", namespace: "default" });
     const cs = p.status?.containerStatuses?.[0];
     return cs?.restartCount === 1 && cs.ready ? p : undefined;
