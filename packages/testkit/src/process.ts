@@ -17,10 +17,13 @@ function installExitHook(): void {
     for (const p of live) p.killGroupNow();
   });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
+    const onSignal = (): void => {
+      // A program with a handler of its own (npm run up) stops gracefully; the exit hook above still runs.
+      if (process.listenerCount(signal) > 1) return;
       for (const p of live) p.killGroupNow();
       process.exit(130);
-    });
+    };
+    process.on(signal, onSignal);
   }
 }
 
