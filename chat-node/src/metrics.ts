@@ -76,6 +76,12 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
       registers: r,
     }),
+    batchStoreSeconds: new Histogram({
+      name: "vibetalk_batch_store_seconds",
+      help: "Time to sequence and insert a batch",
+      buckets: latencyBuckets,
+      registers: r,
+    }),
     batchSeconds: new Histogram({
       name: "vibetalk_batch_seconds",
       help: "Time to store, fan out and ack a batch",

@@ -12,6 +12,7 @@ import { SocketGateway } from "./gateway/socket-gateway.js";
 import { createHttpApp } from "./http/api.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { ChannelHeadsWriter } from "./partitions/channel-heads.js";
 import { PartitionManager } from "./partitions/manager.js";
 import { StaticAssignmentSource } from "./partitions/static-assignment.js";
 import type { AssignmentSource } from "./ports.js";
@@ -51,6 +52,7 @@ interface Parts {
   sessions: UserSessions;
   flusher: ReceiptFlusher;
   manager: PartitionManager;
+  heads: ChannelHeadsWriter;
   assignment: AssignmentSource;
 }
 
@@ -152,20 +154,20 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     const a = app.server.address() as AddressInfo;
     address = { host: config.host === "0.0.0.0" ? "127.0.0.1" : config.host, port: a.port };
 
+    const heads = new ChannelHeadsWriter(store, log, 250);
     const manager = new PartitionManager(
-      { broker, store, members, metrics, log },
+      { broker, store, members, heads, metrics, log },
       {
         prefetch: config.consumerPrefetch,
         batchSize: config.batchSize,
         flushIntervalMs: config.flushIntervalMs,
-        channelConcurrency: 8,
         retryDelayMs: 1000,
       },
     );
     const assignment = options.assignment ?? new StaticAssignmentSource(config.ownedPartitions);
     await assignment.start((owned) => manager.apply(owned));
     manager.startLagSampling(5000);
-    parts = { store, redis, broker, app, gateway, sessions, flusher, manager, assignment };
+    parts = { store, redis, broker, app, gateway, sessions, flusher, manager, heads, assignment };
     log.info(
       { event: "node.started", port: address.port, partitions: manager.owned().length, ms: Date.now() - t0 },
       "chat-node started",
@@ -181,6 +183,7 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     log.info({ event: "node.draining" }, "draining");
     await p.assignment.stop().catch(() => undefined);
     await p.manager.stopAll();
+    await p.heads.stop();
     await p.gateway.drain(Math.min(left() / 2, 10_000));
     await p.sessions.shutdown();
     await p.flusher.stop();

@@ -96,6 +96,8 @@ export interface Store extends SequenceStore {
   /** Raises receipt high-water marks with `$max` (in small batches). */
   raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void>;
 
+  /** The newest message of a channel. */
+  lastMessage(channelId: string): Promise<StoredMessage | null>;
   /** Messages with `afterSeq < seq < beforeSeq` in ascending order, the first `limit`. */
   messagesAfter(
     channelId: string,

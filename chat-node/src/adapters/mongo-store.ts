@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ProtocolError, type Role } from "@vibetalk/protocol";
 import mongoose, { type Connection } from "mongoose";
-import { messageIdRange, memberKey } from "../domain/ids.js";
+import { memberKey } from "../domain/ids.js";
 import type { StoredMessage } from "../domain/messages.js";
 import { chunk, type ReceiptMarks } from "../domain/receipts.js";
 import type { InsertOutcome } from "../domain/sequencing.js";
@@ -24,6 +24,13 @@ import type {
 export const UPDATE_BATCH = 40;
 /** Documents per ordered insert command (FerretDB breaks ordered semantics across 100). */
 export const ORDERED_INSERT_CHUNK = 50;
+/**
+ * Messages carry `blk = floor(seq / SEQ_BLOCK)`. FerretDB v1 pushes only equality filters down to
+ * PostgreSQL (a range or `$in` on `_id` reads the whole collection into FerretDB: 0.7 s at 20k
+ * messages), so a page is read as one or two `{channelId, blk}` equality queries (~27 ms at 50k).
+ * On MongoDB the `{channelId: 1, blk: 1}` index serves the same queries.
+ */
+export const SEQ_BLOCK = 100;
 
 interface UserDoc {
   _id: string;
@@ -57,6 +64,7 @@ interface MessageDoc {
   _id: string;
   channelId: string;
   seq: number;
+  blk: number;
   senderId: string;
   clientMsgId: string;
   body: string;
@@ -116,6 +124,7 @@ const messageSchema = new Schema<MessageDoc>(
     _id: String,
     channelId: String,
     seq: Number,
+    blk: Number,
     senderId: String,
     clientMsgId: String,
     body: String,
@@ -125,6 +134,7 @@ const messageSchema = new Schema<MessageDoc>(
   { versionKey: false, autoIndex: false },
 );
 messageSchema.index({ channelId: 1, senderId: 1, clientMsgId: 1 }, { unique: true, name: "idempotency" });
+messageSchema.index({ channelId: 1, blk: 1 }, { name: "page" });
 
 export function isDuplicateKey(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { code?: unknown }).code === 11000;
@@ -183,6 +193,7 @@ const fromMessage = (m: StoredMessage): MessageDoc => ({
   _id: m.id,
   channelId: m.channelId,
   seq: m.seq,
+  blk: Math.floor(m.seq / SEQ_BLOCK),
   senderId: m.senderId,
   clientMsgId: m.clientMsgId,
   body: m.body,
@@ -415,13 +426,61 @@ export class MongoStore implements Store {
   // ---- messages ----
 
   async lastSeq(channelId: string): Promise<number> {
-    const { lower, upper } = messageIdRange(channelId);
-    const d = await this.messages
-      .find({ _id: { $gte: lower, $lt: upper } }, { projection: { seq: 1 } })
-      .sort({ _id: -1 })
-      .limit(1)
-      .toArray();
-    return (d[0] as { seq?: number } | undefined)?.seq ?? 0;
+    return (await this.lastMessage(channelId))?.seq ?? 0;
+  }
+
+  /**
+   * The newest message. Blocks are filled in order (seq is gap-free), so the last non-empty block
+   * holds it: start at the block of the channel's `lastSeq` copy (never ahead of the messages),
+   * then gallop forward and bisect — one or two queries when the copy is fresh, O(log n) when not.
+   */
+  async lastMessage(channelId: string): Promise<StoredMessage | null> {
+    const head = await this.channels.findOne({ _id: channelId }, { projection: { lastSeq: 1 } });
+    const block = (blk: number) => this.messages.find({ channelId, blk }).toArray();
+    const isFull = (docs: MessageDoc[], blk: number) => docs.some((d) => d.seq === (blk + 1) * SEQ_BLOCK - 1);
+    let known = Math.floor((head?.lastSeq ?? 0) / SEQ_BLOCK);
+    let docs = await block(known);
+    if (docs.length === 0) return null;
+    if (isFull(docs, known)) {
+      // gallop: find a block past the end
+      let step = 1;
+      let empty = -1;
+      while (empty < 0) {
+        const probe = await block(known + step);
+        if (probe.length === 0) empty = known + step;
+        else {
+          known += step;
+          docs = probe;
+          if (!isFull(probe, known)) empty = known + 1;
+          step *= 2;
+        }
+      }
+      // bisect between the last non-empty block seen and the first empty one
+      while (empty - known > 1) {
+        const mid = Math.floor((known + empty) / 2);
+        const probe = await block(mid);
+        if (probe.length === 0) empty = mid;
+        else {
+          known = mid;
+          docs = probe;
+        }
+      }
+    }
+    const top = docs.reduce((x, y) => (y.seq > x.seq ? y : x));
+    return toMessage(top);
+  }
+
+  /** Messages with `from <= seq <= to`, ascending, from the blocks that cover the range. */
+  private async range(channelId: string, from: number, to: number): Promise<StoredMessage[]> {
+    if (to < from) return [];
+    const blocks: number[] = [];
+    for (let b = Math.floor(from / SEQ_BLOCK); b <= Math.floor(to / SEQ_BLOCK); b++) blocks.push(b);
+    const parts = await Promise.all(blocks.map((blk) => this.messages.find({ channelId, blk }).toArray()));
+    return parts
+      .flat()
+      .filter((d) => d.seq >= from && d.seq <= to)
+      .sort((x, y) => x.seq - y.seq)
+      .map(toMessage);
   }
 
   async insertOrdered(docs: StoredMessage[]): Promise<InsertOutcome> {
@@ -474,26 +533,13 @@ export class MongoStore implements Store {
     limit: number,
     beforeSeq?: number,
   ): Promise<StoredMessage[]> {
-    const { lower, upper } = messageIdRange(channelId);
-    const from = `${lower}${String(afterSeq).padStart(12, "0")}`;
-    const to = beforeSeq === undefined ? upper : `${lower}${String(beforeSeq).padStart(12, "0")}`;
-    const docs = await this.messages
-      .find({ _id: { $gt: from, $lt: to } })
-      .sort({ _id: 1 })
-      .limit(limit)
-      .toArray();
-    return docs.map(toMessage);
+    const to = Math.min(afterSeq + limit, (beforeSeq ?? Infinity) - 1);
+    return this.range(channelId, afterSeq + 1, to);
   }
 
   async messagesBefore(channelId: string, beforeSeq: number | null, limit: number): Promise<StoredMessage[]> {
-    const { lower, upper } = messageIdRange(channelId);
-    const to = beforeSeq === null ? upper : `${lower}${String(beforeSeq).padStart(12, "0")}`;
-    const docs = await this.messages
-      .find({ _id: { $gte: lower, $lt: to } })
-      .sort({ _id: -1 })
-      .limit(limit)
-      .toArray();
-    return docs.map(toMessage).reverse();
+    const top = beforeSeq === null ? await this.lastSeq(channelId) : beforeSeq - 1;
+    return this.range(channelId, Math.max(1, top - limit + 1), top);
   }
 
   // ---- files ----

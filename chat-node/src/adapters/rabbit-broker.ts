@@ -113,6 +113,9 @@ export class RabbitBroker implements Broker {
       rejectFirst = rej;
     });
     this.model = await connect(this.opts.url, {
+      // Without TCP_NODELAY, Nagle's algorithm holds small publishes back while earlier ones are
+      // unacknowledged: tens of milliseconds per confirm under load.
+      noDelay: true,
       recovery: {
         initialDelay: 200,
         maxDelay: 5000,

@@ -79,61 +79,91 @@ export function groupByChannel<T extends { message: AcceptedMessage }>(
 }
 
 export interface SequenceOptions {
-  /** How many seq conflicts (another writer took our number) to absorb before giving up. */
+  /** How many seq conflicts (another writer took our number) a channel absorbs before giving up. */
   maxConflicts: number;
 }
 
+const keyInChannel = (m: AcceptedMessage) => `${m.channelId}\u0001${idempotencyKey(m)}`;
+
 /**
- * Stores one channel's messages of a batch, in order, and says what became of each. The channel
- * stops at its first non-duplicate failure: later messages are reported failed, so nobody's
- * messages swap. A message already stored (same sender and clientMsgId) comes back with its stored
- * `seq` and `duplicate: true`. `lastSeqCache` holds the channel's last seq between batches.
+ * Stores a batch (any number of channels), in order, and says what became of each message. All
+ * messages go into one ordered insert (in slices), so a batch costs the store one round trip in
+ * the common case; the insert stops at its first failure and everything after it is planned
+ * again, so a channel never gets a gap and one sender's messages never swap. A message already
+ * stored (same channel, sender and clientMsgId) comes back with its stored `seq` and
+ * `duplicate: true`. `lastSeqCache` holds each channel's last seq between batches; the store is
+ * read for a channel on first sight and after a conflict.
  */
-export async function sequenceChannel<T extends { message: AcceptedMessage }>(
+export async function sequenceBatch<T extends { message: AcceptedMessage }>(
   store: SequenceStore,
-  channelId: string,
   items: readonly T[],
   lastSeqCache: Map<string, number>,
   options: SequenceOptions = { maxConflicts: 5 },
 ): Promise<SeqOutcome<T>[]> {
-  const { unique, repeatOf } = dedupeBatch(items);
+  const firstIndex = new Map<string, number>();
+  const repeatOf = new Map<number, number>();
+  const unique: T[] = [];
+  items.forEach((item, i) => {
+    const k = keyInChannel(item.message);
+    const first = firstIndex.get(k);
+    if (first === undefined) {
+      firstIndex.set(k, i);
+      unique.push(item);
+    } else repeatOf.set(i, first);
+  });
   const outcomes = new Map<T, SeqOutcome<T>>();
-  let last = lastSeqCache.get(channelId) ?? (await store.lastSeq(channelId));
+  const conflicts = new Map<string, number>();
+  const fail = (item: T, error: unknown) => outcomes.set(item, { item, status: "failed", error });
   let pending = unique;
-  let conflicts = 0;
   try {
+    const unknown = [...new Set(pending.map((p) => p.message.channelId))].filter((c) => !lastSeqCache.has(c));
+    const read = await Promise.all(unknown.map((c) => store.lastSeq(c)));
+    unknown.forEach((c, i) => lastSeqCache.set(c, read[i] as number));
     while (pending.length > 0) {
-      const docs = assignSeqs(
-        pending.map((p) => p.message),
-        last,
-      );
+      const next = new Map<string, number>();
+      const docs = pending.map((p) => {
+        const c = p.message.channelId;
+        const seq = (next.get(c) ?? (lastSeqCache.get(c) as number)) + 1;
+        next.set(c, seq);
+        return assignSeqs([p.message], seq - 1)[0] as StoredMessage;
+      });
       const r = await store.insertOrdered(docs);
       for (let i = 0; i < r.inserted; i++) {
         const item = pending[i] as T;
-        outcomes.set(item, { item, status: "stored", message: docs[i] as StoredMessage, duplicate: false });
+        const doc = docs[i] as StoredMessage;
+        outcomes.set(item, { item, status: "stored", message: doc, duplicate: false });
+        lastSeqCache.set(doc.channelId, doc.seq);
       }
-      last += r.inserted;
       if (!r.failure) break;
       const failed = pending[r.inserted] as T;
       if (!r.failure.duplicateKey) throw r.failure.error;
       const m = failed.message;
-      const existing = await store.findByClientMsgId(channelId, m.senderId, m.clientMsgId);
+      const existing = await store.findByClientMsgId(m.channelId, m.senderId, m.clientMsgId);
       if (existing) {
         outcomes.set(failed, { item: failed, status: "stored", message: existing, duplicate: true });
-        last = Math.max(last, existing.seq);
+        lastSeqCache.set(m.channelId, Math.max(lastSeqCache.get(m.channelId) ?? 0, existing.seq));
         pending = pending.slice(r.inserted + 1);
         continue;
       }
-      // Someone else holds seq `last + 1`: the store knows the truth.
-      if (++conflicts > options.maxConflicts)
-        throw new Error(`seq conflict persisted on channel ${channelId}`);
-      last = await store.lastSeq(channelId);
+      // Someone else holds that seq: the store knows the truth.
+      const n = (conflicts.get(m.channelId) ?? 0) + 1;
+      conflicts.set(m.channelId, n);
       pending = pending.slice(r.inserted);
+      if (n > options.maxConflicts) {
+        const error = new Error(`seq conflict persisted on channel ${m.channelId}`);
+        for (const p of pending) if (p.message.channelId === m.channelId) fail(p, error);
+        lastSeqCache.delete(m.channelId);
+        pending = pending.filter((p) => p.message.channelId !== m.channelId);
+        continue;
+      }
+      lastSeqCache.set(m.channelId, await store.lastSeq(m.channelId));
     }
-    lastSeqCache.set(channelId, last);
   } catch (error) {
-    lastSeqCache.delete(channelId);
-    for (const item of unique) if (!outcomes.has(item)) outcomes.set(item, { item, status: "failed", error });
+    for (const item of unique) {
+      if (outcomes.has(item)) continue;
+      fail(item, error);
+      lastSeqCache.delete(item.message.channelId);
+    }
   }
   return items.map((item, i) => {
     const firstIdx = repeatOf.get(i);
@@ -143,4 +173,15 @@ export async function sequenceChannel<T extends { message: AcceptedMessage }>(
       ? { item, status: "stored", message: first.message, duplicate: true }
       : { item, status: "failed", error: first.error };
   });
+}
+
+/** One channel's messages (see sequenceBatch). */
+export function sequenceChannel<T extends { message: AcceptedMessage }>(
+  store: SequenceStore,
+  _channelId: string,
+  items: readonly T[],
+  lastSeqCache: Map<string, number>,
+  options?: SequenceOptions,
+): Promise<SeqOutcome<T>[]> {
+  return sequenceBatch(store, items, lastSeqCache, options);
 }

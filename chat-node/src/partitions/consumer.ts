@@ -1,18 +1,17 @@
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Broker, ChannelHead, PartitionDelivery, PartitionSubscription, Store } from "../ports.js";
+import type { Broker, PartitionDelivery, PartitionSubscription, Store } from "../ports.js";
 import type { AcceptedMessage, StoredMessage } from "../domain/messages.js";
-import { previewOf, toWire } from "../domain/messages.js";
-import { groupByChannel, sequenceChannel, type SeqOutcome } from "../domain/sequencing.js";
+import { toWire } from "../domain/messages.js";
+import { sequenceBatch, type SeqOutcome, type SequenceStore } from "../domain/sequencing.js";
 import type { MembersCache } from "../services/members-cache.js";
 import { endSpan, inject, startSpan } from "../tracing.js";
+import { headOf, headsOf, type ChannelHeadsWriter } from "./channel-heads.js";
 
 export interface PartitionConsumerOptions {
   prefetch: number;
   batchSize: number;
   flushIntervalMs: number;
-  /** Channels stored concurrently within a batch. */
-  channelConcurrency: number;
   /** Wait before resubscribing after a failure. */
   retryDelayMs: number;
 }
@@ -21,6 +20,7 @@ export interface PartitionConsumerDeps {
   broker: Broker;
   store: Store;
   members: MembersCache;
+  heads: ChannelHeadsWriter;
   metrics: Metrics;
   log: Logger;
 }
@@ -48,11 +48,25 @@ export class PartitionConsumer {
   private runLoop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
 
+  /** The store as sequencing sees it: a first read of a channel also repairs its head. */
+  private readonly sequenceStore: SequenceStore;
+
   constructor(
     readonly partition: number,
     private readonly deps: PartitionConsumerDeps,
     private readonly opts: PartitionConsumerOptions,
-  ) {}
+  ) {
+    const { store, heads } = deps;
+    this.sequenceStore = {
+      lastSeq: async (channelId) => {
+        const last = await store.lastMessage(channelId);
+        if (last) heads.raise([headOf(last)]);
+        return last?.seq ?? 0;
+      },
+      insertOrdered: (docs) => store.insertOrdered(docs),
+      findByClientMsgId: (c, s, m) => store.findByClientMsgId(c, s, m),
+    };
+  }
 
   /** Subscribes; resolves once the first subscription is up (or failed once: it keeps retrying). */
   async start(): Promise<void> {
@@ -169,15 +183,8 @@ export class PartitionConsumer {
         d.ack();
       }
     }
-    const groups = [...groupByChannel(items)];
-    const outcomes: SeqOutcome<Item>[] = [];
-    for (let i = 0; i < groups.length; i += this.opts.channelConcurrency) {
-      const slice = groups.slice(i, i + this.opts.channelConcurrency);
-      const rs = await Promise.all(
-        slice.map(([ch, list]) => sequenceChannel(this.deps.store, ch, list, this.lastSeq)),
-      );
-      for (const r of rs) outcomes.push(...r);
-    }
+    const outcomes = await sequenceBatch(this.sequenceStore, items, this.lastSeq);
+    this.deps.metrics.batchStoreSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     if (this.deps.log.isLevelEnabled("debug")) {
       this.deps.log.debug(
         {
@@ -197,7 +204,7 @@ export class PartitionConsumer {
     );
     const failures = outcomes.filter((o) => o.status === "failed");
 
-    await this.deps.store.raiseChannelHeads(headsOf(stored.map((o) => o.message)));
+    this.deps.heads.raise(headsOf(stored.map((o) => o.message)));
     await this.fanOut(stored);
     for (const o of stored) o.item.delivery.ack();
 
@@ -269,24 +276,4 @@ export class PartitionConsumer {
   get bufferedCount(): number {
     return this.buffer.length;
   }
-}
-
-/** The newest stored message per channel (pure). */
-export function headsOf(messages: readonly StoredMessage[]): ChannelHead[] {
-  const best = new Map<string, StoredMessage>();
-  for (const m of messages) {
-    const cur = best.get(m.channelId);
-    if (!cur || m.seq > cur.seq) best.set(m.channelId, m);
-  }
-  return [...best.values()].map((m) => ({
-    channelId: m.channelId,
-    lastSeq: m.seq,
-    lastMessage: {
-      seq: m.seq,
-      senderId: m.senderId,
-      body: previewOf(m.body),
-      hasFiles: m.fileIds.length > 0,
-      createdAt: m.createdAt,
-    },
-  }));
 }

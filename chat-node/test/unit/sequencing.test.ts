@@ -2,7 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { AcceptedMessage } from "../../src/domain/messages.js";
-import { assignSeqs, dedupeBatch, groupByChannel, sequenceChannel } from "../../src/domain/sequencing.js";
+import {
+  assignSeqs,
+  dedupeBatch,
+  groupByChannel,
+  sequenceBatch,
+  sequenceChannel,
+} from "../../src/domain/sequencing.js";
 import { MemorySequenceStore } from "../support/memory-sequence-store.js";
 
 const msg = (channelId: string, senderId: string, clientMsgId: string): { message: AcceptedMessage } => ({
@@ -142,6 +148,85 @@ test("property: interleaved owners with retries keep every channel gap-free with
         const seqs = store.seqsOf(channel);
         assert.deepEqual(
           seqs,
+          Array.from({ length: set.size }, (_, i) => i + 1),
+        );
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test("sequenceBatch: one ordered insert for many channels; a failure in one channel re-plans the rest", async () => {
+  const store = new MemorySequenceStore();
+  const cache = new Map<string, number>();
+  await sequenceBatch(store, [msg("b", "u", "old")], new Map()); // b already has seq 1
+  let inserts = 0;
+  const counting = {
+    ...store,
+    lastSeq: store.lastSeq.bind(store),
+    findByClientMsgId: store.findByClientMsgId.bind(store),
+    insertOrdered: (d: Parameters<typeof store.insertOrdered>[0]) => (inserts++, store.insertOrdered(d)),
+  };
+  const r = await sequenceBatch(
+    counting,
+    [msg("a", "u", "1"), msg("b", "u", "old"), msg("a", "u", "2"), msg("b", "v", "x"), msg("c", "u", "1")],
+    cache,
+  );
+  assert.deepEqual(
+    r.map((x) =>
+      x.status === "stored" ? `${x.item.message.channelId}${x.message.seq}${x.duplicate ? "d" : ""}` : "!",
+    ),
+    ["a1", "b1d", "a2", "b2", "c1"],
+  );
+  assert.equal(inserts, 2, "one insert, plus one after the duplicate");
+  assert.deepEqual(store.seqsOf("a"), [1, 2]);
+  assert.deepEqual(store.seqsOf("b"), [1, 2]);
+  const same = await sequenceBatch(store, [msg("a", "u", "1"), msg("b", "u", "1")], cache);
+  assert.deepEqual(
+    same.map((x) =>
+      x.status === "stored" ? `${x.message.channelId}${x.message.seq}${x.duplicate ? "d" : ""}` : "!",
+    ),
+    ["a1d", "b3"],
+    "the same clientMsgId in another channel is another message",
+  );
+});
+
+test("property: mixed-channel batches from interleaved owners stay gap-free, one message per key", async () => {
+  const arb = fc.array(
+    fc.record({
+      owner: fc.integer({ min: 0, max: 2 }),
+      sends: fc.array(
+        fc.record({
+          channel: fc.constantFrom("a", "b", "c"),
+          sender: fc.constantFrom("u", "v"),
+          id: fc.integer({ min: 0, max: 12 }),
+        }),
+        { minLength: 1, maxLength: 10 },
+      ),
+    }),
+    { minLength: 1, maxLength: 25 },
+  );
+  await fc.assert(
+    fc.asyncProperty(arb, async (batches) => {
+      const store = new MemorySequenceStore();
+      const caches = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
+      const keys = new Map<string, Set<string>>();
+      for (const b of batches) {
+        const items = b.sends.map((s) => msg(s.channel, s.sender, `m${s.id}`));
+        const res = await sequenceBatch(store, items, caches[b.owner] as Map<string, number>);
+        for (const r of res) {
+          assert.equal(r.status, "stored");
+          if (r.status !== "stored") continue;
+          assert.equal(r.message.channelId, r.item.message.channelId);
+          assert.equal(r.message.clientMsgId, r.item.message.clientMsgId);
+          const set = keys.get(r.message.channelId) ?? new Set<string>();
+          set.add(`${r.message.senderId}/${r.message.clientMsgId}`);
+          keys.set(r.message.channelId, set);
+        }
+      }
+      for (const [channel, set] of keys) {
+        assert.deepEqual(
+          store.seqsOf(channel),
           Array.from({ length: set.size }, (_, i) => i + 1),
         );
       }

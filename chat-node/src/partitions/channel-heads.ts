@@ -1,0 +1,86 @@
+import type { StoredMessage } from "../domain/messages.js";
+import { previewOf } from "../domain/messages.js";
+import type { Logger } from "../logger.js";
+import type { ChannelHead, Store } from "../ports.js";
+
+/** The head (last seq + preview) a stored message makes for its channel (pure). */
+export function headOf(m: StoredMessage): ChannelHead {
+  return {
+    channelId: m.channelId,
+    lastSeq: m.seq,
+    lastMessage: {
+      seq: m.seq,
+      senderId: m.senderId,
+      body: previewOf(m.body),
+      hasFiles: m.fileIds.length > 0,
+      createdAt: m.createdAt,
+    },
+  };
+}
+
+/** The newest head per channel among messages (pure). */
+export function headsOf(messages: readonly StoredMessage[]): ChannelHead[] {
+  const best = new Map<string, StoredMessage>();
+  for (const m of messages) {
+    const cur = best.get(m.channelId);
+    if (!cur || m.seq > cur.seq) best.set(m.channelId, m);
+  }
+  return [...best.values()].map(headOf);
+}
+
+/**
+ * `channels.lastSeq` and the preview are a copy of the messages (the truth), kept for the
+ * recent-chats list and unread counts. Writing them is an update, which FerretDB pays with a
+ * collection scan, so it stays off the message path: heads are coalesced in memory and written
+ * every `intervalMs` (one conditional update per channel, in small batches). A head lost in a
+ * crash is repaired when the next owner first reads the channel's last message.
+ */
+export class ChannelHeadsWriter {
+  private readonly pending = new Map<string, ChannelHead>();
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+  ) {}
+
+  raise(heads: readonly ChannelHead[]): void {
+    for (const h of heads) {
+      const cur = this.pending.get(h.channelId);
+      if (!cur || h.lastSeq > cur.lastSeq) this.pending.set(h.channelId, h);
+    }
+    if (!this.timer && this.pending.size > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.flush();
+      }, this.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  flush(): Promise<void> {
+    if (this.pending.size === 0) return this.writing;
+    const heads = [...this.pending.values()];
+    this.pending.clear();
+    this.writing = this.writing.then(async () => {
+      try {
+        await this.store.raiseChannelHeads(heads);
+      } catch (err) {
+        this.log.warn(
+          { event: "heads.flush_failed", heads: heads.length, err: (err as Error).message },
+          "channel heads kept for retry",
+        );
+        this.raise(heads);
+      }
+    });
+    return this.writing;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+}
