@@ -151,9 +151,10 @@ export async function sequenceBatch<T extends { message: AcceptedMessage }>(
       pending = pending.slice(r.inserted);
       if (n > options.maxConflicts) {
         const error = new Error(`seq conflict persisted on channel ${m.channelId}`);
-        for (const p of pending) if (p.message.channelId === m.channelId) fail(p, error);
+        const [gone, rest] = partition(pending, (p) => p.message.channelId === m.channelId);
+        gone.forEach((p) => fail(p, error));
         lastSeqCache.delete(m.channelId);
-        pending = pending.filter((p) => p.message.channelId !== m.channelId);
+        pending = rest;
         continue;
       }
       lastSeqCache.set(m.channelId, await store.lastSeq(m.channelId));
@@ -173,6 +174,13 @@ export async function sequenceBatch<T extends { message: AcceptedMessage }>(
       ? { item, status: "stored", message: first.message, duplicate: true }
       : { item, status: "failed", error: first.error };
   });
+}
+
+function partition<T>(xs: readonly T[], pred: (x: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const x of xs) (pred(x) ? yes : no).push(x);
+  return [yes, no];
 }
 
 /** One channel's messages (see sequenceBatch). */
