@@ -1,0 +1,93 @@
+/**
+ * The chart's static wiring, without helm: Chart.yaml's dependencies, the values each condition and
+ * each subchart secret reference reads, the CRD copy, and the ChatCluster spec defaults.
+ */
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { test } from "node:test";
+import { OPERATOR_IMAGE } from "../../../operator/src/manifests/operator-manifests.js";
+import { CHART_CRD, CHART_DIR, REPO_CRD, readYaml, type ChartYaml, type Values } from "../support/chart.js";
+
+const chart = await readYaml<ChartYaml>(`${CHART_DIR}/Chart.yaml`);
+const values = await readYaml<Values>(`${CHART_DIR}/values.yaml`);
+
+/** values.a.b.c */
+function valueAt(path: string): unknown {
+  let v: unknown = values;
+  for (const key of path.split(".")) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return v;
+}
+
+test("Chart.yaml: apiVersion v2, named vibetalk, appVersion is the operator image's tag", () => {
+  assert.equal(chart.apiVersion, "v2");
+  assert.equal(chart.name, "vibetalk");
+  assert.match(chart.version, /^\d+\.\d+\.\d+$/);
+  const [repository, tag] = OPERATOR_IMAGE.split(":");
+  assert.equal(chart.appVersion, tag);
+  assert.equal(valueAt("operator.image.repository"), repository);
+  assert.equal(valueAt("operator.image.tag"), "", "the tag defaults to appVersion");
+});
+
+test("Chart.yaml depends on bitnami rabbitmq, mongodb and redis, each pinned and switchable", () => {
+  const deps = chart.dependencies ?? [];
+  assert.deepEqual(deps.map((d) => d.name).sort(), ["mongodb", "rabbitmq", "redis"]);
+  for (const d of deps) {
+    assert.equal(d.alias, undefined, `${d.name}: an alias would rename its Services and values key`);
+    assert.match(d.version, /^\d+\.\d+\.\d+$/, `${d.name}: pin an exact version, not a range`);
+    assert.equal(d.repository, "@bitnami", `${d.name}: from the repository the user added as bitnami`);
+    assert.equal(d.condition, `${d.name}.enabled`);
+    assert.equal(typeof valueAt(`${d.name}.enabled`), "boolean", `values.yaml sets ${d.name}.enabled`);
+  }
+});
+
+test("the bitnami charts read their passwords from the chart's backends Secret, by the keys it writes", async () => {
+  const secretName = "{{ .Release.Name }}-backends";
+  const helpers = await readFile(`${CHART_DIR}/templates/_helpers.tpl`, "utf8");
+  assert.match(helpers, /printf "%s-backends" \.Release\.Name/, "vibetalk.backendsSecretName");
+  const template = await readFile(`${CHART_DIR}/templates/backends-secret.yaml`, "utf8");
+  const refs: [string, string | undefined][] = [
+    ["rabbitmq.auth.existingPasswordSecret", "rabbitmq.auth.existingSecretPasswordKey"],
+    ["rabbitmq.auth.existingErlangSecret", "rabbitmq.auth.existingSecretErlangKey"],
+    ["redis.auth.existingSecret", "redis.auth.existingSecretPasswordKey"],
+    // bitnami mongodb reads fixed keys from auth.existingSecret
+    ["mongodb.auth.existingSecret", undefined],
+  ];
+  for (const [secretPath, keyPath] of refs) {
+    assert.equal(valueAt(secretPath), secretName, secretPath);
+    if (keyPath) {
+      const key = valueAt(keyPath);
+      assert.equal(typeof key, "string", keyPath);
+      assert.ok(template.includes(`"${String(key)}"`), `the backends Secret writes ${String(key)}`);
+    }
+  }
+  for (const key of ["mongodb-passwords", "mongodb-root-password"]) {
+    assert.ok(template.includes(`"${key}"`), `the backends Secret writes ${key}`);
+  }
+  assert.deepEqual(valueAt("mongodb.auth.usernames"), ["vibetalk"]);
+  assert.deepEqual(valueAt("mongodb.auth.databases"), ["vibetalk"]);
+  assert.equal(valueAt("mongodb.architecture"), "standalone", "the URL names the standalone Service");
+  assert.equal(valueAt("redis.architecture"), "standalone", "one master; the URL names <name>-redis-master");
+});
+
+test("the chart's CRD is the repository's crds/chatcluster.yaml, byte for byte (cp crds/chatcluster.yaml charts/vibetalk/crds/)", async () => {
+  assert.equal(await readFile(CHART_CRD, "utf8"), await readFile(REPO_CRD, "utf8"));
+});
+
+test("chatCluster.spec only uses fields of the ChatCluster spec; the chart owns the secret references", async () => {
+  const crd = await readYaml<{
+    spec: {
+      versions: {
+        schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, unknown> } } } };
+      }[];
+    };
+  }>(REPO_CRD);
+  const fields = Object.keys(crd.spec.versions[0]?.schema.openAPIV3Schema.properties.spec.properties ?? {});
+  const spec = valueAt("chatCluster.spec") as Record<string, unknown>;
+  for (const key of Object.keys(spec)) assert.ok(fields.includes(key), `chatCluster.spec.${key}`);
+  for (const key of ["rabbitmq", "redis", "mongodb", "jwtSecretRef"]) assert.ok(!(key in spec), key);
+  assert.equal(valueAt("chatCluster.enabled"), true);
+  assert.equal(valueAt("externalMetrics.enabled"), true);
+});

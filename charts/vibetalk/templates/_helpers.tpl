@@ -1,0 +1,102 @@
+{{/* Names and labels of the vibetalk chart. */}}
+
+{{- define "vibetalk.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "vibetalk.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator's ServiceAccount, ClusterRole, Deployment, Service and leader Lease. */}}
+{{- define "vibetalk.operatorName" -}}
+{{- printf "%s-operator" (include "vibetalk.fullname" . | trunc 54 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/* Holds the ChatCluster's URLs and JWT secret, and the bundled services' passwords. */}}
+{{- define "vibetalk.backendsSecretName" -}}
+{{- printf "%s-backends" .Release.Name -}}
+{{- end -}}
+
+{{- define "vibetalk.operatorImage" -}}
+{{- printf "%s:%s" .Values.operator.image.repository (default .Chart.AppVersion .Values.operator.image.tag) -}}
+{{- end -}}
+
+{{/* Labels of every object; the operator's also carry component: operator. */}}
+{{- define "vibetalk.labels" -}}
+app.kubernetes.io/name: {{ include "vibetalk.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: vibetalk
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+
+{{- define "vibetalk.operatorSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "vibetalk.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "vibetalk.operatorLabels" -}}
+{{ include "vibetalk.labels" . }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{/*
+The full name a bitnami subchart gives its objects (common.names.fullname), so the URLs below name
+the Services it creates. Called with (list $ "rabbitmq").
+*/}}
+{{- define "vibetalk.dependencyFullname" -}}
+{{- $root := index . 0 -}}
+{{- $chart := index . 1 -}}
+{{- $values := index $root.Values $chart | default dict -}}
+{{- if $values.fullnameOverride -}}
+{{- $values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default $chart $values.nameOverride -}}
+{{- $release := regexReplaceAll "(-?[^a-z\\d\\-])+-?" (lower $root.Release.Name) "-" -}}
+{{- if contains $name $release -}}
+{{- $release | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" $release $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* <service>.<namespace>.svc.<clusterDomain> */}}
+{{- define "vibetalk.serviceHost" -}}
+{{- $root := index . 0 -}}
+{{- printf "%s.%s.svc.%s" (index . 1) $root.Release.Namespace $root.Values.clusterDomain -}}
+{{- end -}}
+
+{{/*
+A password kept in the backends Secret: the value given, else the one already stored (so upgrades
+keep it), else a new random one. Called with (dict "root" $ "key" "redis-password" "value" "...").
+*/}}
+{{- define "vibetalk.password" -}}
+{{- $root := .root -}}
+{{- if .value -}}
+{{- .value -}}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" $root.Release.Namespace (include "vibetalk.backendsSecretName" $root) -}}
+{{- $stored := "" -}}
+{{- if and $existing $existing.data -}}
+{{- $stored = index $existing.data .key | default "" -}}
+{{- end -}}
+{{- if $stored -}}
+{{- $stored | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 32 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
