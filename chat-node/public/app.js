@@ -191,8 +191,14 @@ function onChannelEvent({ channel, change }) {
     return;
   }
   const prev = state.channels.get(channel.id);
-  if (prev) Object.assign(prev, channel, { unread: Math.max(0, channel.lastSeq - prev.lastReadSeq) });
-  else void loadChannels(true).then(subscribePresence);
+  if (prev) {
+    const lastSeq = Math.max(prev.lastSeq, channel.lastSeq);
+    Object.assign(prev, channel, {
+      lastSeq,
+      lastMessage: prev.lastSeq > channel.lastSeq ? prev.lastMessage : channel.lastMessage,
+      unread: Math.max(0, lastSeq - prev.lastReadSeq),
+    });
+  } else void loadChannels(true).then(subscribePresence);
   if (channel.id === state.current) void loadMembers(channel.id).then(renderMessages);
   renderChannels();
   renderHeader();
@@ -356,6 +362,7 @@ async function openChannel(id) {
   }
   await loadMembers(id);
   const c = state.channels.get(id);
+  if (c) c.lastSeq = Math.max(c.lastSeq, ...store(id).keys());
   if (c && c.lastSeq > c.lastReadSeq) {
     void emit("receipt", { channelId: id, seq: c.lastSeq, kind: "read" });
     markRead(id, c.lastSeq);
@@ -389,7 +396,12 @@ async function loadMembers(id) {
   for (const m of r.members)
     state.users.set(m.userId, { id: m.userId, username: m.username, displayName: m.displayName });
   const c = state.channels.get(id);
-  if (c) Object.assign(c, r.channel);
+  // The stored head may lag live messages by a moment: never move backwards.
+  if (c)
+    Object.assign(c, r.channel, {
+      lastSeq: Math.max(c.lastSeq, r.channel.lastSeq),
+      lastMessage: c.lastSeq > r.channel.lastSeq ? c.lastMessage : r.channel.lastMessage,
+    });
 }
 
 function onReceipt(r) {
