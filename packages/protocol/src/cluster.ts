@@ -63,7 +63,8 @@ export function decodeReleaseRecord(text: string | undefined): ReleaseRecord | u
   if (text === undefined) return undefined;
   try {
     const v = JSON.parse(text) as Partial<ReleaseRecord>;
-    if (typeof v.holder !== "string" || !Number.isInteger(v.epoch) || typeof v.at !== "string") return undefined;
+    if (typeof v.holder !== "string" || !Number.isInteger(v.epoch) || typeof v.at !== "string")
+      return undefined;
     return {
       holder: v.holder,
       epoch: v.epoch as number,
