@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import amqp from "amqplib";
 import { io, type Socket } from "socket.io-client";
 import { ManagedProcess, freePort, repoRoot, tempDir, waitUntil } from "@vibetalk/testkit";
 import { summarize, type Summary } from "./stats.js";
@@ -14,6 +15,44 @@ export interface ChatBenchOptions {
   messages: number;
   /** Sends in flight per user. */
   window: number;
+  /**
+   * What ends a send for the window: the ack (default: the client only waits for `{ok}`, so the
+   * partition consumer may fall behind) or the delivery of the message to every member of its group.
+   */
+  pace?: "ack" | "delivery";
+  /** Members of each group that send (default: all of them, round robin). */
+  sendersPerGroup?: number;
+  /** Extra environment for the chat-node processes (e.g. BATCH_SIZE). */
+  env?: Record<string, string>;
+  /** Keep the chat-node logs in this folder (default: a temporary folder removed at stop). */
+  logDir?: string;
+  /**
+   * How messages enter: through the senders' sockets (default), or all at once straight into the
+   * partition queues over AMQP (as chat-node would have published them), which makes a backlog: what
+   * an owner finds after a restart or a rebalance. `partitionOf` is then required.
+   */
+  via?: "socket" | "broker";
+  partitionOf?: (channelId: string) => number;
+  /** The chat-node folder to run (default: the working tree's chat-node). */
+  chatNodeDir?: string;
+  /** Modules the chat-node processes load first (`node --import`), e.g. the probe's instrumentation. */
+  preload?: string[];
+  /** Record a per-message trace (wall-clock times) in the result. */
+  trace?: boolean;
+}
+
+/** One message's life, in wall-clock milliseconds since the epoch (fractional), as seen by the clients. */
+export interface MessageTrace {
+  clientMsgId: string;
+  channelId: string;
+  sentAt: number;
+  ackedAt: number;
+  /** The chat-node's accept time (`createdAt` of the delivered message; millisecond resolution). */
+  acceptedAt: number;
+  seq: number;
+  deliveredAt: number[];
+  /** The node of the socket each delivery came through (index into the node URLs). */
+  deliveredNode: number[];
 }
 
 export interface ChatBenchResult {
@@ -24,6 +63,7 @@ export interface ChatBenchResult {
   deliveriesPerSecond: number;
   sendToAck: Summary;
   sendToDeliver: Summary;
+  trace: MessageTrace[];
 }
 
 interface User {
@@ -31,6 +71,27 @@ interface User {
   token: string;
   node: number;
   socket?: Socket;
+}
+
+export interface ChatNodes {
+  urls: string[];
+  logFiles: string[];
+  stop(): Promise<void>;
+}
+
+/** Wall-clock now with sub-millisecond resolution. */
+export const wallNow = (): number => performance.timeOrigin + performance.now();
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function post<T>(base: string, path: string, body: unknown, token?: string): Promise<T> {
@@ -43,24 +104,27 @@ async function post<T>(base: string, path: string, body: unknown, token?: string
   return (await res.json()) as T;
 }
 
-/** Starts `nodes` chat-node processes splitting the partitions; returns their base URLs and a stop function. */
-export async function startChatNodes(
-  o: ChatBenchOptions,
-): Promise<{ urls: string[]; stop(): Promise<void> }> {
-  const dir = await tempDir("bench-nodes");
+/** Starts `nodes` chat-node processes (in parallel) splitting the partitions; returns their base URLs. */
+export async function startChatNodes(o: ChatBenchOptions): Promise<ChatNodes> {
+  const dir = o.logDir ? { path: o.logDir, remove: async () => undefined } : await tempDir("bench-nodes");
   const secret = randomBytes(24).toString("hex");
   const procs: ManagedProcess[] = [];
-  const urls: string[] = [];
-  for (let i = 0; i < o.nodes; i++) {
+  const started = Array.from({ length: o.nodes }, async (_, i) => {
     const port = await freePort();
     const from = Math.floor((i * 64) / o.nodes);
     const to = Math.floor(((i + 1) * 64) / o.nodes) - 1;
+    const logFile = join(dir.path, `chat-node-${i}.log`);
     const p = new ManagedProcess({
       name: `chat-node-${i}`,
       command: process.execPath,
-      args: ["--import", "tsx", join(repoRoot, "chat-node/src/main.ts")],
+      args: [
+        "--import",
+        "tsx",
+        ...(o.preload ?? []).flatMap((m) => ["--import", m]),
+        join(o.chatNodeDir ?? join(repoRoot, "chat-node"), "src/main.ts"),
+      ],
       cwd: repoRoot,
-      logFile: join(dir.path, `chat-node-${i}.log`),
+      logFile,
       env: {
         ...process.env,
         PORT: String(port),
@@ -74,37 +138,43 @@ export async function startChatNodes(
         LIMIT_SEND_RATE: "100000",
         LIMIT_SEND_BURST: "100000",
         LOG_LEVEL: "warn",
+        ...o.env,
       },
     });
     procs.push(p);
     const url = `http://127.0.0.1:${port}`;
-    await waitUntil(`chat-node-${i}`, p, async () => (await fetch(`${url}/readyz`)).ok, 60_000, 200);
-    urls.push(url);
-  }
-  return {
-    urls,
-    stop: async () => {
-      await Promise.all(procs.map((p) => p.stop(30_000)));
-      await dir.remove();
-    },
+    await waitUntil(`chat-node-${i}`, p, async () => (await fetch(`${url}/readyz`)).ok, 90_000, 200);
+    return { url, logFile };
+  });
+  const stop = async () => {
+    await Promise.all(procs.map((p) => p.stop(30_000)));
+    await dir.remove();
   };
+  try {
+    const nodes = await Promise.all(started);
+    return { urls: nodes.map((n) => n.url), logFiles: nodes.map((n) => n.logFile), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 /**
  * Users spread over the nodes, groups of `groupSize` consecutive users (so every group has members on
- * every node), each user sending with `window` messages in flight; latencies measured in this process.
+ * every node), each sender with `window` messages in flight; latencies measured in this process.
  */
 export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise<ChatBenchResult> {
   const run = randomBytes(3).toString("hex");
-  const users: User[] = [];
-  for (let i = 0; i < o.users; i++) {
-    const node = i % urls.length;
-    const r = await post<{ token: string; user: { id: string } }>(urls[node]!, "/auth/register", {
-      username: `b${run}_${i}`,
-      password: "bench-password-1",
-    });
-    users.push({ id: r.user.id, token: r.token, node });
-  }
+  const users = await Promise.all(
+    Array.from({ length: o.users }, async (_, i): Promise<User> => {
+      const node = i % urls.length;
+      const r = await post<{ token: string; user: { id: string } }>(urls[node]!, "/auth/register", {
+        username: `b${run}_${i}`,
+        password: "bench-password-1",
+      });
+      return { id: r.user.id, token: r.token, node };
+    }),
+  );
   const groups: { id: string; members: User[] }[] = [];
   for (let g = 0; g < o.users; g += o.groupSize) {
     const members = users.slice(g, g + o.groupSize);
@@ -122,7 +192,8 @@ export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise
     );
     groups.push({ id: r.channel.id, members });
   }
-  const sentAt = new Map<string, number>();
+  const traces = new Map<string, MessageTrace>();
+  const waiting = new Map<string, { left: number; done: () => void }>();
   const ackLatencies: number[] = [];
   const deliverLatencies: number[] = [];
   let expectedDeliveries = 0;
@@ -134,11 +205,21 @@ export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise
       (u) =>
         new Promise<void>((resolve, reject) => {
           const s = io(urls[u.node]!, { auth: { token: u.token }, transports: ["websocket"] });
-          s.on("message", (m: { clientMsgId: string; senderId: string }) => {
-            const t = sentAt.get(m.clientMsgId);
+          s.on("message", (m: { clientMsgId: string; createdAt: string; seq: number }) => {
+            const now = wallNow();
+            const t = traces.get(m.clientMsgId);
             if (t === undefined) return;
-            deliverLatencies.push(performance.now() - t);
+            deliverLatencies.push(now - t.sentAt);
+            t.deliveredAt.push(now);
+            t.deliveredNode.push(u.node);
+            t.acceptedAt = Date.parse(m.createdAt);
+            t.seq = m.seq;
             deliveries += 1;
+            const w = waiting.get(m.clientMsgId);
+            if (w && --w.left === 0) {
+              waiting.delete(m.clientMsgId);
+              w.done();
+            }
             if (deliveries === expectedDeliveries) allDelivered();
           });
           s.once("connect", () => resolve());
@@ -149,38 +230,30 @@ export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise
   );
   // Each message goes to every member of its group, the sender's own socket included (multi-device echo).
   const perGroup = Math.ceil(o.messages / groups.length);
-  const plan: { user: User; channelId: string; clientMsgId: string }[][] = users.map(() => []);
+  const plan: PlanItem[][] = users.map(() => []);
   let total = 0;
   for (const [gi, g] of groups.entries()) {
+    const senders = Math.min(g.members.length, o.sendersPerGroup ?? g.members.length);
     for (let k = 0; k < perGroup && total < o.messages; k++, total++) {
-      const sender = g.members[k % g.members.length]!;
-      plan[users.indexOf(sender)]!.push({ user: sender, channelId: g.id, clientMsgId: `${run}-${gi}-${k}` });
+      const sender = g.members[k % senders]!;
+      plan[users.indexOf(sender)]!.push({
+        user: sender,
+        channelId: g.id,
+        clientMsgId: `${run}-${gi}-${k}`,
+        recipients: g.members.length,
+        k,
+      });
       expectedDeliveries += g.members.length;
     }
   }
   const t0 = performance.now();
-  await Promise.all(
-    plan.map(async (queue) => {
-      const inFlight = new Set<Promise<void>>();
-      for (const item of queue) {
-        const p = (async () => {
-          const t = performance.now();
-          sentAt.set(item.clientMsgId, t);
-          const reply = (await item.user.socket!.timeout(30_000).emitWithAck("message:send", {
-            channelId: item.channelId,
-            clientMsgId: item.clientMsgId,
-            body: `bench message ${item.clientMsgId}`,
-          })) as { ok: boolean; error?: unknown };
-          if (!reply.ok) throw new Error(`send refused: ${JSON.stringify(reply.error)}`);
-          ackLatencies.push(performance.now() - t);
-        })();
-        inFlight.add(p);
-        void p.finally(() => inFlight.delete(p));
-        if (inFlight.size >= o.window) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-    }),
-  );
+  if (o.via === "broker")
+    await injectBacklog(
+      o,
+      plan.flat().sort((a, b) => a.k - b.k),
+      traces,
+    );
+  else await sendAll(o, plan, traces, waiting, ackLatencies);
   const timeout = setTimeout(allDelivered, 60_000);
   await delivered;
   clearTimeout(timeout);
@@ -194,5 +267,97 @@ export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise
     deliveriesPerSecond: deliveries / seconds,
     sendToAck: summarize(ackLatencies),
     sendToDeliver: summarize(deliverLatencies),
+    trace: o.trace ? [...traces.values()] : [],
   };
+}
+
+interface PlanItem {
+  user: User;
+  channelId: string;
+  clientMsgId: string;
+  recipients: number;
+  /** Position of the message in its group's sequence. */
+  k: number;
+}
+
+const newTrace = (item: PlanItem): MessageTrace => ({
+  clientMsgId: item.clientMsgId,
+  channelId: item.channelId,
+  sentAt: wallNow(),
+  ackedAt: NaN,
+  acceptedAt: NaN,
+  seq: 0,
+  deliveredAt: [],
+  deliveredNode: [],
+});
+
+/** Publishes every message of the plan straight to its partition queue, confirms pipelined. */
+async function injectBacklog(o: ChatBenchOptions, items: PlanItem[], traces: Map<string, MessageTrace>) {
+  if (!o.partitionOf) throw new Error("via broker needs partitionOf");
+  const conn = await amqp.connect(o.rabbitUrl, { noDelay: true });
+  try {
+    const ch = await conn.createConfirmChannel();
+    for (const [i, item] of items.entries()) {
+      const trace = newTrace(item);
+      traces.set(item.clientMsgId, trace);
+      const message = {
+        channelId: item.channelId,
+        senderId: item.user.id,
+        clientMsgId: item.clientMsgId,
+        body: `bench message ${item.clientMsgId}`,
+        fileIds: [],
+        sentAt: Date.now(),
+      };
+      ch.publish(
+        "vibetalk.partitions",
+        String(o.partitionOf(item.channelId)),
+        Buffer.from(JSON.stringify(message)),
+        {
+          persistent: true,
+          contentType: "application/json",
+        },
+      );
+      if (i % 500 === 499) await ch.waitForConfirms();
+    }
+    await ch.waitForConfirms();
+  } finally {
+    await conn.close();
+  }
+}
+
+async function sendAll(
+  o: ChatBenchOptions,
+  plan: PlanItem[][],
+  traces: Map<string, MessageTrace>,
+  waiting: Map<string, { left: number; done: () => void }>,
+  ackLatencies: number[],
+): Promise<void> {
+  await Promise.all(
+    plan.map(async (queue) => {
+      const inFlight = new Set<Promise<void>>();
+      for (const item of queue) {
+        const p = (async () => {
+          const trace = newTrace(item);
+          const allHere =
+            o.pace === "delivery"
+              ? new Promise<void>((done) => waiting.set(item.clientMsgId, { left: item.recipients, done }))
+              : undefined;
+          traces.set(item.clientMsgId, trace);
+          const reply = (await item.user.socket!.timeout(30_000).emitWithAck("message:send", {
+            channelId: item.channelId,
+            clientMsgId: item.clientMsgId,
+            body: `bench message ${item.clientMsgId}`,
+          })) as { ok: boolean; error?: unknown };
+          if (!reply.ok) throw new Error(`send refused: ${JSON.stringify(reply.error)}`);
+          trace.ackedAt = wallNow();
+          ackLatencies.push(trace.ackedAt - trace.sentAt);
+          if (allHere) await withTimeout(allHere, 30_000, `deliveries of ${item.clientMsgId}`);
+        })();
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+        if (inFlight.size >= o.window) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+    }),
+  );
 }
