@@ -41,7 +41,7 @@ export interface ChatNodeConfig {
   consumerPrefetch: number;
   /** Messages stored per batch at most (BATCH_SIZE, 200). */
   batchSize: number;
-  /** How long a partial batch waits for more messages (FLUSH_INTERVAL_MS, 5). */
+  /** How long a partial batch waits for more messages (FLUSH_INTERVAL_MS, 0: next tick; see docs/performance.md). */
   flushIntervalMs: number;
   /** Grace period for a SIGTERM drain (DRAIN_SECONDS, 25). */
   drainSeconds: number;
@@ -159,7 +159,7 @@ const envSchema = z.object({
   CONNECTIONS_REPORT_MS: int(100, 600_000).default(2000),
   CONSUMER_PREFETCH: int(1, 65535).default(500),
   BATCH_SIZE: int(1, 10_000).default(200),
-  FLUSH_INTERVAL_MS: int(0, 10_000).default(5),
+  FLUSH_INTERVAL_MS: int(0, 10_000).default(0),
   DRAIN_SECONDS: int(0, 3600).default(25),
   BINDING_GRACE_SECONDS: int(0, 86_400).default(60),
   BIND_CHANNELS: int(1, 64).default(4),
