@@ -10,7 +10,6 @@ import type {
   ChannelHead,
   ChannelRecord,
   FileRecord,
-  LastMessageRecord,
   MemberRecord,
   Store,
   UserRecord,
@@ -32,34 +31,11 @@ export const ORDERED_INSERT_CHUNK = 50;
  */
 export const SEQ_BLOCK = 100;
 
-interface UserDoc {
-  _id: string;
-  username: string;
-  displayName: string;
-  passwordHash: string;
-  createdAt: Date;
-  lastSeenAt: Date | null;
-}
-interface ChannelDoc {
-  _id: string;
-  type: "direct" | "group";
-  name: string | null;
-  createdBy: string;
-  createdAt: Date;
-  lastSeq: number;
-  lastMessage: LastMessageRecord | null;
-  lastMessageAt: Date;
-  memberCount: number;
-}
-interface MemberDoc {
-  _id: string;
-  channelId: string;
-  userId: string;
-  role: Role;
-  joinedAt: Date;
-  lastDeliveredSeq: number;
-  lastReadSeq: number;
-}
+/** A record as stored: the same fields, its id in `_id`. */
+type Stored<R extends { id: string }> = Omit<R, "id"> & { _id: string };
+type UserDoc = Stored<UserRecord>;
+type ChannelDoc = Stored<ChannelRecord>;
+type MemberDoc = MemberRecord & { _id: string };
 interface MessageDoc {
   _id: string;
   channelId: string;
