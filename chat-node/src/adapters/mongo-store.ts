@@ -6,14 +6,7 @@ import { memberKey } from "../domain/ids.js";
 import type { StoredMessage } from "../domain/messages.js";
 import { chunk, type ReceiptMarks } from "../domain/receipts.js";
 import type { InsertOutcome } from "../domain/sequencing.js";
-import type {
-  ChannelHead,
-  ChannelRecord,
-  FileRecord,
-  MemberRecord,
-  Store,
-  UserRecord,
-} from "../ports.js";
+import type { ChannelHead, ChannelRecord, FileRecord, MemberRecord, Store, UserRecord } from "../ports.js";
 
 /**
  * The store: MongoDB through mongoose, written for FerretDB v1 as much as for MongoDB
