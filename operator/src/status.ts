@@ -12,6 +12,7 @@ import type {
 } from "./api/v1alpha1.js";
 import { partitionCounts } from "./assignment.js";
 import { stableStringify } from "./resources/hash.js";
+import type { PodProblem } from "./controller/pods.js";
 import { podSelector } from "./resources/meta.js";
 
 export type ConditionType = "Ready" | "Progressing" | "Degraded" | "PartitionsBalanced";
@@ -30,6 +31,8 @@ export interface Observed {
   assignment: PartitionAssignment | undefined;
   connections: number;
   problem?: Problem;
+  /** chat-node containers that cannot run (image, crash loop, configuration). */
+  podProblems?: readonly PodProblem[];
   now: Date;
 }
 
@@ -50,8 +53,34 @@ export function desiredReplicas(cluster: ChatCluster, deployment: V1Deployment |
 const deploymentCondition = (d: V1Deployment | undefined, type: string) =>
   d?.status?.conditions?.find((c) => c.type === type);
 
+const PROBLEM_SUMMARY: Record<PodProblem["kind"], [one: string, many: string]> = {
+  ImagePullFailed: ["cannot get its image", "cannot get their image"],
+  CrashLooping: ["is crash-looping", "are crash-looping"],
+  CannotStart: ["cannot start its container", "cannot start their containers"],
+};
+
+/** One reason for the most pressing kind of pod problem, and a message naming the pods and the cause. */
+function podProblemCondition(problems: readonly PodProblem[]): Draft | undefined {
+  const kinds: PodProblem["kind"][] = ["ImagePullFailed", "CannotStart", "CrashLooping"];
+  const kind = kinds.find((k) => problems.some((p) => p.kind === k));
+  if (!kind) return undefined;
+  const these = problems.filter((p) => p.kind === kind);
+  const first = these[0]!;
+  const pods = these.map((p) => p.pod);
+  const shown =
+    pods.length > 3 ? `${pods.slice(0, 3).join(", ")} and ${pods.length - 3} more` : pods.join(", ");
+  const image = kind === "ImagePullFailed" && first.image ? ` ${JSON.stringify(first.image)}` : "";
+  return cond(
+    "True",
+    kind,
+    `${these.length} chat-node pod${these.length === 1 ? "" : "s"} (${shown}) ${PROBLEM_SUMMARY[kind][these.length === 1 ? 0 : 1]}${image}: ${first.reason}: ${first.message}`,
+  );
+}
+
 export function degradedCondition(o: Observed): Draft {
   if (o.problem) return cond("True", o.problem.reason, o.problem.message);
+  const pods = podProblemCondition(o.podProblems ?? []);
+  if (pods) return pods;
   const failure = deploymentCondition(o.deployment, "ReplicaFailure");
   if (failure?.status === "True") {
     return cond(

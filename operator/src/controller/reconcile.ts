@@ -21,7 +21,7 @@ import {
 import { releasesOfGonePods } from "../resources/releases-configmap.js";
 import { computeStatus, conditionOf, statusChanged, type Problem } from "../status.js";
 import { errorMessage, isConflict } from "./errors.js";
-import { existingPodNames, readyPodNames } from "./pods.js";
+import { existingPodNames, podProblems, readyPodNames } from "./pods.js";
 import type { ClusterApi, Clock, ConnectionSource, EventRecorder, TopologyCleaner } from "./ports.js";
 import { validateCluster } from "./validate.js";
 
@@ -248,12 +248,22 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     const status = computeStatus(cluster, {
       deployment: observed.deployment,
       readyPods: readyPodNames(observed.pods),
+      podProblems: podProblems(observed.pods),
       assignment: observed.assignment,
       connections,
       ...(observed.problem ? { problem: observed.problem } : {}),
       now: clock.now(),
     });
     if (statusChanged(cluster.status, status)) await api.applyStatus(cluster, status);
+    const wasDegraded = conditionOf(cluster.status, "Degraded");
+    const degraded = conditionOf(status, "Degraded");
+    if (
+      !observed.problem &&
+      degraded?.status === "True" &&
+      (wasDegraded?.status !== "True" || wasDegraded.reason !== degraded.reason)
+    ) {
+      events.record(cluster, "Warning", degraded.reason, "Observe", degraded.message);
+    }
     const before = conditionOf(cluster.status, "Ready");
     const after = conditionOf(status, "Ready");
     if (after && before?.status !== after.status) {
