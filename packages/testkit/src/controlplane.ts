@@ -12,6 +12,22 @@ export interface ControlPlaneOptions {
   nodes?: number;
   /** Seconds between HPA syncs in the controller manager (default 5). */
   hpaSyncSeconds?: number;
+  /**
+   * The node's bridge gateway (acquireHostNetwork): the API server binds and advertises there, so pods
+   * reach it through the `kubernetes` Service, and it calls the kubelet with a client certificate.
+   */
+  nodeAddress?: string;
+}
+
+/** Credentials of a real node's components, made when `nodeAddress` is set. */
+export interface NodeCredentials {
+  nodeName: string;
+  /** The kubelet as system:node:<nodeName> (the Node authorizer's rules). */
+  kubeletKubeconfig: string;
+  /** kube-proxy as system:kube-proxy (bound to system:node-proxier by default). */
+  proxyKubeconfig: string;
+  /** The CA whose client certificates the kubelet accepts (the API server's among them). */
+  clientCaFile: string;
 }
 
 export interface ControlPlane {
@@ -22,6 +38,8 @@ export interface ControlPlane {
   dir: string;
   /** CA that signed the front-proxy client certificate; also the caBundle to trust for nothing else. */
   caCertPath: string;
+  /** Present when the control plane was started for a real node. */
+  node?: NodeCredentials;
   /** Names of the kwok nodes. */
   nodes: string[];
   kubectl(args: string[], options?: { input?: string }): Promise<string>;
@@ -43,6 +61,8 @@ function apiReady(server: string, token: string): Promise<boolean> {
     req.end();
   });
 }
+
+export const NODE_NAME = "vibetalk-node";
 
 function kubeconfigYaml(server: string, token: string): string {
   return [
@@ -123,13 +143,24 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     ]);
     await waitUntil("etcd", etcd, () => tcpOpen(etcdClient), 20_000, 50);
     const token = randomBytes(16).toString("hex");
-    await writeFile(join(dir.path, "tokens.csv"), `${token},admin,admin,system:masters\n`);
+    const kubeletToken = randomBytes(16).toString("hex");
+    const proxyToken = randomBytes(16).toString("hex");
+    await writeFile(
+      join(dir.path, "tokens.csv"),
+      [
+        `${token},admin,admin,system:masters`,
+        `${kubeletToken},system:node:${NODE_NAME},kubelet,system:nodes`,
+        `${proxyToken},system:kube-proxy,kube-proxy`,
+        "",
+      ].join("\n"),
+    );
+    const host = options.nodeAddress ?? "127.0.0.1";
     await mkdir(join(dir.path, "certs"));
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${host}:${apiPort}`;
     const api = start("kube-apiserver", toolPath("kube-apiserver"), [
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      "--bind-address=127.0.0.1",
-      "--advertise-address=127.0.0.1",
+      `--bind-address=${host}`,
+      `--advertise-address=${host}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${join(dir.path, "certs")}`,
       `--token-auth-file=${join(dir.path, "tokens.csv")}`,
@@ -138,7 +169,15 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--service-account-key-file=${pki.serviceAccountPub}`,
       `--service-account-signing-key-file=${pki.serviceAccountKey}`,
       "--service-cluster-ip-range=10.96.0.0/16",
-      "--endpoint-reconciler-type=none",
+      // With a real node the `kubernetes` Service gets the API server's address as its endpoint.
+      `--endpoint-reconciler-type=${options.nodeAddress ? "lease" : "none"}`,
+      ...(options.nodeAddress
+        ? [
+            "--kubelet-preferred-address-types=InternalIP",
+            `--kubelet-client-certificate=${pki.kubeletClientCert}`,
+            `--kubelet-client-key=${pki.kubeletClientKey}`,
+          ]
+        : []),
       `--client-ca-file=${pki.caCert}`,
       `--requestheader-client-ca-file=${pki.caCert}`,
       "--requestheader-allowed-names=front-proxy-client",
@@ -153,6 +192,17 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await waitUntil("kube-apiserver", api, () => apiReady(server, token), 60_000, 100);
     const kubeconfigPath = join(dir.path, "admin.kubeconfig");
     await writeFile(kubeconfigPath, kubeconfigYaml(server, token));
+    let node: NodeCredentials | undefined;
+    if (options.nodeAddress) {
+      node = {
+        nodeName: NODE_NAME,
+        kubeletKubeconfig: join(dir.path, "kubelet.kubeconfig"),
+        proxyKubeconfig: join(dir.path, "kube-proxy.kubeconfig"),
+        clientCaFile: pki.caCert,
+      };
+      await writeFile(node.kubeletKubeconfig, kubeconfigYaml(server, kubeletToken));
+      await writeFile(node.proxyKubeconfig, kubeconfigYaml(server, proxyToken));
+    }
     start("kube-controller-manager", toolPath("kube-controller-manager"), [
       `--kubeconfig=${kubeconfigPath}`,
       `--authentication-kubeconfig=${kubeconfigPath}`,
@@ -173,17 +223,20 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       "--leader-elect=false",
       "--secure-port=0",
     ]);
-    start("kwok", toolPath("kwok"), [
-      `--kubeconfig=${kubeconfigPath}`,
-      "--manage-all-nodes=false",
-      "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-      "--manage-nodes-with-label-selector=",
-      "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
-      "--disregard-status-with-label-selector=",
-      "--cidr=10.0.0.1/24",
-      "--node-ip=10.0.0.1",
-      `--server-address=127.0.0.1:${kwokPort}`,
-    ]);
+    // kwok only when fake nodes are wanted.
+    if ((options.nodes ?? 1) > 0) {
+      start("kwok", toolPath("kwok"), [
+        `--kubeconfig=${kubeconfigPath}`,
+        "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--manage-nodes-with-label-selector=",
+        "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
+        "--disregard-status-with-label-selector=",
+        "--cidr=10.0.0.1/24",
+        "--node-ip=10.0.0.1",
+        `--server-address=127.0.0.1:${kwokPort}`,
+      ]);
+    }
     const kubectlBinary = toolPath("kubectl");
     const kubectl = (args: string[], o: { input?: string } = {}): Promise<string> =>
       run(kubectlBinary, [`--kubeconfig=${kubeconfigPath}`, ...args], { timeoutMs: 120_000, ...o });
@@ -195,6 +248,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       token,
       dir: dir.path,
       caCertPath: pki.caCert,
+      ...(node ? { node } : {}),
       nodes,
       kubectl,
       logTail: (component) => byName.get(component)?.logTail() ?? `(no component ${component})`,
@@ -205,6 +259,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     };
   } catch (err) {
     await stopAll();
+    await dir.remove();
     throw err;
   }
 }

@@ -1,7 +1,13 @@
 export { startRedis, type RedisService } from "./redis.js";
 export { startRabbitMQ, type RabbitMQService, type RabbitMQOptions } from "./rabbitmq.js";
 export { startMongo, type MongoService } from "./mongo.js";
-export { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./controlplane.js";
+export {
+  startControlPlane,
+  NODE_NAME,
+  type ControlPlane,
+  type ControlPlaneOptions,
+  type NodeCredentials,
+} from "./controlplane.js";
 export { freePort } from "./ports.js";
 export {
   ManagedProcess,
@@ -15,3 +21,5 @@ export {
 export { toolPath, toolVersions, cacheDir, repoRoot } from "./tools.js";
 export { startNginx, type NginxService } from "./nginx.js";
 export { waitFor } from "./wait.js";
+export { acquireHostNetwork, cleanUpNode, GATEWAY, SERVICE_CIDR, type HostNetwork } from "./host-network.js";
+export { startNode, builtImages, PAUSE_IMAGE, type KubeNode, type ImageArchive } from "./node.js";

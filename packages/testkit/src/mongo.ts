@@ -30,7 +30,9 @@ async function postgresUser(): Promise<{ uid: number; gid: number } | undefined>
  * Starts a private PostgreSQL 15 cluster (fsync off: test data only) and FerretDB v1 in front of it, both on
  * free loopback ports. MongoDB clients talk to FerretDB.
  */
-export async function startMongo(options: { database?: string } = {}): Promise<MongoService> {
+/** FerretDB listens on `options.host` (default 127.0.0.1); its PostgreSQL on loopback only. */
+export async function startMongo(options: { database?: string; host?: string } = {}): Promise<MongoService> {
+  const host = options.host ?? "127.0.0.1";
   const initdb = systemBinary([join(PG_BIN, "initdb")], "postgresql-15");
   const postgres = systemBinary([join(PG_BIN, "postgres")], "postgresql-15");
   const ferretdb = toolPath("ferretdb");
@@ -90,14 +92,14 @@ export async function startMongo(options: { database?: string } = {}): Promise<M
     ferret = new ManagedProcess({
       name: "ferretdb",
       command: ferretdb,
-      args: [`--listen-addr=127.0.0.1:${port}`, `--postgresql-url=${postgresUrl}`],
+      args: [`--listen-addr=${host}:${port}`, `--postgresql-url=${postgresUrl}`],
       logFile: join(dir.path, "ferretdb.log"),
     });
-    await waitUntil("ferretdb", ferret, () => tcpOpen(port), 30_000, 100);
+    await waitUntil("ferretdb", ferret, () => tcpOpen(port, host), 30_000, 100);
   };
   await launch();
   return {
-    url: `mongodb://127.0.0.1:${port}/${options.database ?? "vibetalk"}`,
+    url: `mongodb://${host}:${port}/${options.database ?? "vibetalk"}`,
     port,
     postgresUrl,
     logTail: () => `${ferret.logTail()}\n--- postgresql ---\n${pg.logTail(15)}`,

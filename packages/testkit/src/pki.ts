@@ -8,13 +8,16 @@ export interface ControlPlanePki {
   caKey: string;
   frontProxyCert: string;
   frontProxyKey: string;
+  /** The API server's client certificate for the kubelet's API (logs, exec): system:masters. */
+  kubeletClientCert: string;
+  kubeletClientKey: string;
   serviceAccountKey: string;
   serviceAccountPub: string;
 }
 
 /**
- * Key material for a throw-away control plane: a CA with one client certificate for the aggregation layer's
- * front proxy, and the service-account signing key pair. The API server makes its own serving certificate.
+ * Key material for a throw-away control plane: a CA with client certificates for the aggregation layer's
+ * front proxy and for the API server's calls to the kubelet, and the service-account signing key pair. The API server makes its own serving certificate.
  */
 export async function makePki(dir: string): Promise<ControlPlanePki> {
   const f = (name: string): string => join(dir, name);
@@ -37,38 +40,44 @@ export async function makePki(dir: string): Promise<ControlPlanePki> {
     "-subj",
     "/CN=vibetalk-test-ca",
   ]);
-  await openssl([
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "front-proxy.key",
-    "-out",
-    "front-proxy.csr",
-    "-subj",
-    "/CN=front-proxy-client",
-  ]);
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    "front-proxy.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "front-proxy.crt",
-    "-days",
-    "2",
-  ]);
+  const clientCert = async (name: string, subject: string): Promise<void> => {
+    await openssl([
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      subject,
+    ]);
+    await openssl([
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.crt`,
+      "-days",
+      "2",
+    ]);
+  };
+  await clientCert("front-proxy", "/CN=front-proxy-client");
+  await clientCert("kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client");
   return {
     caCert: f("ca.crt"),
     caKey: f("ca.key"),
     frontProxyCert: f("front-proxy.crt"),
     frontProxyKey: f("front-proxy.key"),
+    kubeletClientCert: f("kubelet-client.crt"),
+    kubeletClientKey: f("kubelet-client.key"),
     serviceAccountKey: f("sa.key"),
     serviceAccountPub: f("sa.pub"),
   };

@@ -9,13 +9,15 @@ import { systemBinary } from "./tools.js";
 export interface RabbitMQOptions {
   /** Enables the management plugin (HTTP API with queue statistics). */
   management?: boolean;
+  /** The address to listen on (default 127.0.0.1); the node's bridge gateway makes it reachable from pods. */
+  host?: string;
 }
 
 export interface RabbitMQService {
   url: string;
   port: number;
   nodeName: string;
-  /** http://guest:guest@127.0.0.1:PORT when the management plugin is on. */
+  /** http://guest:guest@HOST:PORT when the management plugin is on. */
   managementUrl?: string;
   /** Runs rabbitmqctl against this node and returns its output. */
   ctl(args: string[]): Promise<string>;
@@ -33,6 +35,7 @@ export async function startRabbitMQ(options: RabbitMQOptions = {}): Promise<Rabb
   const server = systemBinary(["/usr/lib/rabbitmq/bin/rabbitmq-server"], "rabbitmq-server");
   const ctlBinary = systemBinary(["/usr/lib/rabbitmq/bin/rabbitmqctl"], "rabbitmq-server");
   const dir = await tempDir("rabbitmq");
+  const host = options.host ?? "127.0.0.1";
   const [port, distPort, epmdPort, mgmtPort] = await Promise.all([
     freePort(),
     freePort(),
@@ -48,8 +51,8 @@ export async function startRabbitMQ(options: RabbitMQOptions = {}): Promise<Rabb
   await chmod(join(home, ".erlang.cookie"), 0o400);
   const conf = [
     "loopback_users = none",
-    `listeners.tcp.default = 127.0.0.1:${port}`,
-    ...(options.management ? [`management.tcp.port = ${mgmtPort}`, "management.tcp.ip = 127.0.0.1"] : []),
+    `listeners.tcp.default = ${host}:${port}`,
+    ...(options.management ? [`management.tcp.port = ${mgmtPort}`, `management.tcp.ip = ${host}`] : []),
   ];
   await writeFile(join(dir.path, "rabbitmq.conf"), conf.join("\n") + "\n");
   await writeFile(
@@ -88,9 +91,9 @@ export async function startRabbitMQ(options: RabbitMQOptions = {}): Promise<Rabb
       env,
       logFile: join(dir.path, "server.log"),
     });
-    await waitUntil("rabbitmq", proc, () => tcpOpen(port), 60_000, 200);
+    await waitUntil("rabbitmq", proc, () => tcpOpen(port, host), 60_000, 200);
     if (options.management)
-      await waitUntil("rabbitmq management", proc, () => tcpOpen(mgmtPort), 30_000, 200);
+      await waitUntil("rabbitmq management", proc, () => tcpOpen(mgmtPort, host), 30_000, 200);
   };
   const halt = async (): Promise<void> => {
     // Signalling the script's group is not enough: beam.smp may outlive it, so signal beam itself too.
@@ -118,10 +121,10 @@ export async function startRabbitMQ(options: RabbitMQOptions = {}): Promise<Rabb
   const ctl = (args: string[]): Promise<string> =>
     run(ctlBinary, ["-n", nodeName, ...args], { env, timeoutMs: 60_000 });
   return {
-    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    url: `amqp://guest:guest@${host}:${port}`,
     port,
     nodeName,
-    ...(options.management ? { managementUrl: `http://guest:guest@127.0.0.1:${mgmtPort}` } : {}),
+    ...(options.management ? { managementUrl: `http://guest:guest@${host}:${mgmtPort}` } : {}),
     ctl,
     logTail: () => proc.logTail(),
     restart: async () => {

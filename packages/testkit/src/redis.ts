@@ -14,9 +14,9 @@ export interface RedisService {
   logTail(): string;
 }
 
-function ping(port: number): Promise<boolean> {
+function ping(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect({ port, host: "127.0.0.1" });
+    const s = connect({ port, host });
     s.once("connect", () => s.write("PING\r\n"));
     s.once("data", (d: Buffer) => {
       s.destroy();
@@ -27,7 +27,12 @@ function ping(port: number): Promise<boolean> {
 }
 
 /** Starts a private redis-server on a free loopback port, without persistence. */
-export async function startRedis(): Promise<RedisService> {
+/**
+ * @param options.host the address to listen on (default 127.0.0.1); the node's bridge gateway makes it
+ * reachable from pods.
+ */
+export async function startRedis(options: { host?: string } = {}): Promise<RedisService> {
+  const host = options.host ?? "127.0.0.1";
   const binary = systemBinary(["/usr/bin/redis-server"], "redis-server");
   const dir = await tempDir("redis");
   const port = await freePort();
@@ -40,7 +45,10 @@ export async function startRedis(): Promise<RedisService> {
         "--port",
         String(port),
         "--bind",
-        "127.0.0.1",
+        host,
+        // Bound explicitly to one private address, with nothing but tests on it.
+        "--protected-mode",
+        "no",
         "--save",
         "",
         "--appendonly",
@@ -50,11 +58,11 @@ export async function startRedis(): Promise<RedisService> {
       ],
       logFile: join(dir.path, "redis.log"),
     });
-    await waitUntil("redis", proc, () => ping(port), 10_000, 50);
+    await waitUntil("redis", proc, () => ping(port, host), 10_000, 50);
   };
   await launch();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${host}:${port}`,
     port,
     logTail: () => proc.logTail(),
     restart: async () => {

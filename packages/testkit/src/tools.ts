@@ -25,6 +25,8 @@ const versionKey: Record<string, string> = {
   "kube-controller-manager": "K8S_VERSION",
   "kube-scheduler": "K8S_VERSION",
   kubectl: "K8S_VERSION",
+  kubelet: "K8S_VERSION",
+  "kube-proxy": "K8S_VERSION",
   etcd: "ETCD_VERSION",
   kwok: "KWOK_VERSION",
   helm: "HELM_VERSION",
