@@ -27,6 +27,7 @@ import {
 interface Container {
   name: string;
   image: string;
+  imagePullPolicy?: string;
   env?: { name: string; value?: string; valueFrom?: unknown }[];
   ports?: { name: string; containerPort: number }[];
   resources?: unknown;
@@ -117,6 +118,7 @@ describe("the vibetalk chart, rendered by helm", { timeout: 300_000 }, () => {
     assert.deepEqual(got.spec.template.spec.securityContext, want.spec.template.spec.securityContext);
     const [g, w] = [container(got), container(want)];
     assert.equal(g.image, w.image);
+    assert.equal(g.imagePullPolicy, w.imagePullPolicy);
     for (const key of ["ports", "readinessProbe", "livenessProbe", "resources", "securityContext"] as const)
       assert.deepEqual(g[key], w[key], `container ${key}`);
     for (const e of w.env ?? [])
@@ -156,7 +158,7 @@ describe("the vibetalk chart, rendered by helm", { timeout: 300_000 }, () => {
       },
     });
     const d = must<Deployment>(docs, "Deployment");
-    assert.equal(container(d).image, "acme/vibetalk-operator:1.2.3");
+    assert.equal(container(d).image, "localhost/acme/vibetalk-operator:1.2.3", "under image.registry");
     assert.equal(d.spec.replicas, 3);
     assert.deepEqual(container(d).resources, resources);
     assert.deepEqual(d.spec.template.spec.nodeSelector, { pool: "system" });
@@ -174,6 +176,40 @@ describe("the vibetalk chart, rendered by helm", { timeout: 300_000 }, () => {
       [["http", "15s"]],
     );
     assert.equal(find(await chart.template(), "ServiceMonitor"), undefined, "off by default");
+  });
+
+  test("image values: image.registry prefixes both VibeTalk images, tags default to appVersion, chatCluster.spec.image wins", async () => {
+    /** The operator's image and the ChatCluster's spec.image. */
+    const images = async (values: Values): Promise<[string, unknown]> => {
+      const docs = await chart.template(values);
+      return [
+        container(must<Deployment>(docs, "Deployment")).image,
+        must<ChatClusterObject>(docs, "ChatCluster").spec.image,
+      ];
+    };
+    assert.deepEqual(await images({}), [
+      "localhost/vibetalk/operator:0.1.0",
+      "localhost/vibetalk/chat-node:0.1.0",
+    ]);
+    assert.deepEqual(
+      await images({
+        image: { registry: "your-registry:5000/team/" },
+        chatCluster: { image: { tag: "0.1.0-rc.1" } },
+      }),
+      [
+        "your-registry:5000/team/vibetalk/operator:0.1.0",
+        "your-registry:5000/team/vibetalk/chat-node:0.1.0-rc.1",
+      ],
+      "a trailing / is dropped",
+    );
+    assert.deepEqual(
+      await images({ image: { registry: "" }, chatCluster: { image: { repository: "acme/chat" } } }),
+      ["vibetalk/operator:0.1.0", "acme/chat:0.1.0"],
+      "no registry: the bare repositories",
+    );
+    const pinned = `elsewhere/chat-node@sha256:${"0".repeat(64)}`;
+    const [, image] = await images({ chatCluster: { spec: { image: pinned } } });
+    assert.equal(image, pinned, "a whole reference, as given");
   });
 
   test("externalMetrics.enabled=false leaves out the APIService, the https port and the auth-reader binding", async () => {

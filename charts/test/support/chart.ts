@@ -17,6 +17,7 @@ export const CHART_DIR = join(REPO_ROOT, "charts/vibetalk");
 export const REPO_CRD = join(REPO_ROOT, "crds/chatcluster.yaml");
 export const CHART_CRD = join(CHART_DIR, "crds/chatcluster.yaml");
 export const OPERATOR_MANIFESTS = join(REPO_ROOT, "manifests/operator.yaml");
+export const EXAMPLE_CHATCLUSTER = join(REPO_ROOT, "manifests/examples/chatcluster.yaml");
 
 export interface Dependency {
   name: string;

@@ -1,12 +1,22 @@
 /**
  * The chart's static wiring, without helm: Chart.yaml's dependencies, the values each condition and
- * each subchart secret reference reads, the CRD copy, and the ChatCluster spec defaults.
+ * each subchart secret reference reads, the image values (VibeTalk's own and the bitnami charts'), the
+ * CRD copy, and the ChatCluster spec defaults.
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { OPERATOR_IMAGE } from "../../../operator/src/manifests/operator-manifests.js";
-import { CHART_CRD, CHART_DIR, REPO_CRD, readYaml, type ChartYaml, type Values } from "../support/chart.js";
+import {
+  CHART_CRD,
+  CHART_DIR,
+  EXAMPLE_CHATCLUSTER,
+  REPO_CRD,
+  readYaml,
+  readYamlDocs,
+  type ChartYaml,
+  type Values,
+} from "../support/chart.js";
 
 const chart = await readYaml<ChartYaml>(`${CHART_DIR}/Chart.yaml`);
 const values = await readYaml<Values>(`${CHART_DIR}/values.yaml`);
@@ -21,14 +31,31 @@ function valueAt(path: string): unknown {
   return v;
 }
 
+/** <image.registry>/<repository>:<appVersion>, as the chart's vibetalk.image helper writes it. */
+const defaultImage = (repositoryPath: string): string =>
+  `${String(valueAt("image.registry"))}/${String(valueAt(repositoryPath))}:${chart.appVersion}`;
+
 test("Chart.yaml: apiVersion v2, named vibetalk, appVersion is the operator image's tag", () => {
   assert.equal(chart.apiVersion, "v2");
   assert.equal(chart.name, "vibetalk");
   assert.match(chart.version, /^\d+\.\d+\.\d+$/);
-  const [repository, tag] = OPERATOR_IMAGE.split(":");
-  assert.equal(chart.appVersion, tag);
-  assert.equal(valueAt("operator.image.repository"), repository);
+  assert.equal(chart.appVersion, OPERATOR_IMAGE.split(":").at(-1));
+});
+
+test("VibeTalk's images default to localhost/vibetalk/{operator,chat-node}:<appVersion>, those manifests/ use", async () => {
+  assert.equal(valueAt("image.registry"), "localhost", "scripts/images builds them as localhost/…");
+  assert.equal(valueAt("operator.image.repository"), "vibetalk/operator");
   assert.equal(valueAt("operator.image.tag"), "", "the tag defaults to appVersion");
+  assert.equal(valueAt("operator.image.pullPolicy"), "IfNotPresent", "a loaded image is never pulled");
+  assert.equal(valueAt("chatCluster.image.repository"), "vibetalk/chat-node");
+  assert.equal(valueAt("chatCluster.image.tag"), "", "the tag defaults to appVersion");
+  assert.equal(valueAt("chatCluster.spec.image"), "", "empty: chatCluster.image fills it in");
+  assert.equal(defaultImage("operator.image.repository"), OPERATOR_IMAGE);
+  const example = (await readYamlDocs(EXAMPLE_CHATCLUSTER)).find((d) => d.kind === "ChatCluster") as
+    { spec: { image: string } } | undefined;
+  assert.equal(defaultImage("chatCluster.image.repository"), example?.spec.image);
+  // global.imageRegistry would also relocate every bitnami image: the chart's own registry is image.registry.
+  assert.equal(valueAt("global.imageRegistry"), undefined);
 });
 
 test("Chart.yaml depends on bitnami rabbitmq, mongodb and redis, each pinned and switchable", () => {

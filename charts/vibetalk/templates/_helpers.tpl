@@ -27,8 +27,30 @@
 {{- printf "%s-backends" .Release.Name -}}
 {{- end -}}
 
+{{/*
+A VibeTalk image reference: [<image.registry>/]<repository>:<tag, default appVersion>. Called with
+(list $ .Values.operator.image). image.registry is the chart's own top-level value, not
+global.imageRegistry, which the bitnami subcharts read for their images.
+*/}}
+{{- define "vibetalk.image" -}}
+{{- $root := index . 0 -}}
+{{- $image := index . 1 -}}
+{{- $registry := (($root.Values.image).registry) | default "" | trimSuffix "/" -}}
+{{- $ref := printf "%s:%s" $image.repository ($image.tag | default $root.Chart.AppVersion | toString) -}}
+{{- if $registry -}}
+{{- printf "%s/%s" $registry $ref -}}
+{{- else -}}
+{{- $ref -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "vibetalk.operatorImage" -}}
-{{- printf "%s:%s" .Values.operator.image.repository (default .Chart.AppVersion .Values.operator.image.tag) -}}
+{{- include "vibetalk.image" (list . .Values.operator.image) -}}
+{{- end -}}
+
+{{/* The ChatCluster's spec.image: chatCluster.spec.image when given, else chatCluster.image. */}}
+{{- define "vibetalk.chatNodeImage" -}}
+{{- ((.Values.chatCluster.spec).image) | default (include "vibetalk.image" (list . .Values.chatCluster.image)) -}}
 {{- end -}}
 
 {{/* Labels of every object; the operator's also carry component: operator. */}}
