@@ -58,6 +58,58 @@ test("VibeTalk's images default to localhost/vibetalk/{operator,chat-node}:<appV
   assert.equal(valueAt("global.imageRegistry"), undefined);
 });
 
+/**
+ * Every image of the pinned bitnami charts, by values key: the list each chart's NOTES.txt passes to
+ * common.errors.insecureImages, read from bitnami/charts at these versions (values.yaml says more).
+ * Raising a version in Chart.yaml fails this test until the list is checked again.
+ */
+const BITNAMI_IMAGES: Record<string, { version: string; images: Record<string, string> }> = {
+  rabbitmq: {
+    version: "16.0.16",
+    images: { image: "rabbitmq", "volumePermissions.image": "os-shell" },
+  },
+  mongodb: {
+    version: "17.0.2",
+    images: {
+      image: "mongodb",
+      "tls.image": "nginx",
+      "externalAccess.autoDiscovery.image": "kubectl",
+      "externalAccess.dnsCheck.image": "os-shell",
+      "volumePermissions.image": "os-shell",
+      "metrics.image": "mongodb-exporter",
+    },
+  },
+  redis: {
+    version: "23.1.1",
+    images: {
+      image: "redis",
+      "sentinel.image": "redis-sentinel",
+      "metrics.image": "redis-exporter",
+      "volumePermissions.image": "os-shell",
+      "kubectl.image": "kubectl",
+      "sysctl.image": "os-shell",
+    },
+  },
+};
+
+test("the bitnami charts' images come from bitnamilegacy (their versioned tags moved there in 2025), with the charts' own tags", () => {
+  for (const d of chart.dependencies ?? []) {
+    const known = BITNAMI_IMAGES[d.name];
+    assert.ok(known, d.name);
+    assert.equal(d.version, known.version, `${d.name}: a new version, check its images and update this list`);
+    for (const [key, name] of Object.entries(known.images)) {
+      const image = valueAt(`${d.name}.${key}`) as Record<string, unknown> | undefined;
+      assert.deepEqual(
+        image,
+        { repository: `bitnamilegacy/${name}` },
+        `${d.name}.${key}: only the repository is replaced (registry and tag stay the chart's)`,
+      );
+    }
+  }
+  // The pinned rabbitmq chart's common library refuses a replaced repository without this switch.
+  assert.equal(valueAt("global.security.allowInsecureImages"), true);
+});
+
 test("Chart.yaml depends on bitnami rabbitmq, mongodb and redis, each pinned and switchable", () => {
   const deps = chart.dependencies ?? [];
   assert.deepEqual(deps.map((d) => d.name).sort(), ["mongodb", "rabbitmq", "redis"]);
