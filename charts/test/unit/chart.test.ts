@@ -110,6 +110,11 @@ test("the bitnami charts' images come from bitnamilegacy (their versioned tags m
   assert.equal(valueAt("global.security.allowInsecureImages"), true);
 });
 
+test("an uninstall keeps the bundled MongoDB's volume, like the Secret with the passwords it was made with", () => {
+  // Standalone MongoDB is a Deployment with a PVC of the chart's own; the StatefulSets' claims stay anyway.
+  assert.equal(valueAt("mongodb.persistence.resourcePolicy"), "keep");
+});
+
 test("Chart.yaml depends on bitnami rabbitmq, mongodb and redis, each pinned and switchable", () => {
   const deps = chart.dependencies ?? [];
   assert.deepEqual(deps.map((d) => d.name).sort(), ["mongodb", "rabbitmq", "redis"]);
