@@ -3,7 +3,15 @@
  * (the node's bridge, iptables chains and pod range are machine-wide, so one node runs at a time), and the
  * clean-up of everything a node leaves behind — also what a killed run left. See docs/development.md.
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -144,6 +152,8 @@ export async function cleanUpNode(kubeProxy = kubeProxyBinary()): Promise<void> 
         /* not a link of ours */
       }
     }
+    // The kubelet makes the folder; leave it only if something else put files there.
+    if (readdirSync(containerLogs).length === 0) rmdirSync(containerLogs);
   }
   await runCommand("ip", ["link", "delete", BRIDGE], { timeoutMs: 10_000 });
   await rm(NODE_DIR, { recursive: true, force: true });

@@ -32,9 +32,12 @@ export interface KubeNode {
   stop(): Promise<void>;
 }
 
-/** The images scripts/images built, from its manifest; a clear message when they are missing. */
+/**
+ * The images scripts/images built, from its manifest (VIBETALK_IMAGES_MANIFEST overrides the path); a clear
+ * message when they are missing.
+ */
 export function builtImages(): ImageArchive[] {
-  const manifest = join(cacheDir(), "images", "images.json");
+  const manifest = process.env.VIBETALK_IMAGES_MANIFEST ?? join(cacheDir(), "images", "images.json");
   if (!existsSync(manifest)) {
     throw new Error(`no container images at ${manifest}: run scripts/images (it builds VibeTalk's images)`);
   }
