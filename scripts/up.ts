@@ -1,6 +1,7 @@
-// The local VibeTalk cluster: a real Kubernetes control plane, Redis, RabbitMQ and FerretDB, the operator
-// installed from manifests/ and a ChatCluster whose chat-node pods run as local processes, with nginx in
-// front of the Ready pods. Run through `npm run up` (scripts/up runs scripts/setup first). Ctrl-C stops it.
+// The local VibeTalk cluster: a real single-node Kubernetes (control plane, containerd, kubelet, kube-proxy),
+// Redis, RabbitMQ and FerretDB, the operator installed from manifests/ and a ChatCluster whose chat-node pods
+// run from the images scripts/images builds, with nginx in front following the chat Service's EndpointSlices.
+// Run through `npm run up` (scripts/up runs scripts/setup and scripts/images first). Ctrl-C stops it.
 import { startVibeTalkCluster } from "@vibetalk/e2e";
 import { startNginx } from "@vibetalk/testkit";
 
@@ -14,11 +15,10 @@ function log(message: string): void {
 async function main(): Promise<void> {
   const started = Date.now();
   const cluster = await startVibeTalkCluster({ replicas: REPLICAS, partitions: 64, drainSeconds: 10, log });
-  const upstreams = async (): Promise<string[]> =>
-    (await cluster.readyChatNodes()).map((n) => n.url.replace("http://", ""));
+  const upstreams = (): Promise<string[]> => cluster.chatEndpoints();
   let current = await upstreams();
   const nginx = await startNginx({ port: PORT, upstreams: current });
-  // nginx's upstreams follow the Ready chat-node pods (Services get no endpoints for loopback pod IPs).
+  // nginx's upstreams follow the chat Service's ready endpoints (ip_hash keeps long-polling sessions sticky).
   const follow = setInterval(() => {
     void upstreams().then(async (next) => {
       if (next.join() === current.join()) return;
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   process.once("SIGINT", () => void shutdown());
   process.once("SIGTERM", () => void shutdown());
   log(
-    `kubectl: KUBECONFIG=${cluster.cp.kubeconfigPath} ~/.cache/vibetalk/bin/current/kubectl get chatclusters,pods -A`,
+    `kubectl: KUBECONFIG=${cluster.cp.kubeconfigPath} ~/.cache/vibetalk/bin/current/kubectl get chatclusters,pods -A -o wide`,
   );
   log(`RabbitMQ management: ${cluster.rabbit.managementUrl ?? "off"}`);
   log(

@@ -1,19 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { loadAll } from "js-yaml";
-import { startPodRunner, type PodRunner } from "@vibetalk/pod-runner";
 import {
-  freePort,
+  acquireHostNetwork,
   repoRoot,
   startControlPlane,
+  startNode,
   startMongo,
   startRabbitMQ,
   startRedis,
-  tempDir,
   waitFor,
   type ControlPlane,
+  type HostNetwork,
+  type KubeNode,
   type MongoService,
   type RabbitMQService,
   type RedisService,
@@ -37,7 +36,9 @@ type Json = Record<string, unknown>;
 
 export interface VibeTalkCluster {
   cp: ControlPlane;
-  runner: PodRunner;
+  /** The real node: containerd, kubelet, kube-proxy; pods on the bridge. */
+  node: KubeNode;
+  net: HostNetwork;
   redis: RedisService;
   rabbit: RabbitMQService;
   mongo: MongoService;
@@ -47,63 +48,75 @@ export interface VibeTalkCluster {
   core: k8s.CoreV1Api;
   /** The ChatCluster as the API server has it. */
   chatCluster(): Promise<Json>;
-  /** chat-node pods that are Ready and not terminating, with their loopback URLs. */
+  /** chat-node pods that are Ready and not terminating, with their URLs on the pod network. */
   readyChatNodes(): Promise<{ name: string; url: string }[]>;
+  /** The chat Service's ready endpoints (address:port), from its EndpointSlices: what a proxy follows. */
+  chatEndpoints(): Promise<string[]>;
   /** Patches spec (merge patch on the ChatCluster). */
   patchSpec(spec: Json): Promise<void>;
   /** Waits until the ChatCluster's condition has the status. */
   waitForCondition(type: string, status: "True" | "False", timeoutMs?: number): Promise<Json>;
-  /** Logs of a pod's process. */
-  podLogPath(pod: string): string;
+  /** `kubectl logs` of a pod (the chat-node container, or the one named). */
+  podLogs(pod: string, options?: { previous?: boolean; container?: string }): Promise<string>;
+  /** SIGKILLs a pod's container on the node (the kubelet restarts it in place). */
+  killContainer(pod: string): Promise<void>;
   stop(): Promise<void>;
 }
 
-const CHAT_NODE_IMAGE = "vibetalk/chat-node:0.1.0";
+/** The chat-node image scripts/images builds and the node imports (manifests and chart default to it). */
+export const CHAT_NODE_IMAGE = "localhost/vibetalk/chat-node:0.1.0";
 
-/**
- * The operator install bundle as a laptop runs it: one replica on the node's network (127.0.0.1), its HTTP
- * and external-metrics ports free ones, and the APIService's Service an ExternalName for localhost,
- * since Services get no endpoints for loopback pod addresses. Everything else is applied as shipped.
- */
-export function localOperatorBundle(docs: Json[], metricsPort: number, externalMetricsPort: number): Json[] {
-  return docs.map((doc) => {
-    const d = structuredClone(doc) as Json & { kind: string; spec?: Json };
-    if (d.kind === "Deployment") {
-      const spec = d.spec as { replicas: number; template: { spec: Json & { containers: Json[] } } };
-      spec.replicas = 1;
-      spec.template.spec.hostNetwork = true;
-      const c = spec.template.spec.containers[0] as {
-        env: { name: string; value?: string }[];
-        ports: { name: string; containerPort: number }[];
-      };
-      c.env = [
-        ...c.env.filter((e) => !["METRICS_PORT", "EXTERNAL_METRICS_PORT", "METRICS_HOST"].includes(e.name)),
-        { name: "METRICS_HOST", value: "127.0.0.1" },
-        { name: "METRICS_PORT", value: String(metricsPort) },
-        { name: "EXTERNAL_METRICS_PORT", value: String(externalMetricsPort) },
-      ];
-      c.ports = [
-        { name: "http", containerPort: metricsPort },
-        { name: "https", containerPort: externalMetricsPort },
-      ];
-    }
-    if (d.kind === "Service") {
-      d.spec = {
-        type: "ExternalName",
-        externalName: "localhost",
-        ports: [{ name: "https", port: externalMetricsPort }],
-      };
-    }
-    if (d.kind === "APIService") {
-      (d.spec as { service: { port: number } }).service.port = externalMetricsPort;
-    }
-    return d;
-  });
+/** A real single-node Kubernetes with VibeTalk's backing services on the bridge's gateway, nothing installed. */
+export interface LocalKubernetes {
+  net: HostNetwork;
+  cp: ControlPlane;
+  node: KubeNode;
+  redis: RedisService;
+  rabbit: RabbitMQService;
+  mongo: MongoService;
+  stop(): Promise<void>;
 }
 
 /**
- * A whole VibeTalk on loopback: a real control plane, real Redis/RabbitMQ/FerretDB, the operator installed
- * from manifests/ and running as a pod, and a ChatCluster whose chat-node pods run as real processes.
+ * The node's network, the control plane, Redis, RabbitMQ and FerretDB (listening on the gateway address,
+ * which pods reach), then the node with the images imported. `stop` removes all of it.
+ */
+export async function startLocalKubernetes(
+  o: { management?: boolean; log?: (message: string) => void } = {},
+): Promise<LocalKubernetes> {
+  const log = o.log ?? (() => undefined);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  try {
+    log("setting up the node's network…");
+    const net = await acquireHostNetwork({ log });
+    stops.push(net.release);
+    log("starting the control plane, Redis, RabbitMQ, FerretDB…");
+    const host = net.gateway;
+    const [cp, redis, rabbit, mongo] = await Promise.all([
+      startControlPlane({ nodes: 0, nodeAddress: host }),
+      startRedis({ host }),
+      startRabbitMQ({ management: o.management ?? true, host }),
+      startMongo({ host }),
+    ]);
+    stops.push(cp.stop, redis.stop, rabbit.stop, mongo.stop);
+    log("starting the node (containerd, kubelet, kube-proxy) and importing the images…");
+    const node = await startNode(cp, net, { log });
+    stops.push(node.stop);
+    return { net, cp, node, redis, rabbit, mongo, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/**
+ * A whole VibeTalk on one real Kubernetes node: the control plane, containerd with the kubelet and
+ * kube-proxy, Redis/RabbitMQ/FerretDB on the bridge's gateway address, the CRD and the operator installed
+ * from crds/ and manifests/ exactly as shipped, and a ChatCluster whose chat-node pods run from the images
+ * built by scripts/images.
  */
 export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<VibeTalkCluster> {
   const log = o.log ?? (() => undefined);
@@ -114,55 +127,27 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
   try {
-    log("starting control plane, Redis, RabbitMQ, FerretDB…");
-    const [cp, redis, rabbit, mongo] = await Promise.all([
-      startControlPlane({ nodes: 0 }),
-      startRedis(),
-      startRabbitMQ({ management: o.management ?? true }),
-      startMongo(),
-    ]);
-    stops.push(cp.stop, redis.stop, rabbit.stop, mongo.stop);
-    const work = await tempDir("cluster");
-    stops.push(work.remove);
-    const tsx = (main: string) => ({
-      command: process.execPath,
-      args: ["--import", "tsx", join(repoRoot, main)],
-      cwd: repoRoot,
+    const base = await startLocalKubernetes({
+      log,
+      ...(o.management === undefined ? {} : { management: o.management }),
     });
-    const runner = await startPodRunner({
-      kubeconfigPath: cp.kubeconfigPath,
-      workDir: join(work.path, "pods"),
-      images: {
-        "vibetalk/chat-node": tsx("chat-node/src/main.ts"),
-        "vibetalk/operator": tsx("operator/src/main.ts"),
-      },
-      log: (m) => log(`runner: ${m}`),
-    });
-    stops.push(runner.stop);
+    stops.push(base.stop);
+    const { net, cp, node, redis, rabbit, mongo } = base;
     const kubeConfig = new k8s.KubeConfig();
     kubeConfig.loadFromFile(cp.kubeconfigPath);
     const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
     const custom = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    const discovery = kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
 
-    log("installing the CRD and the operator from manifests/…");
-    await cp.kubectl(["apply", "-f", join(repoRoot, "crds")]);
+    log("installing the CRD and the operator from crds/ and manifests/…");
+    await cp.kubectl(["apply", "--server-side", "-f", join(repoRoot, "crds")]);
     await cp.kubectl([
       "wait",
       "--for=condition=Established",
       "crd/chatclusters.vibetalk.io",
       "--timeout=30s",
     ]);
-    const docs = (
-      loadAll(await readFile(join(repoRoot, "manifests/operator.yaml"), "utf8")) as Json[]
-    ).filter(Boolean);
-    const [metricsPort, externalMetricsPort] = await Promise.all([freePort(), freePort()]);
-    await cp.kubectl(["apply", "-f", "-"], {
-      input: JSON.stringify({
-        apiVersion: "v1",
-        kind: "List",
-        items: localOperatorBundle(docs, metricsPort, externalMetricsPort),
-      }),
-    });
+    await cp.kubectl(["apply", "--server-side", "-f", join(repoRoot, "manifests/operator.yaml")]);
 
     log(`creating ChatCluster ${namespace}/${name}…`);
     if (namespace !== "default") await cp.kubectl(["create", "namespace", namespace]);
@@ -214,9 +199,16 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
       const pods = await cp.kubectl(["get", "pods", "-A", "-o", "wide"]).catch((e: unknown) => String(e));
       return `status: ${JSON.stringify((cc as Json).status)}\n${pods}`;
     };
+    const containerId = async (pod: string): Promise<string> => {
+      const p = await core.readNamespacedPod({ name: pod, namespace });
+      const id = p.status?.containerStatuses?.find((c) => c.name === "chat-node")?.containerID;
+      if (!id) throw new Error(`pod ${pod} has no running chat-node container`);
+      return id.replace(/^containerd:\/\//, "");
+    };
     const cluster: VibeTalkCluster = {
       cp,
-      runner,
+      node,
+      net,
       redis,
       rabbit,
       mongo,
@@ -238,6 +230,21 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
           )
           .map((p) => ({ name: p.metadata?.name ?? "", url: `http://${p.status?.podIP}:8080` }))
           .sort((a, b) => a.name.localeCompare(b.name));
+      },
+      chatEndpoints: async () => {
+        const slices = await discovery.listNamespacedEndpointSlice({
+          namespace,
+          labelSelector: `kubernetes.io/service-name=${name}`,
+        });
+        const out: string[] = [];
+        for (const slice of slices.items) {
+          const port = slice.ports?.find((p) => p.name === "http")?.port;
+          for (const e of slice.endpoints) {
+            if (e.conditions?.ready && !e.conditions.terminating && port)
+              out.push(`${e.addresses[0]}:${port}`);
+          }
+        }
+        return out.sort();
       },
       patchSpec: async (spec) => {
         await cp.kubectl([
@@ -262,7 +269,19 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
           200,
           describe,
         ),
-      podLogPath: (pod) => join(work.path, "pods", `${namespace}.${pod}.log`),
+      podLogs: (pod, lo = {}) =>
+        cp.kubectl([
+          "logs",
+          pod,
+          "-n",
+          namespace,
+          "-c",
+          lo.container ?? "chat-node",
+          ...(lo.previous ? ["--previous"] : []),
+        ]),
+      killContainer: async (pod) => {
+        await node.ctr(["tasks", "kill", "--signal", "SIGKILL", await containerId(pod)]);
+      },
       stop: stopAll,
     };
     log("waiting for the ChatCluster to be Ready…");

@@ -1,6 +1,8 @@
 export {
   startVibeTalkCluster,
-  localOperatorBundle,
+  startLocalKubernetes,
+  type LocalKubernetes,
+  CHAT_NODE_IMAGE,
   type VibeTalkCluster,
   type ClusterOptions,
 } from "./cluster.js";

@@ -135,9 +135,9 @@ test("scale 2→4→1→2, crash a pod, force-delete a pod, under steady traffic
   await step("scale 2→4", 4, () => cluster.patchSpec({ replicas: 4 }));
   await step("scale 4→1", 1, () => cluster.patchSpec({ replicas: 1 }));
   await step("scale 1→2", 2, () => cluster.patchSpec({ replicas: 2 }));
-  await step("SIGKILL a chat-node process (restarted in place)", 2, async () => {
+  await step("SIGKILL a chat-node container (restarted in place by the kubelet)", 2, async () => {
     const [victim] = await nodes();
-    process.kill(cluster.runner.pid(cluster.namespace, victim!.name)!, "SIGKILL");
+    await cluster.killContainer(victim!.name);
     return victim!.name;
   });
   await step("force-delete a pod (gone at once, replaced)", 2, async () => {

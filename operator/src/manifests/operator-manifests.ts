@@ -4,7 +4,11 @@ import { operatorClusterRules, operatorLeaseRules } from "./rbac.js";
 
 export const OPERATOR_NAMESPACE = "vibetalk-system";
 export const OPERATOR_NAME = "vibetalk-operator";
-export const OPERATOR_IMAGE = "vibetalk/operator:0.1.0";
+/**
+ * The images scripts/images builds (see docs/install.md for loading them into a cluster or pushing them to
+ * a registry); nothing is published under these names, so a pull is never attempted for them.
+ */
+export const OPERATOR_IMAGE = "localhost/vibetalk/operator:0.1.0";
 export const LEASE_NAME = "vibetalk-operator";
 
 const labels = {
@@ -83,6 +87,7 @@ function deployment(): KubernetesObject {
             {
               name: "operator",
               image: OPERATOR_IMAGE,
+              imagePullPolicy: "IfNotPresent",
               env: [
                 { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                 { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
