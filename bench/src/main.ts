@@ -1,12 +1,14 @@
 // The benchmark: `npm run bench` (see bench/RESULTS.md). Starts real Redis, RabbitMQ and FerretDB, two chat-node
 // processes, and measures the chat's throughput and latencies next to two baselines run in the same process:
 // the broker floor (raw publish-confirm-consume) and the store ceiling (raw FerretDB inserts).
-// Other modes: `--sweep` (defaults sweep, sweep.ts), `--latency` (where light-load latency goes, latency.ts).
+// Other modes: `--sweep` (defaults sweep, sweep.ts), `--latency` (where light-load latency goes, latency.ts),
+// `--idle-rss` (idle memory of the chat-node image beside the tsx process, idle-rss.ts).
 // `--chat-node=<commit>` runs that commit's chat-node (exported into bench/out/) instead of the working tree.
 import { join } from "node:path";
 import { repoRoot, startMongo, startRabbitMQ, startRedis } from "@vibetalk/testkit";
 import { brokerFloor, storeCeiling } from "./baselines.js";
 import { runChatBench, startChatNodes, type ChatBenchOptions } from "./chat.js";
+import { idleRssSection, measureIdleRss } from "./idle-rss.js";
 import { runLatencyProbe } from "./latency.js";
 import { writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
@@ -144,11 +146,23 @@ async function main(): Promise<void> {
   }
 }
 
-const entry = process.argv.includes("--latency")
-  ? () => runLatencyProbe(process.argv)
-  : process.argv.includes("--sweep")
-    ? () => runSweep(process.argv)
-    : main;
+async function idleRss(): Promise<void> {
+  console.log("[bench] idle RSS: the chat-node image beside the tsx process, 3 rounds of 20 s idle…");
+  const body = idleRssSection(await measureIdleRss());
+  console.log(body);
+  if (process.argv.includes("--write")) {
+    await writeSection(join(repoRoot, "bench/RESULTS.md"), { heading: "Idle memory of a chat-node", body });
+    console.log("[bench] wrote the idle memory section of bench/RESULTS.md");
+  }
+}
+
+const entry = process.argv.includes("--idle-rss")
+  ? idleRss
+  : process.argv.includes("--latency")
+    ? () => runLatencyProbe(process.argv)
+    : process.argv.includes("--sweep")
+      ? () => runSweep(process.argv)
+      : main;
 entry().catch((err: unknown) => {
   console.error(err);
   process.exit(1);
