@@ -1,0 +1,3 @@
+module vibetalk.local/tools/pause
+
+go 1.24.0
