@@ -4,7 +4,15 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "chat-node/public/vendor/**", "charts/**/templates/**", "tools/**"] },
+  {
+    ignores: [
+      "**/node_modules/**",
+      "**/dist/**",
+      "chat-node/public/vendor/**",
+      "charts/**/templates/**",
+      "tools/**",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
