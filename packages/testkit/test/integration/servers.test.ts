@@ -125,6 +125,40 @@ for (const { version, pattern, dropsAfter20 } of rabbitVersions) {
       },
     );
 
+    test(
+      dropsAfter20
+        ? "a message held by consumers that go away (channel closed, unacked) is dropped after 21 of them"
+        : "a message held by consumers that go away (channel closed, unacked) outlives 25 of them",
+      async () => {
+        const q = `consumer-gone.${version}`;
+        await ch.assertQueue(q, quorum);
+        ch.sendToQueue(q, Buffer.from("held"), { persistent: true });
+        await ch.waitForConfirms();
+        let deliveredTimes = 0;
+        for (let i = 0; i < 25; i++) {
+          const consumer = await conn.createChannel();
+          const d = deliveries();
+          await consumer.consume(q, d.onMessage);
+          const m = await d.next(i >= 21 ? 1_500 : 10_000);
+          await consumer.close(); // unacked: back to the queue
+          if (!m) break;
+          deliveredTimes++;
+        }
+        await sleep(300);
+        const left = await ch.get(q, { noAck: true });
+        console.log(
+          `[servers] rabbitmq ${version}: held by ${deliveredTimes} closing consumers, then ${left ? "still queued" : "gone"}`,
+        );
+        if (dropsAfter20) {
+          assert.equal(deliveredTimes, 21);
+          assert.equal(left, false, "a closing consumer's return counts as a redelivery too");
+        } else {
+          assert.equal(deliveredTimes, 25);
+          assert.ok(left, "still in the queue");
+        }
+      },
+    );
+
     test("publisher confirms: persistent messages to a quorum queue are acked, a full queue nacks", async () => {
       const q = `confirms.${version}`;
       await ch.assertQueue(q, quorum);
