@@ -227,6 +227,12 @@ async function upload(d: HttpDeps, req: FastifyRequest, reply: FastifyReply): Pr
     fromField && !Array.isArray(fromField) && "value" in fromField ? fromField.value : undefined;
   const query = req.query as Record<string, unknown>;
   const { channelId } = parseOrThrow(d.schemas.UploadQuery, { channelId: query["channelId"] ?? fieldValue });
+  try {
+    parseOrThrow(d.schemas.UploadFile, { filename: part.filename });
+  } catch (err) {
+    part.file.resume();
+    throw err;
+  }
   const rec = await d.service.upload(req.userId, channelId, part.filename, part.mimetype, part.file);
   if (part.file.truncated) {
     await d.store.deleteFile(rec.id);

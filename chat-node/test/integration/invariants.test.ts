@@ -240,6 +240,24 @@ describe("I7: bad input gets its error code and never stalls the node", () => {
         "NOT_FOUND",
       ],
       ["not a member", "message:send", { channelId: other.id, clientMsgId: "x", body: "x" }, "FORBIDDEN"],
+      [
+        "NUL in the body",
+        "message:send",
+        { channelId: ch.id, clientMsgId: "x", body: "a\u0000b" },
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "C0 control in the body",
+        "message:send",
+        { channelId: ch.id, clientMsgId: "x", body: "\u001b[31m" },
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "unpaired surrogate",
+        "message:send",
+        { channelId: ch.id, clientMsgId: "x", body: "\ud83d" },
+        "INVALID_ARGUMENT",
+      ],
       ["receipt seq < 1", "receipt", { channelId: ch.id, seq: 0, kind: "read" }, "INVALID_ARGUMENT"],
       ["receipt bad kind", "receipt", { channelId: ch.id, seq: 1, kind: "seen" }, "INVALID_ARGUMENT"],
       ["receipt not a member", "receipt", { channelId: other.id, seq: 1, kind: "read" }, "FORBIDDEN"],
@@ -454,11 +472,71 @@ describe("I7: bad input gets its error code and never stalls the node", () => {
         "INVALID_ARGUMENT",
       ],
       ["file unknown", raw("GET", `/files/${"a".repeat(24)}`, { headers: auth }), 404, "NOT_FOUND"],
+      [
+        "NUL in a display name",
+        raw("POST", "/auth/register", {
+          headers: json,
+          body: JSON.stringify({
+            username: "nul_name",
+            password: "another password",
+            displayName: "a\u0000",
+          }),
+        }),
+        400,
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "control character in a group name",
+        raw("POST", "/channels", {
+          headers: { ...auth, ...json },
+          body: JSON.stringify({ type: "group", name: "g\u0007" }),
+        }),
+        400,
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "NUL in a new group name",
+        raw("PATCH", `/channels/${ch.id}`, {
+          headers: { ...auth, ...json },
+          body: JSON.stringify({ name: "\u0000" }),
+        }),
+        400,
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "NUL in a login username",
+        raw("POST", "/auth/login", {
+          headers: json,
+          body: JSON.stringify({ username: "a\u0000", password: "whatever it is" }),
+        }),
+        400,
+        "INVALID_ARGUMENT",
+      ],
+      ["NUL in a user search", raw("GET", "/users?query=a%00", { headers: auth }), 400, "INVALID_ARGUMENT"],
     ];
     for (const [name, p, status, code] of cases) {
       const [s, c] = await p;
       assert.deepEqual([s, c], [status, code], name);
     }
+    // A file name with a control character: refused, nothing stored; a tab is kept as "_".
+    const upload = async (filename: string) => {
+      const form = new FormData();
+      form.append("file", new Blob(["hello"], { type: "text/plain" }), filename);
+      const r = await fetch(`${base}/files?channelId=${ch.id}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${v.token}` },
+        body: form,
+      });
+      return { status: r.status, body: (await r.json()) as { error?: { code: string; message: string } } };
+    };
+    const bad = await upload("a\u0000b.txt");
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error?.code, "INVALID_ARGUMENT");
+    assert.match(bad.body.error?.message ?? "", /^filename: must not contain control characters/);
+    assert.equal((await upload("a\u0001.txt")).status, 400);
+    const ok = await upload("tab\there.txt");
+    assert.equal(ok.status, 201);
+    assert.equal((ok.body as unknown as { file: { name: string } }).file.name, "tab_here.txt");
     // Login flood from one address.
     const flood = await Promise.all(
       Array.from({ length: 80 }, () =>

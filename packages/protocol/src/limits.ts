@@ -58,5 +58,16 @@ export const CHANNEL_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const FILE_ID_PATTERN = /^[a-f0-9]{24}$/;
 /** Highest `seq` a channel may reach (12 decimal digits in message ids). */
 export const MAX_SEQ = 999_999_999_999;
+/**
+ * Text a client may send for the store to keep (message bodies, display names, group names, file
+ * names, and anything else used in a store query): no C0 control character other than tab, line
+ * feed and carriage return. PostgreSQL (under FerretDB) cannot hold U+0000 in a string at all; the
+ * other controls are refused with it so that FerretDB and MongoDB keep exactly the same texts.
+ */
+// eslint-disable-next-line no-control-regex
+export const STORABLE_TEXT_PATTERN = /^[^\u0000-\u0008\u000B\u000C\u000E-\u001F]*$/;
+/** An unpaired UTF-16 surrogate, which UTF-8 (and so the store) cannot represent. */
+export const LONE_SURROGATE_PATTERN =
+  /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Length of the preview of the last message kept on a channel. */
 export const PREVIEW_CHARS = 120;

@@ -7,9 +7,11 @@ import {
   DEFAULT_LIMITS,
   DISPLAY_NAME_MAX,
   FILE_ID_PATTERN,
+  LONE_SURROGATE_PATTERN,
   MAX_SEQ,
   PASSWORD_MAX,
   PASSWORD_MIN,
+  STORABLE_TEXT_PATTERN,
   USERNAME_PATTERN,
   USER_ID_PATTERN,
   type Limits,
@@ -24,6 +26,20 @@ export function utf8Bytes(s: string): number {
 // ---------------------------------------------------------------------------------------------
 // Building blocks (limit-independent)
 // ---------------------------------------------------------------------------------------------
+
+export const CONTROL_CHARACTERS_MESSAGE =
+  "must not contain control characters (U+0000-U+001F other than tab, line feed and carriage return)";
+export const LONE_SURROGATE_MESSAGE = "must be well-formed Unicode (no unpaired surrogate)";
+
+/**
+ * Text the store keeps exactly as sent: no NUL or other C0 control (tab, line feed and carriage
+ * return are fine) and no unpaired surrogate. Both are INVALID_ARGUMENT, over HTTP and Socket.IO.
+ */
+export function storableText<T extends z.ZodString>(schema: T): T {
+  return schema
+    .regex(STORABLE_TEXT_PATTERN, CONTROL_CHARACTERS_MESSAGE)
+    .refine((s) => !LONE_SURROGATE_PATTERN.test(s), LONE_SURROGATE_MESSAGE) as T;
+}
 
 export const UserIdSchema = z.string().regex(USER_ID_PATTERN, "a user id is 24 hex digits");
 export const ChannelIdSchema = z.string().regex(CHANNEL_ID_PATTERN, "a channel id is 1-64 of [A-Za-z0-9_-]");
@@ -43,8 +59,10 @@ export const UsernameSchema = z
   .transform((s) => s.toLowerCase())
   .pipe(z.string().regex(USERNAME_PATTERN, "a username is 3-32 of [a-z0-9_.-]"));
 export const PasswordSchema = z.string().min(PASSWORD_MIN).max(PASSWORD_MAX);
-export const DisplayNameSchema = z.string().trim().min(1).max(DISPLAY_NAME_MAX);
-export const ChannelNameSchema = z.string().trim().min(1).max(CHANNEL_NAME_MAX);
+export const DisplayNameSchema = storableText(z.string().trim().min(1).max(DISPLAY_NAME_MAX));
+export const ChannelNameSchema = storableText(z.string().trim().min(1).max(CHANNEL_NAME_MAX));
+/** The name of an uploaded file (multipart `filename`); the server cuts it to 200 characters. */
+export const FileNameSchema = storableText(z.string());
 export const ChannelTypeSchema = z.enum(["direct", "group"]);
 export const RoleSchema = z.enum(["owner", "admin", "member"]);
 export const ReceiptKindSchema = z.enum(["delivered", "read"]);
@@ -147,10 +165,12 @@ const QuerySeqPosition = z.coerce.number().int().min(0).max(MAX_SEQ);
 
 /** Builds every request schema for the given limits. */
 export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
-  const MessageBody = z.string().refine((s) => utf8Bytes(s) <= limits.maxBodyBytes, {
-    message: `body is at most ${limits.maxBodyBytes} bytes of UTF-8`,
-    params: { code: "PAYLOAD_TOO_LARGE" },
-  });
+  const MessageBody = storableText(
+    z.string().refine((s) => utf8Bytes(s) <= limits.maxBodyBytes, {
+      message: `body is at most ${limits.maxBodyBytes} bytes of UTF-8`,
+      params: { code: "PAYLOAD_TOO_LARGE" },
+    }),
+  );
 
   // ---- HTTP requests ----
   const RegisterBody = z.object({
@@ -159,11 +179,11 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
     displayName: DisplayNameSchema.optional(),
   });
   const LoginBody = z.object({
-    username: z.string().min(1).max(64),
+    username: storableText(z.string().min(1).max(64)),
     password: z.string().min(1).max(PASSWORD_MAX),
   });
   const UsersQuery = z.object({
-    query: z.string().max(32).default(""),
+    query: storableText(z.string().max(32)).default(""),
     cursor: CursorSchema.optional(),
     limit: pageLimit(limits),
   });
@@ -195,6 +215,7 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
   const MemberParams = z.object({ id: ChannelIdSchema, userId: UserIdSchema });
   const FileIdParams = z.object({ id: FileIdSchema });
   const UploadQuery = z.object({ channelId: ChannelIdSchema });
+  const UploadFile = z.object({ filename: FileNameSchema });
 
   // ---- Socket.IO client → server ----
   const MessageSend = z
@@ -232,6 +253,7 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
     MemberParams,
     FileIdParams,
     UploadQuery,
+    UploadFile,
     MessageSend,
     ReceiptSend,
     TypingSend,

@@ -46,6 +46,42 @@ test("message:send rejects wrong types, blank bodies, too many files and oversiz
   );
 });
 
+test("text the store cannot hold is INVALID_ARGUMENT: NUL, other C0 controls, unpaired surrogates", () => {
+  const send = (body: string) =>
+    schemas.MessageSend.safeParse({ channelId: chan, clientMsgId: "c", body }).success;
+  for (const bad of [
+    "a\u0000b",
+    "\u0000",
+    "bell\u0007",
+    "esc\u001b[0m",
+    "\u000b",
+    "\u000c",
+    "\u001f",
+    "x\ud800",
+    "\udc00y",
+  ])
+    assert.equal(send(bad), false, JSON.stringify(bad));
+  for (const good of ["tab\tline\ncr\r", "del\u007f", "c1\u0085", "😀", "é", "a\u2028b"])
+    assert.equal(send(good), true, JSON.stringify(good));
+  const names: Array<[string, unknown]> = [
+    [
+      "display name",
+      schemas.RegisterBody.safeParse({ username: "abc", password: "password1", displayName: "a\u0000" }),
+    ],
+    ["group name", schemas.CreateChannelBody.safeParse({ type: "group", name: "g\u0001" })],
+    ["rename", schemas.RenameChannelBody.safeParse({ name: "g\u0000" })],
+    ["file name", schemas.UploadFile.safeParse({ filename: "a\u0000.png" })],
+    ["login", schemas.LoginBody.safeParse({ username: "a\u0000", password: "x" })],
+    ["user search", schemas.UsersQuery.safeParse({ query: "a\u0000" })],
+  ];
+  for (const [what, r] of names) {
+    const issue = (r as { success: boolean; error?: { issues: Array<{ message: string }> } }).error
+      ?.issues[0];
+    assert.match(issue?.message ?? "", /control characters/, what);
+  }
+  assert.ok(schemas.UploadFile.safeParse({ filename: "report\t2024.pdf" }).success);
+});
+
 test("limits are configurable", () => {
   const s = protocolSchemas({ ...DEFAULT_LIMITS, maxBodyBytes: 10 });
   assert.equal(
