@@ -1,5 +1,18 @@
-export { startRedis, type RedisService } from "./redis.js";
-export { startRabbitMQ, type RabbitMQService, type RabbitMQOptions } from "./rabbitmq.js";
+export {
+  startRedis,
+  REDIS_VERSIONS,
+  type RedisService,
+  type RedisOptions,
+  type RedisVersion,
+} from "./redis.js";
+export {
+  startRabbitMQ,
+  RABBITMQ_VERSIONS,
+  type RabbitMQService,
+  type RabbitMQOptions,
+  type RabbitMQVersion,
+} from "./rabbitmq.js";
+export { serversImage, type ServersImage } from "./servers-image.js";
 export { startMongo, type MongoService } from "./mongo.js";
 export {
   startControlPlane,
