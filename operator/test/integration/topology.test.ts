@@ -5,7 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startControlPlane, startRabbitMQ, type ControlPlane, type RabbitMQService } from "@vibetalk/testkit";
+import {
+  RABBITMQ_VERSIONS,
+  startControlPlane,
+  startRabbitMQ,
+  type ControlPlane,
+  type RabbitMQService,
+} from "@vibetalk/testkit";
 import { connect } from "amqplib";
 import { clusterTopology } from "../../src/controller/topology.js";
 import { startOperator, type OperatorProcess } from "../support/operator-process.js";
@@ -63,100 +69,110 @@ async function existing(): Promise<string[]> {
   return found;
 }
 
-describe("deletionPolicy and the RabbitMQ topology finalizer", { timeout: 300_000 }, () => {
-  before(async () => {
-    [cp, rabbit] = await Promise.all([startControlPlane({ nodes: 1 }), startRabbitMQ()]);
-    await installCrd(cp);
-    const kubeconfig = await operatorKubeconfig(cp);
-    await cp.kubectl([
-      "-n",
-      NS,
-      "create",
-      "secret",
-      "generic",
-      "rabbitmq",
-      `--from-literal=url=${rabbit.url}`,
-    ]);
-    op = await startOperator({
-      kubeconfigPath: kubeconfig,
-      identity: "operator-0",
-      env: { EXTERNAL_METRICS_ENABLED: "false" },
-    });
-  });
-  after(async () => {
-    await op?.stop();
-    await Promise.allSettled([cp?.stop(), rabbit?.stop()]);
-  });
+// The topology removal is broker semantics: run on the RabbitMQ users get (4.x) and on 3.10.
+for (const version of RABBITMQ_VERSIONS) {
+  describe(
+    `deletionPolicy and the RabbitMQ topology finalizer, RabbitMQ ${version}`,
+    { timeout: 300_000 },
+    () => {
+      before(async () => {
+        [cp, rabbit] = await Promise.all([startControlPlane({ nodes: 1 }), startRabbitMQ({ version })]);
+        await installCrd(cp);
+        const kubeconfig = await operatorKubeconfig(cp);
+        await cp.kubectl([
+          "-n",
+          NS,
+          "create",
+          "secret",
+          "generic",
+          "rabbitmq",
+          `--from-literal=url=${rabbit.url}`,
+        ]);
+        op = await startOperator({
+          kubeconfigPath: kubeconfig,
+          identity: "operator-0",
+          env: { EXTERNAL_METRICS_ENABLED: "false" },
+        });
+      });
+      after(async () => {
+        await op?.stop();
+        await Promise.allSettled([cp?.stop(), rabbit?.stop()]);
+      });
 
-  test("Retain: no finalizer; deleting the ChatCluster keeps queues and exchanges", async () => {
-    await declareTopology();
-    await applyYaml(cp, chatClusterYaml("kept", NS, ["partitions: 4", "userExchanges: 2", "replicas: 1"]));
-    await waitFor(
-      "status written",
-      async () =>
-        (await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "kept"]))?.status
-          ?.observedGeneration === 1,
-    );
-    const cc = await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "kept"]);
-    assert.deepEqual(cc?.metadata.finalizers ?? [], []);
-    await cp.kubectl(["-n", NS, "delete", "cc", "kept", "--wait=true", "--timeout=60s"]);
-    const t = clusterTopology(spec);
-    assert.equal((await existing()).length, t.queues.length + t.exchanges.length);
-  });
+      test("Retain: no finalizer; deleting the ChatCluster keeps queues and exchanges", async () => {
+        await declareTopology();
+        await applyYaml(
+          cp,
+          chatClusterYaml("kept", NS, ["partitions: 4", "userExchanges: 2", "replicas: 1"]),
+        );
+        await waitFor(
+          "status written",
+          async () =>
+            (await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "kept"]))?.status
+              ?.observedGeneration === 1,
+        );
+        const cc = await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "kept"]);
+        assert.deepEqual(cc?.metadata.finalizers ?? [], []);
+        await cp.kubectl(["-n", NS, "delete", "cc", "kept", "--wait=true", "--timeout=60s"]);
+        const t = clusterTopology(spec);
+        assert.equal((await existing()).length, t.queues.length + t.exchanges.length);
+      });
 
-  test("Delete: the finalizer removes the topology, then the ChatCluster goes", async () => {
-    await applyYaml(
-      cp,
-      chatClusterYaml("doomed", NS, [
-        "partitions: 4",
-        "userExchanges: 2",
-        "replicas: 1",
-        "deletionPolicy: Delete",
-      ]),
-    );
-    await waitFor("the finalizer", async () =>
-      (
-        await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "doomed"])
-      )?.metadata.finalizers?.includes("vibetalk.io/rabbitmq-topology"),
-    );
-    await cp.kubectl(["-n", NS, "delete", "cc", "doomed", "--wait=true", "--timeout=60s"]);
-    assert.equal(await getOrUndefined(cp, ["-n", NS, "get", "cc", "doomed"]), undefined);
-    assert.deepEqual(await existing(), []);
-  });
+      test("Delete: the finalizer removes the topology, then the ChatCluster goes", async () => {
+        await applyYaml(
+          cp,
+          chatClusterYaml("doomed", NS, [
+            "partitions: 4",
+            "userExchanges: 2",
+            "replicas: 1",
+            "deletionPolicy: Delete",
+          ]),
+        );
+        await waitFor("the finalizer", async () =>
+          (
+            await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "doomed"])
+          )?.metadata.finalizers?.includes("vibetalk.io/rabbitmq-topology"),
+        );
+        await cp.kubectl(["-n", NS, "delete", "cc", "doomed", "--wait=true", "--timeout=60s"]);
+        assert.equal(await getOrUndefined(cp, ["-n", NS, "get", "cc", "doomed"]), undefined);
+        assert.deepEqual(await existing(), []);
+      });
 
-  test("switching Delete back to Retain removes the finalizer", async () => {
-    await applyYaml(
-      cp,
-      chatClusterYaml("switch", NS, [
-        "partitions: 4",
-        "userExchanges: 2",
-        "replicas: 1",
-        "deletionPolicy: Delete",
-      ]),
-    );
-    await waitFor(
-      "the finalizer",
-      async () =>
-        (await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "switch"]))?.metadata.finalizers
-          ?.length === 1,
-    );
-    await cp.kubectl([
-      "-n",
-      NS,
-      "patch",
-      "cc",
-      "switch",
-      "--type=merge",
-      "-p",
-      '{"spec":{"deletionPolicy":"Retain"}}',
-    ]);
-    await waitFor(
-      "no finalizer",
-      async () =>
-        (
-          (await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "switch"]))?.metadata
-            .finalizers ?? []
-        ).length === 0,
-    );
-  });
-});
+      test("switching Delete back to Retain removes the finalizer", async () => {
+        await applyYaml(
+          cp,
+          chatClusterYaml("switch", NS, [
+            "partitions: 4",
+            "userExchanges: 2",
+            "replicas: 1",
+            "deletionPolicy: Delete",
+          ]),
+        );
+        await waitFor(
+          "the finalizer",
+          async () =>
+            (await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "switch"]))?.metadata
+              .finalizers?.length === 1,
+        );
+        await cp.kubectl([
+          "-n",
+          NS,
+          "patch",
+          "cc",
+          "switch",
+          "--type=merge",
+          "-p",
+          '{"spec":{"deletionPolicy":"Retain"}}',
+        ]);
+        await waitFor(
+          "no finalizer",
+          async () =>
+            (
+              (await getOrUndefined<ChatClusterJson>(cp, ["-n", NS, "get", "cc", "switch"]))?.metadata
+                .finalizers ?? []
+            ).length === 0,
+        );
+      });
+    },
+  );
+}
