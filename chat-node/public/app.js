@@ -111,6 +111,12 @@ function connect() {
     renderHeader();
   });
   socket.on("channel", onChannelEvent);
+  // An acked message the server could not store (parked): it will not appear in the channel.
+  socket.on("message:failed", (f) => {
+    state.pending.delete(f.clientMsgId);
+    if (f.channelId === state.current) $("chat-error").textContent = `not delivered: ${f.message}`;
+    renderMessages();
+  });
 }
 
 function emit(event, payload) {

@@ -43,6 +43,14 @@ export interface ChatNodeConfig {
   batchSize: number;
   /** How long a partial batch waits for more messages (FLUSH_INTERVAL_MS, 0: next tick; see docs/performance.md). */
   flushIntervalMs: number;
+  /** A publish the broker has not confirmed by then answers UNAVAILABLE (PUBLISH_TIMEOUT_MS, 5000). */
+  publishTimeoutMs: number;
+  /** Server selection and connect timeout of store requests (STORE_TIMEOUT_MS, 2000). */
+  storeTimeoutMs: number;
+  /** Store attempts of a message failing for an unknown reason before it is parked (MAX_STORE_ATTEMPTS, 5). */
+  maxStoreAttempts: number;
+  /** Longest wait between in-process retries of a transient failure (RETRY_MAX_DELAY_MS, 3000). */
+  retryMaxDelayMs: number;
   /** Grace period for a SIGTERM drain (DRAIN_SECONDS, 25). */
   drainSeconds: number;
   /** A user's binding is kept this long after their last socket here goes (BINDING_GRACE_SECONDS, 60). */
@@ -160,6 +168,10 @@ const envSchema = z.object({
   CONSUMER_PREFETCH: int(1, 65535).default(500),
   BATCH_SIZE: int(1, 10_000).default(200),
   FLUSH_INTERVAL_MS: int(0, 10_000).default(0),
+  PUBLISH_TIMEOUT_MS: int(100, 120_000).default(5000),
+  STORE_TIMEOUT_MS: int(100, 120_000).default(2000),
+  MAX_STORE_ATTEMPTS: int(1, 100).default(5),
+  RETRY_MAX_DELAY_MS: int(100, 60_000).default(3000),
   DRAIN_SECONDS: int(0, 3600).default(25),
   BINDING_GRACE_SECONDS: int(0, 86_400).default(60),
   BIND_CHANNELS: int(1, 64).default(4),
@@ -241,6 +253,10 @@ export function loadConfig(env: Env): ChatNodeConfig {
     consumerPrefetch: e.CONSUMER_PREFETCH,
     batchSize: e.BATCH_SIZE,
     flushIntervalMs: e.FLUSH_INTERVAL_MS,
+    publishTimeoutMs: e.PUBLISH_TIMEOUT_MS,
+    storeTimeoutMs: e.STORE_TIMEOUT_MS,
+    maxStoreAttempts: e.MAX_STORE_ATTEMPTS,
+    retryMaxDelayMs: e.RETRY_MAX_DELAY_MS,
     drainSeconds: e.DRAIN_SECONDS,
     bindingGraceSeconds: e.BINDING_GRACE_SECONDS,
     bindChannels: e.BIND_CHANNELS,

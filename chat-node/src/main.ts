@@ -7,6 +7,12 @@ import { ConnectionsReporter } from "./kubernetes/connections-reporter.js";
 import { createChatNode } from "./node.js";
 import { startTracing } from "./tracing.js";
 
+// `node dist/main.js parked list|replay|discard …`: the parked-queue admin command, in the image too.
+if (process.argv[2] === "parked") {
+  const { main } = await import("./admin/parked.js");
+  process.exit(await main(process.argv.slice(3), process.env));
+}
+
 let config: ChatNodeConfig;
 try {
   config = loadConfig(process.env);

@@ -111,6 +111,28 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
       help: "Receipt marks written to the store",
       registers: r,
     }),
+    messagesParked: new Counter({
+      name: "vibetalk_messages_parked_total",
+      help: "Messages set aside in the parked queue instead of stored; reason=refused|attempts|deliveries|malformed",
+      labelNames: ["reason"],
+      registers: r,
+    }),
+    parkedMessages: new Gauge({
+      name: "vibetalk_parked_messages",
+      help: "Messages waiting in the cluster's parked queue (sampled every 5 s; the same on every node)",
+      registers: r,
+    }),
+    transientRetries: new Counter({
+      name: "vibetalk_partition_retries_total",
+      help: "In-process retries of partition work after a transient failure; step=store|fanout|park|notify",
+      labelNames: ["step"],
+      registers: r,
+    }),
+    legacyPartitionQueues: new Gauge({
+      name: "vibetalk_legacy_partition_queues",
+      help: "Partition queues declared without a delivery limit and dead-letter target (an older VibeTalk's)",
+      registers: r,
+    }),
     consumerRestarts: new Counter({
       name: "vibetalk_partition_consumer_restarts_total",
       help: "Partition consumers restarted after a failure",

@@ -3,7 +3,7 @@ import { protocolSchemas } from "@vibetalk/protocol";
 import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { MongoStore } from "./adapters/mongo-store.js";
-import { RabbitBroker } from "./adapters/rabbit-broker.js";
+import { PARTITION_DELIVERY_LIMIT, RabbitBroker } from "./adapters/rabbit-broker.js";
 import { RedisPresence } from "./adapters/redis-presence.js";
 import type { ChatNodeConfig } from "./config.js";
 import { ReceiptCoalescer } from "./domain/receipts.js";
@@ -81,8 +81,10 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
       nodeQueueExpiresMs: config.nodeQueueExpiresSeconds * 1000,
       nodePrefetch: 1000,
       fanoutMaxRecipients: config.fanoutMaxRecipients,
+      publishTimeoutMs: config.publishTimeoutMs,
       log,
     });
+    metrics.legacyPartitionQueues.set(broker.legacyPartitionQueues.length);
     const members = new MembersCache(store, config.membersCacheTtlMs);
     const coalescer = new ReceiptCoalescer(config.receiptFlushMs);
     const flusher = new ReceiptFlusher(coalescer, store, metrics, log, config.receiptFlushMs);
@@ -162,6 +164,9 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
         batchSize: config.batchSize,
         flushIntervalMs: config.flushIntervalMs,
         retryDelayMs: 1000,
+        retryMaxDelayMs: config.retryMaxDelayMs,
+        maxStoreAttempts: config.maxStoreAttempts,
+        maxDeliveries: PARTITION_DELIVERY_LIMIT,
       },
     );
     const assignment = options.assignment ?? new StaticAssignmentSource(config.ownedPartitions);

@@ -3,7 +3,14 @@
  * MongoDB live in thin adapters under `adapters/`; the domain and the services only see these.
  */
 import type { Readable } from "node:stream";
-import type { ChannelEvent, ChannelType, Message, ReceiptEvent, Role } from "@vibetalk/protocol";
+import type {
+  ChannelEvent,
+  ChannelType,
+  Message,
+  MessageFailedEvent,
+  ReceiptEvent,
+  Role,
+} from "@vibetalk/protocol";
 import type { AcceptedMessage, StoredMessage } from "./domain/messages.js";
 import type { ReceiptMarks } from "./domain/receipts.js";
 import type { SequenceStore } from "./domain/sequencing.js";
@@ -128,7 +135,33 @@ export interface PartitionDelivery {
   message: AcceptedMessage | null;
   trace: TraceCarrier;
   redelivered: boolean;
+  /** Times the broker got it back unacked before (`x-delivery-count`; 0 on the first delivery). */
+  deliveryCount: number;
+  /** The delivery as received, for parking it unchanged. */
+  raw: RawMessage;
   ack(): void;
+}
+
+/** A broker message as it was published: body, headers and message id. */
+export interface RawMessage {
+  content: Buffer;
+  headers: Record<string, unknown>;
+  messageId: string | undefined;
+}
+
+/** Why a message is parked (`x-parked-reason`). */
+export type ParkReason = "refused" | "attempts" | "deliveries" | "malformed";
+
+/** A message set aside in the parked queue instead of being stored (DESIGN.md §2, docs/chat-node.md). */
+export interface ParkRequest {
+  partition: number;
+  raw: RawMessage;
+  reason: ParkReason;
+  /** The last error, one line. */
+  error: string;
+  /** Store attempts made in this process (0 when it was parked without trying). */
+  attempts: number;
+  deliveryCount: number;
 }
 
 export interface PartitionSubscription {
@@ -144,7 +177,8 @@ export interface PartitionSubscription {
 export type NodeEvent =
   | { t: "message"; message: Message; sentAt: number }
   | { t: "receipt"; receipt: ReceiptEvent }
-  | { t: "channel"; event: ChannelEvent };
+  | { t: "channel"; event: ChannelEvent }
+  | { t: "failed"; failed: MessageFailedEvent };
 
 /** Cluster-wide control events (every node). */
 export type ControlEvent = { t: "members"; channelId: string; origin: string };
@@ -168,6 +202,12 @@ export interface Broker {
   ): Promise<PartitionSubscription>;
   /** Queue depth of a partition (ready messages), for the lag metric. */
   partitionDepth(partition: number): Promise<number>;
+  /** Publishes a message to the parked queue; resolves once the broker confirmed it. */
+  park(request: ParkRequest): Promise<void>;
+  /** Messages in the parked queue. */
+  parkedDepth(): Promise<number>;
+  /** True while RabbitMQ blocks this node's publishes (memory or disk alarm). */
+  isBlocked(): boolean;
   /** Makes this node receive a user's events (idempotent). */
   bindUser(userId: string): Promise<void>;
   unbindUser(userId: string): Promise<void>;

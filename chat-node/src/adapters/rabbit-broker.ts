@@ -18,6 +18,7 @@ import type {
   ControlEvent,
   NodeDelivery,
   NodeEvent,
+  ParkRequest,
   PartitionDelivery,
   PartitionSubscription,
   TraceCarrier,
@@ -36,11 +37,54 @@ export interface RabbitBrokerOptions {
   nodePrefetch: number;
   /** Routing keys per fan-out publish at most. */
   fanoutMaxRecipients: number;
+  /** A publish not confirmed within this time fails (BrokerUnavailableError). */
+  publishTimeoutMs: number;
   log: Logger;
 }
 
-/** Partition queues: quorum (replicated, durable) with a single active consumer (a guard for I6). */
-export const PARTITION_QUEUE_ARGS = { "x-queue-type": "quorum", "x-single-active-consumer": true } as const;
+/**
+ * Deliveries of one message a partition queue allows (RabbitMQ's `x-delivery-limit`; 4.x defaults
+ * to 20 and drops the message after that unless there is a dead-letter target). A delivery is
+ * used up only when the broker gets the message back unacked: a crash, a lost connection, a
+ * release that could not finish; store and broker outages are retried in process and cost none.
+ * Fixed for a cluster's life: it is a queue argument.
+ */
+export const PARTITION_DELIVERY_LIMIT = 20;
+
+/**
+ * Partition queues: quorum (replicated, durable) with a single active consumer (a guard for I6),
+ * an explicit delivery limit and the parked queue as dead-letter target, at-least-once (which
+ * quorum queues accept only with `x-overflow: reject-publish`; there is no length limit, so it
+ * never rejects). So the broker never drops a message: past the limit it moves to the parked queue.
+ */
+export const PARTITION_QUEUE_ARGS = {
+  "x-queue-type": "quorum",
+  "x-single-active-consumer": true,
+  "x-delivery-limit": PARTITION_DELIVERY_LIMIT,
+  "x-dead-letter-exchange": "",
+  "x-dead-letter-routing-key": topology.parkedQueue,
+  "x-dead-letter-strategy": "at-least-once",
+  "x-overflow": "reject-publish",
+} as const;
+
+/**
+ * The parked queue: quorum, with a delivery limit no operator reaches (each `list` or partial
+ * `replay` returns every message it read once). It has no dead-letter target: the only one it
+ * could have is itself, and RabbitMQ drops a message dead-lettered into a queue it already died
+ * in (measured on 4.0.5).
+ */
+export const PARKED_QUEUE_ARGS = { "x-queue-type": "quorum", "x-delivery-limit": 1_000_000 } as const;
+
+/** Headers a parked message carries besides its original ones. */
+export const PARKED_HEADERS = {
+  reason: "x-parked-reason",
+  error: "x-parked-error",
+  attempts: "x-parked-attempts",
+  deliveries: "x-parked-deliveries",
+  partition: "x-parked-partition",
+  at: "x-parked-at",
+  node: "x-parked-node",
+} as const;
 
 const AcceptedMessageSchema = z.object({
   channelId: z.string().min(1),
@@ -85,7 +129,10 @@ export class RabbitBroker implements Broker {
   private bindChans: Array<Channel | null> = [];
   private nodeChan: Channel | null = null;
   private connected = false;
+  private blocked = false;
   private firstConnect = true;
+  /** Partition queues that exist with the arguments of an older VibeTalk (see declarePartitionQueues). */
+  legacyPartitionQueues: number[] = [];
   private closing = false;
   private readonly bound = new Set<string>();
   private readonly returned = new Set<string>();
@@ -134,8 +181,20 @@ export class RabbitBroker implements Broker {
       if (!this.firstConnect) for (const h of this.reconnectHandlers) h();
       this.firstConnect = false;
     });
+    this.model.on("blocked", (reason: unknown) => {
+      this.blocked = true;
+      this.opts.log.warn(
+        { event: "broker.blocked", reason: String(reason) },
+        "RabbitMQ blocks publishing (resource alarm): sends answer UNAVAILABLE until it clears",
+      );
+    });
+    this.model.on("unblocked", () => {
+      this.blocked = false;
+      this.opts.log.info({ event: "broker.unblocked" }, "RabbitMQ accepts publishes again");
+    });
     this.model.on("disconnect", (err: Error) => {
       this.connected = false;
+      this.blocked = false;
       this.pub = null;
       this.admin = null;
       this.nodeChan = null;
@@ -150,17 +209,15 @@ export class RabbitBroker implements Broker {
 
   /** Runs on every (re)connection, before `connect` is emitted. */
   private async setup(m: ChannelModel): Promise<void> {
-    const ch = await m.createChannel();
+    let ch = await m.createChannel();
     const { partitions, userExchanges } = this.opts;
     await ch.assertExchange(topology.partitionExchange, "direct", { durable: true });
     await ch.assertExchange(topology.usersRouter, "fanout", { durable: true });
     await ch.assertExchange(topology.controlExchange, "fanout", { durable: true });
-    await Promise.all(
-      Array.from({ length: partitions }, async (_, k) => {
-        await ch.assertQueue(topology.partitionQueue(k), { durable: true, arguments: PARTITION_QUEUE_ARGS });
-        await ch.bindQueue(topology.partitionQueue(k), topology.partitionExchange, String(k));
-      }),
-    );
+    await ch.assertQueue(topology.parkedQueue, { durable: true, arguments: PARKED_QUEUE_ARGS });
+    await ch.close();
+    await this.declarePartitionQueues(m, partitions);
+    ch = await m.createChannel();
     await Promise.all(
       Array.from({ length: userExchanges }, async (_, u) => {
         await ch.assertExchange(topology.userExchange(u), "direct", { durable: true });
@@ -176,12 +233,7 @@ export class RabbitBroker implements Broker {
     await ch.bindQueue(this.nodeQueue, topology.controlExchange, "");
     await ch.close();
 
-    const pub = await m.createConfirmChannel();
-    pub.on("return", (msg: { properties: { messageId?: string } }) => {
-      if (msg.properties.messageId) this.returned.add(msg.properties.messageId);
-    });
-    pub.on("error", () => undefined);
-    this.pub = pub;
+    await this.openPublisher(m);
     const admin = await m.createChannel();
     admin.on("error", () => undefined);
     admin.on("close", () => {
@@ -198,6 +250,71 @@ export class RabbitBroker implements Broker {
     // Users held here before a reconnect get their bindings back.
     await this.rebindAll();
     await this.startNodeConsumer(m);
+  }
+
+  /** The confirm channel; reopened when the broker closes it while the connection stays up. */
+  private async openPublisher(m: ChannelModel): Promise<void> {
+    const pub = await m.createConfirmChannel();
+    pub.on("return", (msg: { properties: { messageId?: string } }) => {
+      if (msg.properties.messageId) this.returned.add(msg.properties.messageId);
+    });
+    pub.on("error", (err: Error) =>
+      this.opts.log.warn({ event: "broker.publisher_error", err: err.message }, "publish channel error"),
+    );
+    pub.on("close", () => {
+      if (this.pub !== pub) return;
+      this.pub = null;
+      if (this.connected && !this.closing)
+        void this.openPublisher(m).catch((err: Error) =>
+          this.opts.log.warn({ event: "broker.publisher_reopen_failed", err: err.message }, "cannot reopen"),
+        );
+    });
+    this.pub = pub;
+  }
+
+  /**
+   * Declares and binds every partition queue. A queue that already exists with other arguments (one
+   * declared by a VibeTalk before delivery limits and the parked queue) makes RabbitMQ refuse the
+   * declaration with PRECONDITION_FAILED and close the channel: such a queue is then checked
+   * passively and used as it is, and the node logs what the operator has to do (docs/chat-node.md,
+   * "Upgrading the partition queues"). Refusing to start would stop every message instead.
+   */
+  private async declarePartitionQueues(m: ChannelModel, partitions: number): Promise<void> {
+    const legacy: number[] = [];
+    const declare = async (ch: Channel, k: number) => {
+      await ch.assertQueue(topology.partitionQueue(k), { durable: true, arguments: PARTITION_QUEUE_ARGS });
+      await ch.bindQueue(topology.partitionQueue(k), topology.partitionExchange, String(k));
+    };
+    const all = Array.from({ length: partitions }, (_, k) => k);
+    let ch = await openQuiet(m);
+    const first = await Promise.allSettled(all.map((k) => declare(ch, k)));
+    const retry = all.filter((k) => first[k]?.status === "rejected");
+    for (const k of retry) {
+      if (isClosed(ch)) ch = await openQuiet(m);
+      try {
+        await declare(ch, k);
+      } catch (err) {
+        if (!isPreconditionFailed(err)) throw err;
+        ch = await openQuiet(m);
+        await ch.checkQueue(topology.partitionQueue(k));
+        await ch.bindQueue(topology.partitionQueue(k), topology.partitionExchange, String(k));
+        legacy.push(k);
+      }
+    }
+    await ch.close().catch(() => undefined);
+    this.legacyPartitionQueues = legacy;
+    if (legacy.length > 0) {
+      this.opts.log.error(
+        {
+          event: "broker.legacy_partition_queues",
+          queues: legacy.map((k) => topology.partitionQueue(k)),
+          expected: PARTITION_QUEUE_ARGS,
+        },
+        `${legacy.length} partition queues exist without a delivery limit and dead-letter target: on RabbitMQ 4 ` +
+          "they drop a message after 20 redeliveries. Apply the vibetalk-partitions policy or migrate them " +
+          "(docs/chat-node.md, Upgrading the partition queues); they are used as they are meanwhile.",
+      );
+    }
   }
 
   private async startNodeConsumer(m: ChannelModel): Promise<void> {
@@ -252,21 +369,44 @@ export class RabbitBroker implements Broker {
     return this.connected && this.pub !== null;
   }
 
+  isBlocked(): boolean {
+    return this.blocked;
+  }
+
+  /**
+   * Publishes on the confirm channel and waits for the broker's confirm, at most
+   * `publishTimeoutMs`. While RabbitMQ blocks the connection (a resource alarm) it fails at once
+   * instead: nothing would be confirmed, and bytes queued now would only be published, unasked,
+   * after the alarm (a message the caller already gave up on).
+   */
   private async publishConfirmed(
     exchange: string,
     routingKey: string,
     content: Buffer,
-    options: { persistent: boolean; mandatory: boolean; headers: Record<string, unknown> },
+    options: {
+      persistent: boolean;
+      mandatory: boolean;
+      headers: Record<string, unknown>;
+      messageId?: string;
+      contentType?: string;
+    },
   ): Promise<void> {
     const ch = this.pub;
     if (!ch || !this.connected) throw new BrokerUnavailableError("RabbitMQ is not connected");
-    const messageId = randomUUID();
+    if (this.blocked) throw new BrokerUnavailableError("RabbitMQ blocks publishing (resource alarm)");
+    const messageId = options.messageId ?? randomUUID();
+    const timeoutMs = this.opts.publishTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
     const confirmed = new Promise<void>((resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new BrokerUnavailableError(`publish not confirmed within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const ok = ch.publish(
         exchange,
         routingKey,
         content,
-        { ...options, messageId, contentType: "application/json" },
+        { contentType: "application/json", ...options, messageId },
         (err: unknown) => {
           const wasReturned = this.returned.delete(messageId);
           if (err)
@@ -277,7 +417,11 @@ export class RabbitBroker implements Broker {
       );
       if (!ok) void once(ch, "drain").catch(() => undefined);
     });
-    await confirmed;
+    try {
+      await confirmed;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async publishToPartition(partition: number, message: AcceptedMessage, trace: TraceCarrier): Promise<void> {
@@ -346,10 +490,14 @@ export class RabbitBroker implements Broker {
           return;
         }
         const parsed = AcceptedMessageSchema.safeParse(safeJson(msg.content));
+        const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
+        const count = Number(headers["x-delivery-count"] ?? 0);
         onDelivery({
           message: parsed.success ? parsed.data : null,
-          trace: traceOf(msg.properties.headers),
+          trace: traceOf(headers),
           redelivered: msg.fields.redelivered,
+          deliveryCount: Number.isFinite(count) ? count : 0,
+          raw: { content: msg.content, headers, messageId: msg.properties.messageId as string | undefined },
           ack: () => {
             if (!isClosed) ch.ack(msg);
           },
@@ -374,6 +522,32 @@ export class RabbitBroker implements Broker {
     if (!ch) throw new BrokerUnavailableError("RabbitMQ is not connected");
     const r = await ch.checkQueue(topology.partitionQueue(partition));
     return r.messageCount;
+  }
+
+  async park(r: ParkRequest): Promise<void> {
+    const headers: Record<string, unknown> = {
+      ...withoutBrokerHeaders(r.raw.headers),
+      [PARKED_HEADERS.reason]: r.reason,
+      [PARKED_HEADERS.error]: r.error.slice(0, 1000),
+      [PARKED_HEADERS.attempts]: r.attempts,
+      [PARKED_HEADERS.deliveries]: r.deliveryCount + 1,
+      [PARKED_HEADERS.partition]: r.partition,
+      [PARKED_HEADERS.at]: new Date().toISOString(),
+      [PARKED_HEADERS.node]: this.opts.nodeId,
+    };
+    await this.publishConfirmed("", topology.parkedQueue, r.raw.content, {
+      persistent: true,
+      mandatory: true,
+      headers,
+      // A message parked twice (a crash between park and ack) keeps one id.
+      ...(r.raw.messageId ? { messageId: r.raw.messageId } : {}),
+    });
+  }
+
+  async parkedDepth(): Promise<number> {
+    const ch = this.admin;
+    if (!ch) throw new BrokerUnavailableError("RabbitMQ is not connected");
+    return (await ch.checkQueue(topology.parkedQueue)).messageCount;
   }
 
   async bindUser(userId: string): Promise<void> {
@@ -408,6 +582,26 @@ export class RabbitBroker implements Broker {
     }
     await this.model.close().catch(() => undefined);
   }
+}
+
+/** Headers the broker sets on delivery (x-delivery-count) are not the message's own. */
+function withoutBrokerHeaders(h: Record<string, unknown>): Record<string, unknown> {
+  const { ["x-delivery-count"]: _count, ...rest } = h;
+  return rest;
+}
+
+async function openQuiet(m: ChannelModel): Promise<Channel> {
+  const ch = await m.createChannel();
+  ch.on("error", () => undefined);
+  ch.on("close", () => closedChannels.add(ch));
+  return ch;
+}
+
+const closedChannels = new WeakSet<Channel>();
+const isClosed = (ch: Channel) => closedChannels.has(ch);
+
+function isPreconditionFailed(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 406 || /PRECONDITION.FAILED/.test(String(err));
 }
 
 function safeJson(buf: Buffer): unknown {

@@ -10,6 +10,12 @@ export const topology = {
   nodeQueue: (nodeId: string) => `vibetalk.node.${nodeId}`,
   /** Fanout exchange bound to every node queue: cluster-wide control events (cache invalidation). */
   controlExchange: "vibetalk.control",
+  /**
+   * Quorum queue of messages set aside instead of stored (poison messages): the partition queues'
+   * dead-letter target, and where partition consumers park what the store refuses. Published to
+   * through the default exchange (routing key = queue name).
+   */
+  parkedQueue: "vibetalk.parked",
 } as const;
 
 /** The binding that makes a node receive a user's events. */

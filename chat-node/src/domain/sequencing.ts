@@ -23,6 +23,14 @@ export interface SequenceStore {
   findByClientMsgId(channelId: string, senderId: string, clientMsgId: string): Promise<StoredMessage | null>;
 }
 
+/** Another writer kept taking a channel's next seq (a stale owner): not the message's fault. */
+export class SeqConflictError extends Error {
+  constructor(channelId: string) {
+    super(`seq conflict persisted on channel ${channelId}`);
+    this.name = "SeqConflictError";
+  }
+}
+
 export type SeqOutcome<T> =
   | { item: T; status: "stored"; message: StoredMessage; duplicate: boolean }
   | { item: T; status: "failed"; error: unknown };
@@ -150,7 +158,7 @@ export async function sequenceBatch<T extends { message: AcceptedMessage }>(
       conflicts.set(m.channelId, n);
       pending = pending.slice(r.inserted);
       if (n > options.maxConflicts) {
-        const error = new Error(`seq conflict persisted on channel ${m.channelId}`);
+        const error = new SeqConflictError(m.channelId);
         const [gone, rest] = partition(pending, (p) => p.message.channelId === m.channelId);
         gone.forEach((p) => fail(p, error));
         lastSeqCache.delete(m.channelId);

@@ -244,6 +244,9 @@ export class SocketGateway {
       case "channel":
         target.emit("channel", d.event.event);
         break;
+      case "failed":
+        target.emit("message:failed", d.event.failed);
+        break;
     }
   }
 

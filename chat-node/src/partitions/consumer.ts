@@ -1,8 +1,9 @@
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Broker, PartitionDelivery, PartitionSubscription, Store } from "../ports.js";
+import type { Broker, ParkReason, PartitionDelivery, PartitionSubscription, Store } from "../ports.js";
 import type { AcceptedMessage, StoredMessage } from "../domain/messages.js";
 import { toWire } from "../domain/messages.js";
+import { backoffMs, classifyFailure, describeFailure, type FailureKind } from "../domain/failures.js";
 import { sequenceBatch, type SeqOutcome, type SequenceStore } from "../domain/sequencing.js";
 import type { MembersCache } from "../services/members-cache.js";
 import { endSpan, inject, startSpan } from "../tracing.js";
@@ -14,6 +15,21 @@ export interface PartitionConsumerOptions {
   flushIntervalMs: number;
   /** Wait before resubscribing after a failure. */
   retryDelayMs: number;
+  /** First wait of the in-process retry of a transient failure; doubles up to `retryMaxDelayMs`. */
+  retryBaseDelayMs?: number;
+  retryMaxDelayMs?: number;
+  /** Store attempts of a message failing for an unknown reason (the store otherwise healthy) before it is parked. */
+  maxStoreAttempts?: number;
+  /** A delivery whose `x-delivery-count` reached this is parked without another try (the queue's delivery limit). */
+  maxDeliveries?: number;
+}
+
+/** The consumer lost its subscription (or is being stopped): its deliveries return to the queue. */
+class Abandoned extends Error {
+  constructor() {
+    super("subscription lost; the deliveries return to the queue");
+    this.name = "Abandoned";
+  }
 }
 
 export interface PartitionConsumerDeps {
@@ -25,6 +41,14 @@ export interface PartitionConsumerDeps {
   log: Logger;
 }
 
+/** What the sender of a parked message is told (`message:failed`). */
+const PARK_MESSAGES: Record<ParkReason, string> = {
+  refused: "the store refused this message; it was set aside and will not be delivered",
+  attempts: "this message could not be stored; it was set aside and will not be delivered",
+  deliveries: "this message could not be stored; it was set aside and will not be delivered",
+  malformed: "this message is malformed; it was set aside and will not be delivered",
+};
+
 interface Item {
   message: AcceptedMessage;
   delivery: PartitionDelivery;
@@ -32,10 +56,22 @@ interface Item {
 
 /**
  * Consumes one partition queue: batches deliveries, stores them with gap-free per-channel seq
- * (store = truth), fans each stored message out to its channel's members, then acks. Any failure
- * closes the channel so every unacked message returns to the queue in order, and the consumer
- * resubscribes after a pause; redelivered messages already stored are recognised and fanned out
- * again. `stop()` is the release: cancel, finish and ack what was received, close.
+ * (store = truth), fans each stored message out to its channel's members, then acks.
+ *
+ * Failures never give deliveries back to the broker while the subscription lives (on RabbitMQ 4
+ * every return uses up one of the queue's deliveries):
+ * - transient ones (store or broker unreachable, slow, failing over) are retried in process, the
+ *   deliveries kept unacked, with exponential backoff up to `retryMaxDelayMs`, for as long as it takes;
+ * - a batch the store refuses for another reason is retried one message at a time, so the message
+ *   at fault is found; that message is **parked** (published with confirms to the parked queue, its
+ *   sender told with `message:failed`, then acked) when the failure is known to be permanent or after
+ *   `maxStoreAttempts`, and the partition moves on. A parked message takes no seq;
+ * - a malformed delivery, or one the broker has delivered `maxDeliveries` times already (crashes
+ *   while holding it), is parked without a try.
+ * Only a lost channel (crash, broker restart) returns messages to the queue; the consumer then
+ * resubscribes, and redelivered messages already stored are recognised and fanned out again.
+ * `stop()` is the release: cancel, finish and ack what was received (a release during an outage
+ * gives the rest back), close.
  */
 export class PartitionConsumer {
   private sub: PartitionSubscription | null = null;
@@ -47,6 +83,14 @@ export class PartitionConsumer {
   private readonly lastSeq = new Map<string, number>();
   private runLoop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  /** Wakes a backoff sleep (stop, lost subscription). */
+  private wakeRetry: (() => void) | null = null;
+  /** The subscription whose deliveries are being processed is gone. */
+  private lost = false;
+  private readonly retryBase: number;
+  private readonly retryMax: number;
+  private readonly maxStoreAttempts: number;
+  private readonly maxDeliveries: number;
 
   /** The store as sequencing sees it: a first read of a channel also repairs its head. */
   private readonly sequenceStore: SequenceStore;
@@ -57,6 +101,10 @@ export class PartitionConsumer {
     private readonly opts: PartitionConsumerOptions,
   ) {
     const { store, heads } = deps;
+    this.retryBase = opts.retryBaseDelayMs ?? 100;
+    this.retryMax = opts.retryMaxDelayMs ?? 3000;
+    this.maxStoreAttempts = opts.maxStoreAttempts ?? 5;
+    this.maxDeliveries = opts.maxDeliveries ?? Number.POSITIVE_INFINITY;
     this.sequenceStore = {
       lastSeq: async (channelId) => {
         const last = await store.lastMessage(channelId);
@@ -80,10 +128,12 @@ export class PartitionConsumer {
     while (!this.stopping) {
       try {
         this.failed = false;
+        this.lost = false;
         const sub = await this.deps.broker.subscribePartition(this.partition, this.opts.prefetch, (d) =>
           this.onDelivery(d),
         );
         this.sub = sub;
+        void sub.closed.then(() => this.loseSubscription());
         if (this.stopping) {
           await sub.close();
           return;
@@ -114,6 +164,11 @@ export class PartitionConsumer {
       this.deps.metrics.consumerRestarts.inc();
       await this.pause(this.opts.retryDelayMs);
     }
+  }
+
+  private loseSubscription(): void {
+    this.lost = true;
+    this.wakeRetry?.();
   }
 
   private pause(ms: number): Promise<void> {
@@ -151,9 +206,75 @@ export class PartitionConsumer {
       try {
         await this.processBatch(batch);
       } catch (err) {
+        if (err instanceof Abandoned) {
+          this.buffer = [];
+          return;
+        }
         await this.fail(err);
       }
     }
+  }
+
+  /** Throws Abandoned once the deliveries at hand can no longer be acked. */
+  private checkLive(): void {
+    if (this.lost || this.failed) throw new Abandoned();
+  }
+
+  /**
+   * Waits before a retry. A release (stop) does not wait out a failure: the deliveries go back to
+   * the queue for the next owner instead of holding the release up.
+   */
+  private async sleepRetry(attempt: number): Promise<void> {
+    if (this.stopping) throw new Abandoned();
+    const ms = backoffMs(attempt, this.retryBase, this.retryMax);
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wakeRetry = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    this.wakeRetry = null;
+    if (this.stopping) throw new Abandoned();
+    this.checkLive();
+  }
+
+  /** A transient failure, or an unknown one while the store does not answer, is waited out. */
+  private async kindOf(err: unknown): Promise<FailureKind> {
+    const kind = classifyFailure(err);
+    if (kind !== "unknown") return kind;
+    const healthy = await this.deps.store.ping().catch(() => false);
+    return healthy ? "unknown" : "transient";
+  }
+
+  /** Runs `op` until it succeeds, retrying transient failures with backoff; other failures throw. */
+  private async retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      this.checkLive();
+      try {
+        return await op();
+      } catch (err) {
+        if (err instanceof Abandoned || classifyFailure(err) !== "transient") throw err;
+        this.noteTransient(what, err, attempt);
+        await this.sleepRetry(attempt);
+      }
+    }
+  }
+
+  private noteTransient(what: string, err: unknown, attempt: number): void {
+    this.deps.metrics.transientRetries.inc({ step: what });
+    // One line when an outage starts, then one every ten retries.
+    if (attempt % 10 === 0)
+      this.deps.log.warn(
+        {
+          event: "partition.retry",
+          partition: this.partition,
+          step: what,
+          attempt,
+          err: describeFailure(err),
+        },
+        "transient failure; retrying in process with the deliveries held",
+      );
   }
 
   private async fail(err: unknown): Promise<void> {
@@ -172,52 +293,142 @@ export class PartitionConsumer {
 
   private async processBatch(batch: PartitionDelivery[]): Promise<void> {
     const t0 = process.hrtime.bigint();
-    const items: Item[] = [];
+    let pending: Item[] = [];
     for (const d of batch) {
-      if (d.message) items.push({ message: d.message, delivery: d });
-      else {
-        this.deps.log.warn(
-          { event: "partition.malformed", partition: this.partition },
-          "malformed message dropped",
+      if (!d.message) await this.park(d, null, "malformed", "not a VibeTalk message", 0);
+      else if (d.deliveryCount >= this.maxDeliveries)
+        await this.park(
+          d,
+          d.message,
+          "deliveries",
+          `delivered ${d.deliveryCount + 1} times without being stored`,
+          0,
         );
-        d.ack();
-      }
+      else pending.push({ message: d.message, delivery: d });
     }
-    const outcomes = await sequenceBatch(this.sequenceStore, items, this.lastSeq);
-    this.deps.metrics.batchStoreSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-    if (this.deps.log.isLevelEnabled("debug")) {
-      this.deps.log.debug(
-        {
-          event: "partition.batch",
-          partition: this.partition,
-          outcomes: outcomes.map((o) =>
-            o.status === "stored"
-              ? `${o.item.message.clientMsgId}@${o.message.seq}${o.duplicate ? "d" : ""}${o.item.delivery.redelivered ? "r" : ""}`
-              : `${o.item.message.clientMsgId}!`,
-          ),
-        },
-        "batch stored",
+    const attempts = new Map<Item, number>();
+    let isolating = false;
+    let transient = 0;
+    while (pending.length > 0) {
+      this.checkLive();
+      // After a refusal, one message at a time finds the one at fault (the store may not say which).
+      const work = isolating ? pending.slice(0, 1) : pending;
+      const outcomes = await sequenceBatch(this.sequenceStore, work, this.lastSeq);
+      const stored = outcomes.filter(
+        (o): o is Extract<SeqOutcome<Item>, { status: "stored" }> => o.status === "stored",
       );
+      this.logBatch(outcomes);
+      if (stored.length > 0) await this.deliverAndAck(stored);
+      const done = new Set<Item>(stored.map((o) => o.item));
+      pending = pending.filter((i) => !done.has(i));
+      const failed = outcomes.find((o) => o.status === "failed");
+      if (!failed || failed.status !== "failed") {
+        transient = 0;
+        continue;
+      }
+      const kind = await this.kindOf(failed.error);
+      if (kind === "transient") {
+        this.noteTransient("store", failed.error, transient);
+        await this.sleepRetry(transient++);
+        continue;
+      }
+      transient = 0;
+      if (!isolating && work.length > 1) {
+        isolating = true;
+        continue;
+      }
+      const item = failed.item;
+      const n = (attempts.get(item) ?? 0) + 1;
+      attempts.set(item, n);
+      if (kind === "permanent" || n >= this.maxStoreAttempts) {
+        const reason: ParkReason = kind === "permanent" ? "refused" : "attempts";
+        await this.park(item.delivery, item.message, reason, describeFailure(failed.error), n);
+        pending = pending.filter((i) => i !== item);
+        isolating = false;
+      } else await this.sleepRetry(n - 1);
     }
-    const stored = outcomes.filter(
-      (o): o is Extract<SeqOutcome<Item>, { status: "stored" }> => o.status === "stored",
-    );
-    const failures = outcomes.filter((o) => o.status === "failed");
+    this.deps.metrics.batchStoreSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    this.deps.metrics.batchSize.observe(batch.length);
+    this.deps.metrics.batchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
 
+  /** Fans out what was stored (retrying transient failures), then acks it. */
+  private async deliverAndAck(stored: Array<Extract<SeqOutcome<Item>, { status: "stored" }>>): Promise<void> {
     this.deps.heads.raise(headsOf(stored.map((o) => o.message)));
-    await this.fanOut(stored);
+    await this.retrying("fanout", () => this.fanOut(stored));
+    this.checkLive();
     for (const o of stored) o.item.delivery.ack();
-
     const m = this.deps.metrics;
     const dupes = stored.filter((o) => o.duplicate).length;
     m.messagesStored.inc({ result: "new" }, stored.length - dupes);
     if (dupes > 0) m.messagesStored.inc({ result: "duplicate" }, dupes);
-    m.batchSize.observe(batch.length);
-    m.batchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-    if (failures.length > 0) {
-      const first = failures[0];
-      throw first && first.status === "failed" ? first.error : new Error("store failure");
+  }
+
+  /**
+   * Parks a delivery: published unchanged to the parked queue with why (confirmed), its sender's
+   * devices told with `message:failed`, then acked. A crash in between parks it again on redelivery
+   * (the same message id) and tells the sender again.
+   */
+  private async park(
+    d: PartitionDelivery,
+    message: Item["message"] | null,
+    reason: ParkReason,
+    error: string,
+    attempts: number,
+  ): Promise<void> {
+    const request = {
+      partition: this.partition,
+      raw: d.raw,
+      reason,
+      error,
+      attempts,
+      deliveryCount: d.deliveryCount,
+    };
+    await this.retrying("park", () => this.deps.broker.park(request));
+    this.deps.log.error(
+      {
+        event: "partition.parked",
+        partition: this.partition,
+        reason,
+        attempts,
+        deliveries: d.deliveryCount + 1,
+        err: error,
+        ...(message
+          ? { channelId: message.channelId, senderId: message.senderId, clientMsgId: message.clientMsgId }
+          : {}),
+      },
+      "message parked: it will not be stored unless replayed (docs/observability.md#vibetalkmessagesparked)",
+    );
+    if (message) {
+      const failed = {
+        channelId: message.channelId,
+        clientMsgId: message.clientMsgId,
+        code: "NOT_STORED" as const,
+        message: PARK_MESSAGES[reason],
+      };
+      await this.retrying("notify", () =>
+        this.deps.broker.publishToUsers({ t: "failed", failed }, [message.senderId]),
+      );
     }
+    this.checkLive();
+    d.ack();
+    this.deps.metrics.messagesParked.inc({ reason });
+  }
+
+  private logBatch(outcomes: SeqOutcome<Item>[]): void {
+    if (!this.deps.log.isLevelEnabled("debug")) return;
+    this.deps.log.debug(
+      {
+        event: "partition.batch",
+        partition: this.partition,
+        outcomes: outcomes.map((o) =>
+          o.status === "stored"
+            ? `${o.item.message.clientMsgId}@${o.message.seq}${o.duplicate ? "d" : ""}${o.item.delivery.redelivered ? "r" : ""}`
+            : `${o.item.message.clientMsgId}!`,
+        ),
+      },
+      "batch stored",
+    );
   }
 
   /** One publish (normally) per stored message, in seq order per channel. */
@@ -254,9 +465,13 @@ export class PartitionConsumer {
     await Promise.all(publishes);
   }
 
-  /** Release: no more deliveries, finish and ack what was received, close the channel. */
+  /**
+   * Release: no more deliveries, finish and ack what was received, close the channel. A batch
+   * waiting out an outage gives its deliveries back instead (the new owner retries them).
+   */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.wakeRetry?.();
     this.wake?.();
     const sub = this.sub;
     if (sub) {

@@ -53,9 +53,14 @@ export class PartitionManager {
     return [...this.consumers.keys()].sort((a, b) => a - b);
   }
 
-  /** Samples the queue depth of owned partitions every `everyMs`. */
+  /** Samples the queue depth of owned partitions and of the parked queue every `everyMs`. */
   startLagSampling(everyMs: number): void {
     const sample = async () => {
+      try {
+        this.deps.metrics.parkedMessages.set(await this.deps.broker.parkedDepth());
+      } catch {
+        // broker down: readiness reports it
+      }
       for (const k of this.consumers.keys()) {
         try {
           this.deps.metrics.partitionLag.set(

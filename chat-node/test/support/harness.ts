@@ -8,6 +8,7 @@ import {
   type RedisService,
 } from "@vibetalk/testkit";
 import type { AuthReply, Channel, Message, MessageSendReply } from "@vibetalk/protocol";
+import { connect as connectAmqp } from "amqplib";
 import { io as connectSocket, type Socket } from "socket.io-client";
 import { loadConfig, type ChatNodeConfig } from "../../src/config.js";
 import { createChatNode, type ChatNode } from "../../src/node.js";
@@ -34,6 +35,38 @@ export async function startServices(): Promise<Services> {
       await Promise.allSettled([redis.stop(), rabbit.stop(), mongo.stop()]);
     },
   };
+}
+
+/** GET on RabbitMQ's management API (its URL carries the credentials, which fetch refuses). */
+export async function management<T = unknown>(services: Services, path: string): Promise<T> {
+  const u = new URL(services.rabbit.managementUrl ?? "");
+  const auth = Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString(
+    "base64",
+  );
+  const r = await fetch(`${u.protocol}//${u.host}${path}`, { headers: { authorization: `Basic ${auth}` } });
+  if (!r.ok) throw new Error(`management ${path}: ${r.status} ${await r.text()}`);
+  return (await r.json()) as T;
+}
+
+/** Publishes straight to a partition, bypassing the chat-node's checks (a message the edge would refuse). */
+export async function publishToPartitionDirectly(
+  services: Services,
+  partition: number,
+  message: unknown,
+  opts: { messageId?: string; url?: string } = {},
+): Promise<void> {
+  const conn = await connectAmqp(opts.url ?? services.rabbit.url);
+  try {
+    const ch = await conn.createConfirmChannel();
+    ch.publish("vibetalk.partitions", String(partition), Buffer.from(JSON.stringify(message)), {
+      persistent: true,
+      contentType: "application/json",
+      ...(opts.messageId ? { messageId: opts.messageId } : {}),
+    });
+    await ch.waitForConfirms();
+  } finally {
+    await conn.close();
+  }
 }
 
 export const JWT_SECRET = "integration-test-secret-0123456789";

@@ -6,6 +6,11 @@ export class MemorySequenceStore implements SequenceStore {
   readonly byId = new Map<string, StoredMessage>();
   readonly byKey = new Map<string, StoredMessage>();
   failNextInsertAt: number | undefined;
+  /** While set, every insert fails with it before writing anything (a store outage). */
+  down: Error | null = null;
+  /** A document this returns an error for is refused, whole slice unwritten (like FerretDB's). */
+  refuse: ((d: StoredMessage) => Error | undefined) | undefined;
+  inserts = 0;
   lastSeqReads = 0;
 
   async lastSeq(channelId: string): Promise<number> {
@@ -16,6 +21,10 @@ export class MemorySequenceStore implements SequenceStore {
   }
 
   async insertOrdered(docs: StoredMessage[]): Promise<InsertOutcome> {
+    this.inserts++;
+    if (this.down) return { inserted: 0, failure: { index: 0, duplicateKey: false, error: this.down } };
+    const refused = this.refuse && docs.map((d) => this.refuse?.(d)).find((e) => e !== undefined);
+    if (refused) return { inserted: 0, failure: { index: 0, duplicateKey: false, error: refused } };
     for (let i = 0; i < docs.length; i++) {
       const d = docs[i] as StoredMessage;
       if (this.failNextInsertAt === i) {

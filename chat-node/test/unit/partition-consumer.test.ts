@@ -1,4 +1,5 @@
-// PartitionConsumer on fakes: batching, ack after store + fan-out, release, failure → requeue.
+// PartitionConsumer on fakes: batching, ack after store + fan-out, release, transient failures retried
+// in process, poison messages parked (no seq, sender told), failures that lose the channel → requeue.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { pino } from "pino";
@@ -11,6 +12,7 @@ import type {
   ChannelRecord,
   MemberRecord,
   NodeEvent,
+  ParkRequest,
   PartitionDelivery,
   PartitionSubscription,
   Store,
@@ -34,11 +36,33 @@ class FakeSubscription implements PartitionSubscription {
   }
 }
 
+function brokerDown(): Error {
+  const e = new Error("broker down");
+  e.name = "BrokerUnavailableError";
+  return e;
+}
+
 class FakeBroker {
   subs: Array<{ sub: FakeSubscription; deliver: (d: PartitionDelivery) => void }> = [];
   published: Array<{ event: NodeEvent; recipients: readonly string[] }> = [];
+  parked: ParkRequest[] = [];
   acked: string[] = [];
   failFanOut = false;
+  failPark = 0;
+  async park(r: ParkRequest): Promise<void> {
+    if (this.failPark > 0) {
+      this.failPark--;
+      throw brokerDown();
+    }
+    this.parked.push(r);
+  }
+  failed(): Array<{ clientMsgId: string; code: string; to: readonly string[] }> {
+    return this.published.flatMap((p) =>
+      p.event.t === "failed"
+        ? [{ clientMsgId: p.event.failed.clientMsgId, code: p.event.failed.code, to: p.recipients }]
+        : [],
+    );
+  }
   async subscribePartition(
     _k: number,
     _prefetch: number,
@@ -49,12 +73,12 @@ class FakeBroker {
     return sub;
   }
   async publishToUsers(event: NodeEvent, recipients: readonly string[]): Promise<number> {
-    if (this.failFanOut) throw new Error("broker down");
+    if (this.failFanOut && event.t === "message") throw brokerDown();
     this.published.push({ event, recipients });
     return 1;
   }
   /** Delivers to the newest subscription; returns whether the delivery was acked by then. */
-  send(message: AcceptedMessage | null, redelivered = false): void {
+  send(message: AcceptedMessage | null, redelivered = false, deliveryCount = redelivered ? 1 : 0): void {
     const s = this.subs[this.subs.length - 1];
     if (!s) throw new Error("no subscription");
     const sub = s.sub;
@@ -62,6 +86,8 @@ class FakeBroker {
       message,
       trace: {},
       redelivered,
+      deliveryCount,
+      raw: { content: Buffer.from(JSON.stringify(message)), headers: {}, messageId: message?.clientMsgId },
       ack: () => {
         if (!sub.isClosed) this.acked.push(message?.clientMsgId ?? "malformed");
       },
@@ -69,7 +95,14 @@ class FakeBroker {
   }
 }
 
-function setup(opts: { flushIntervalMs?: number; batchSize?: number } = {}) {
+function setup(
+  opts: {
+    flushIntervalMs?: number;
+    batchSize?: number;
+    maxStoreAttempts?: number;
+    maxDeliveries?: number;
+  } = {},
+) {
   const seq = new MemorySequenceStore();
   const now = new Date();
   const channel: ChannelRecord = {
@@ -103,6 +136,7 @@ function setup(opts: { flushIntervalMs?: number; batchSize?: number } = {}) {
     raiseChannelHeads: async (h: unknown[]) => void heads.push(...h),
     getChannel: async () => channel,
     listMembers: async () => [member("u"), member("v")],
+    ping: async () => !seq.down,
   } as unknown as Store;
   const broker = new FakeBroker();
   const metrics = createMetrics("test", { defaultMetrics: false });
@@ -121,9 +155,13 @@ function setup(opts: { flushIntervalMs?: number; batchSize?: number } = {}) {
       batchSize: opts.batchSize ?? 10,
       flushIntervalMs: opts.flushIntervalMs ?? 1,
       retryDelayMs: 10,
+      retryBaseDelayMs: 1,
+      retryMaxDelayMs: 5,
+      maxStoreAttempts: opts.maxStoreAttempts ?? 3,
+      maxDeliveries: opts.maxDeliveries ?? 20,
     },
   );
-  return { seq, broker, consumer, heads };
+  return { seq, broker, consumer, heads, metrics };
 }
 
 const msg = (id: string, channelId = "c"): AcceptedMessage => ({
@@ -155,12 +193,16 @@ test("stores in order, fans out to the members, then acks", async () => {
   await consumer.stop();
 });
 
-test("a malformed delivery is acked and dropped", async () => {
+test("a malformed delivery is parked (reason malformed), acked, and nobody is told", async () => {
   const { broker, consumer } = setup();
   await consumer.start();
   broker.send(null);
   broker.send(msg("ok"));
   await until("both acked", () => broker.acked.length === 2);
+  assert.deepEqual(
+    broker.parked.map((p) => p.reason),
+    ["malformed"],
+  );
   assert.equal(broker.published.length, 1);
   await consumer.stop();
 });
@@ -178,37 +220,148 @@ test("release: stop cancels, finishes what was received, acks it, then closes", 
   assert.deepEqual(seq.seqsOf("c"), [1, 2]);
 });
 
-test("a failed fan-out leaves the batch unacked, closes the channel and resubscribes; redelivery is recognised", async () => {
-  const { broker, consumer, seq } = setup();
+test("a failed fan-out is retried in process: the batch stays unacked, the channel open", async () => {
+  const { broker, consumer, seq, metrics } = setup();
   await consumer.start();
   broker.failFanOut = true;
   broker.send(msg("p"));
-  await until("channel closed", () => broker.subs[0]?.sub.isClosed === true);
+  await until("retried", () => seq.seqsOf("c").length === 1);
+  await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(broker.acked, []);
-  assert.deepEqual(seq.seqsOf("c"), [1], "stored before the fan-out failed");
+  assert.equal(broker.subs[0]?.sub.isClosed, false, "not returned to the queue");
   broker.failFanOut = false;
-  await until("resubscribed", () => broker.subs.length === 2);
-  broker.send(msg("p"), true); // the broker redelivers it
   broker.send(msg("q"));
   await until("acked", () => broker.acked.length === 2);
+  assert.equal(broker.subs.length, 1, "no resubscription");
   assert.deepEqual(seq.seqsOf("c"), [1, 2]);
   const seqs = broker.published.map((p) =>
     p.event.t === "message" ? `${p.event.message.clientMsgId}@${p.event.message.seq}` : "",
   );
-  assert.deepEqual(seqs, ["p@1", "q@2"], "the redelivered message keeps its seq");
+  assert.deepEqual(seqs, ["p@1", "q@2"]);
+  const retries = (await metrics.transientRetries.get()).values.find((v) => v.labels["step"] === "fanout");
+  assert.ok((retries?.value ?? 0) > 0);
   await consumer.stop();
 });
 
-test("a store failure stops the channel and requeues everything unacked", async () => {
+test("a store outage is waited out in process, however long: nothing acked, parked or requeued", async () => {
   const { broker, consumer, seq } = setup({ batchSize: 10, flushIntervalMs: 20 });
   await consumer.start();
-  seq.failNextInsertAt = 1;
+  seq.down = Object.assign(new Error("connect ECONNREFUSED"), { name: "MongoServerSelectionError" });
   for (const id of ["m1", "m2", "m3"]) broker.send(msg(id));
-  await until("closed", () => broker.subs[0]?.sub.isClosed === true);
-  assert.deepEqual(broker.acked, ["m1"], "only what was stored and fanned out is acked");
-  await until("resubscribed", () => broker.subs.length === 2);
-  for (const id of ["m2", "m3"]) broker.send(msg(id), true);
+  await until("many attempts", () => seq.inserts > 20);
+  assert.deepEqual(broker.acked, []);
+  assert.equal(broker.parked.length, 0);
+  assert.equal(broker.subs[0]?.sub.isClosed, false);
+  seq.down = null;
   await until("acked", () => broker.acked.length === 3);
   assert.deepEqual(seq.seqsOf("c"), [1, 2, 3]);
+  assert.equal(broker.subs.length, 1);
+  await consumer.stop();
+});
+
+test("an unknown failure while the store answers pings counts as transient too", async () => {
+  const { broker, consumer, seq } = setup();
+  await consumer.start();
+  seq.down = new Error("something odd"); // ping() answers false while down
+  broker.send(msg("a"));
+  await until("attempts", () => seq.inserts > 10);
+  assert.equal(broker.parked.length, 0);
+  seq.down = null;
+  await until("acked", () => broker.acked.length === 1);
+  await consumer.stop();
+});
+
+test("a message the store refuses is parked, takes no seq, its sender is told, the rest is stored in order", async () => {
+  const { broker, consumer, seq, metrics } = setup({ batchSize: 10, flushIntervalMs: 20 });
+  await consumer.start();
+  const sqlstate = Object.assign(new Error("ERROR: unsupported Unicode escape sequence (SQLSTATE 22P05)"), {
+    name: "MongoBulkWriteError",
+    code: 1,
+  });
+  seq.refuse = (d) => (d.body.includes("\u0000") ? sqlstate : undefined);
+  const bad = { ...msg("bad"), body: "a\u0000b" };
+  for (const m of [msg("before"), bad, msg("after"), msg("other", "d")]) broker.send(m);
+  await until("all acked", () => broker.acked.length === 4);
+  assert.deepEqual(seq.seqsOf("c"), [1, 2], "gap-free: the parked message has no seq");
+  assert.deepEqual(seq.seqsOf("d"), [1]);
+  assert.deepEqual(
+    broker.parked.map((p) => [p.reason, p.partition, p.attempts]),
+    [["refused", 0, 1]],
+  );
+  assert.match(broker.parked[0]?.error ?? "", /SQLSTATE 22P05/);
+  assert.deepEqual(JSON.parse(broker.parked[0]?.raw.content.toString() ?? "{}").clientMsgId, "bad");
+  assert.deepEqual(broker.failed(), [{ clientMsgId: "bad", code: "NOT_STORED", to: ["u"] }]);
+  const stored = broker.published.flatMap((p) =>
+    p.event.t === "message" ? [`${p.event.message.clientMsgId}@${p.event.message.seq}`] : [],
+  );
+  assert.deepEqual(stored.sort(), ["after@2", "before@1", "other@1"]);
+  assert.equal(broker.subs.length, 1);
+  const parked = (await metrics.messagesParked.get()).values;
+  assert.deepEqual(
+    parked.map((v) => [v.labels["reason"], v.value]),
+    [["refused", 1]],
+  );
+  await consumer.stop();
+});
+
+test("a message failing for an unknown reason while the store is healthy is parked after maxStoreAttempts", async () => {
+  const { broker, consumer, seq } = setup({ maxStoreAttempts: 4 });
+  await consumer.start();
+  seq.refuse = (d) => (d.clientMsgId === "odd" ? new Error("weird") : undefined);
+  broker.send(msg("odd"));
+  broker.send(msg("fine"));
+  await until("acked", () => broker.acked.length === 2);
+  assert.deepEqual(
+    broker.parked.map((p) => [p.reason, p.attempts]),
+    [["attempts", 4]],
+  );
+  assert.deepEqual(seq.seqsOf("c"), [1]);
+  await consumer.stop();
+});
+
+test("a delivery the broker returned maxDeliveries times is parked without a try; a failed park is retried", async () => {
+  const { broker, consumer, seq } = setup({ maxDeliveries: 5 });
+  await consumer.start();
+  broker.failPark = 3;
+  broker.send(msg("crashy"), true, 5);
+  broker.send(msg("next"), true, 4);
+  await until("acked", () => broker.acked.length === 2);
+  assert.deepEqual(
+    broker.parked.map((p) => [p.reason, p.deliveryCount, p.attempts]),
+    [["deliveries", 5, 0]],
+  );
+  assert.deepEqual(seq.seqsOf("c"), [1]);
+  assert.deepEqual(
+    broker.failed().map((f) => f.clientMsgId),
+    ["crashy"],
+  );
+  await consumer.stop();
+});
+
+test("a release during an outage gives the deliveries back instead of waiting", async () => {
+  const { broker, consumer, seq } = setup();
+  await consumer.start();
+  seq.down = Object.assign(new Error("down"), { name: "MongoNetworkError" });
+  broker.send(msg("w"));
+  await until("attempts", () => seq.inserts > 3);
+  const t0 = Date.now();
+  await consumer.stop();
+  assert.ok(Date.now() - t0 < 1000, "released promptly");
+  assert.equal(broker.subs[0]?.sub.isClosed, true);
+  assert.deepEqual(broker.acked, []);
+});
+
+test("a channel lost during a retry abandons the batch; the consumer resubscribes and stores the redelivery", async () => {
+  const { broker, consumer, seq } = setup();
+  await consumer.start();
+  seq.down = Object.assign(new Error("down"), { name: "MongoNetworkError" });
+  broker.send(msg("x"));
+  await until("attempts", () => seq.inserts > 3);
+  await broker.subs[0]?.sub.close(); // the broker connection went
+  await until("resubscribed", () => broker.subs.length === 2);
+  seq.down = null;
+  broker.send(msg("x"), true);
+  await until("acked", () => broker.acked.length === 1);
+  assert.deepEqual(seq.seqsOf("c"), [1]);
   await consumer.stop();
 });

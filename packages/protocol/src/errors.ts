@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   "RATE_LIMITED",
   "UNAVAILABLE",
   "INTERNAL",
+  "NOT_STORED",
 ] as const;
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);
@@ -26,6 +27,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
   INTERNAL: 500,
+  // Only in the message:failed event (the send was acked); never an HTTP answer.
+  NOT_STORED: 500,
 });
 
 export const ErrorInfoSchema = z.object({

@@ -13,4 +13,12 @@ export const PROTOCOL_VERSION = 1;
 export const API_PREFIX = "/api/v1";
 
 export const CLIENT_EVENTS = ["message:send", "receipt", "typing", "presence:subscribe", "sync"] as const;
-export const SERVER_EVENTS = ["message", "receipt", "typing", "presence", "channel", "reconnect"] as const;
+export const SERVER_EVENTS = [
+  "message",
+  "receipt",
+  "typing",
+  "presence",
+  "channel",
+  "reconnect",
+  "message:failed",
+] as const;

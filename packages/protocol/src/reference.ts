@@ -80,6 +80,7 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
         { title: "presence", schema: s.PresenceEventSchema },
         { title: "channel", schema: s.ChannelEventSchema },
         { title: "reconnect", schema: s.ReconnectEventSchema },
+        { title: "message:failed", schema: s.MessageFailedEventSchema },
       ],
     },
   ];

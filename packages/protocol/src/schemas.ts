@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ErrorInfoSchema } from "./errors.js";
+import { ErrorCodeSchema, ErrorInfoSchema } from "./errors.js";
 import {
   CHANNEL_ID_PATTERN,
   CHANNEL_NAME_MAX,
@@ -331,5 +331,16 @@ export const ChannelEventSchema = z.object({
   change: ChannelChangeSchema,
 });
 export const ReconnectEventSchema = z.object({ reason: z.literal("draining") });
+/**
+ * An acked message that the server could not store (the store refused it, or it failed too often):
+ * it takes no `seq`, is not delivered, and is kept aside (parked) for an operator. Sent to every
+ * socket of the sender. `code` is NOT_STORED.
+ */
+export const MessageFailedEventSchema = z.object({
+  channelId: ChannelIdSchema,
+  clientMsgId: ClientMsgIdSchema,
+  code: ErrorCodeSchema,
+  message: z.string(),
+});
 /** Socket.IO `connect_error` data when the handshake is refused. */
 export const ConnectErrorDataSchema = z.object({ code: z.string() });

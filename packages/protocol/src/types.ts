@@ -60,6 +60,7 @@ export type PresenceEvent = Out<typeof s.PresenceEventSchema>;
 export type ChannelChange = Out<typeof s.ChannelChangeSchema>;
 export type ChannelEvent = Out<typeof s.ChannelEventSchema>;
 export type ReconnectEvent = Out<typeof s.ReconnectEventSchema>;
+export type MessageFailedEvent = Out<typeof s.MessageFailedEventSchema>;
 
 /** Socket.IO events a client emits, each with its payload and ack reply. */
 export interface ClientToServerEvents {
@@ -78,4 +79,5 @@ export interface ServerToClientEvents {
   presence: (event: PresenceEvent) => void;
   channel: (event: ChannelEvent) => void;
   reconnect: (event: ReconnectEvent) => void;
+  "message:failed": (event: MessageFailedEvent) => void;
 }
