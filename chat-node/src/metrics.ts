@@ -8,7 +8,7 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
   registry.setDefaultLabels({ node: nodeId });
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "vibetalk_process_" });
   const r = [registry];
-  return {
+  const metrics = {
     registry,
     connections: new Gauge({
       name: "vibetalk_connections",
@@ -139,6 +139,11 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
       registers: r,
     }),
   };
+  // Every label value from the start, so rates begin at 0 and dashboards show the series before the first event.
+  for (const reason of ["refused", "attempts", "deliveries", "malformed"])
+    metrics.messagesParked.inc({ reason }, 0);
+  for (const step of ["store", "fanout", "park", "notify"]) metrics.transientRetries.inc({ step }, 0);
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
