@@ -56,6 +56,23 @@ interface Parts {
   assignment: AssignmentSource;
 }
 
+/** `p`, or false after `ms` (a ping that hangs is a failed ping). */
+function withTimeout(p: Promise<boolean>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(t);
+        resolve(false);
+      },
+    );
+  });
+}
+
 /** Builds a chat-node from its config; several may run in one process (tests). */
 export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions = {}): ChatNode {
   const log = options.logger ?? createLogger(config.logLevel, config.nodeId);
@@ -68,7 +85,7 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
   async function start(): Promise<void> {
     const t0 = Date.now();
     const schemas = protocolSchemas(config.limits);
-    const store = await MongoStore.connect(config.mongodbUrl);
+    const store = await MongoStore.connect(config.mongodbUrl, config.storeTimeoutMs);
     const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
     redis.on("error", (err: Error) => log.debug({ err: err.message }, "redis error"));
     await redis.connect();
@@ -127,10 +144,23 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
       metrics,
       log,
       connections: () => gatewayRef?.connections ?? 0,
+      // Ready = this node can take messages: RabbitMQ connected, not draining. A store or Redis
+      // outage is shared by every node (readiness there would empty the Service and take the
+      // partitions away from all of them while sends still work); it shows in `checks`.
       readiness: async () => {
-        const [redisOk, storeOk] = await Promise.all([presence.ping(), store.ping()]);
-        const checks = { broker: broker.isConnected(), redis: redisOk, store: storeOk, draining };
-        return { ready: checks.broker && checks.redis && checks.store && !draining, checks };
+        const [redisOk, storeOk] = await Promise.all([
+          withTimeout(presence.ping(), 1000),
+          withTimeout(store.ping(), 1000),
+        ]);
+        const connected = broker.isConnected();
+        const checks = {
+          broker: connected,
+          redis: redisOk,
+          store: storeOk,
+          draining,
+          publishing: connected && !broker.isBlocked(),
+        };
+        return { ready: connected && !draining, checks };
       },
     });
     const gateway = new SocketGateway(app.server, {

@@ -105,6 +105,17 @@ const messageSchema = new Schema<MessageDoc>(
 messageSchema.index({ channelId: 1, senderId: 1, clientMsgId: 1 }, { unique: true, name: "idempotency" });
 messageSchema.index({ channelId: 1, blk: 1 }, { name: "page" });
 
+/** The store's server is known to be down: requests fail at once instead of waiting for it. */
+export class StoreUnavailableError extends Error {
+  constructor() {
+    super("the store is unavailable");
+    this.name = "StoreUnavailableError";
+  }
+}
+
+/** Methods that work without the server, or report on it. */
+const UNGUARDED = new Set<PropertyKey>(["ping", "close", "isAvailable", "constructor"]);
+
 export function isDuplicateKey(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { code?: unknown }).code === 11000;
 }
@@ -185,6 +196,12 @@ export class MongoStore implements Store {
   private readonly messages;
   private readonly bucket: mongoose.mongo.GridFSBucket;
   private readonly filesCol;
+  /**
+   * The driver's view of the server (its monitor checks every second): false from the first failed
+   * heartbeat until one succeeds. While false every store call fails with StoreUnavailableError at
+   * once — a circuit breaker — rather than each waiting the server selection timeout.
+   */
+  private available = true;
 
   private constructor(private readonly conn: Connection) {
     // Mongoose models carry the schemas and indexes; queries use the typed driver collections.
@@ -206,16 +223,52 @@ export class MongoStore implements Store {
       uploadDate: Date;
       metadata?: FileMeta;
     }>("files.files");
+    conn
+      .getClient()
+      .on(
+        "topologyDescriptionChanged",
+        (e: { newDescription: { hasDataBearingServers: boolean } }) =>
+          (this.available = e.newDescription.hasDataBearingServers),
+      );
   }
 
-  /** Connects and makes sure the indexes exist. */
-  static async connect(url: string): Promise<MongoStore> {
+  /** False while the driver knows no server it could send to (the breaker is open). */
+  isAvailable(): boolean {
+    return this.available;
+  }
+
+  /** The store with every call behind the breaker. */
+  private guarded(): MongoStore {
+    return new Proxy(this, {
+      get: (target, prop, receiver) => {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (typeof v !== "function" || UNGUARDED.has(prop)) return v;
+        return (...args: unknown[]) => {
+          if (!target.available) throw new StoreUnavailableError();
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  }
+
+  /**
+   * Connects and makes sure the indexes exist. `timeoutMs` bounds server selection and connecting
+   * (a request while the store is down fails after at most that, and at once once the monitor,
+   * checking every second, has seen it down).
+   */
+  static async connect(url: string, timeoutMs = 2000): Promise<MongoStore> {
     const conn = await mongoose
-      .createConnection(url, { serverSelectionTimeoutMS: 10_000, maxPoolSize: 20, autoIndex: false })
+      .createConnection(url, {
+        serverSelectionTimeoutMS: timeoutMs,
+        connectTimeoutMS: timeoutMs,
+        heartbeatFrequencyMS: 1000,
+        maxPoolSize: 20,
+        autoIndex: false,
+      })
       .asPromise();
     const store = new MongoStore(conn);
     await Promise.all(Object.values(conn.models).map((m) => m.createIndexes()));
-    return store;
+    return store.guarded();
   }
 
   // ---- users ----
@@ -566,7 +619,7 @@ export class MongoStore implements Store {
 
   async ping(): Promise<boolean> {
     try {
-      if (this.conn.readyState !== 1 || !this.conn.db) return false;
+      if (!this.available || this.conn.readyState !== 1 || !this.conn.db) return false;
       await this.conn.db.command({ ping: 1 });
       return true;
     } catch {

@@ -6,7 +6,7 @@ export function toErrorInfo(err: unknown): { info: ErrorInfo; internal: boolean 
   const name = (err as { name?: unknown })?.name;
   if (
     typeof name === "string" &&
-    /^Mongo|BrokerUnavailable|MaxRetriesPerRequest|IllegalOperation/.test(name)
+    /^Mongo|StoreUnavailable|BrokerUnavailable|MaxRetriesPerRequest|IllegalOperation/.test(name)
   ) {
     return { info: { code: "UNAVAILABLE", message: "a dependency is unavailable; retry" }, internal: false };
   }

@@ -42,7 +42,7 @@ export interface HttpDeps {
   log: Logger;
   readiness(): Promise<{
     ready: boolean;
-    checks: { broker: boolean; redis: boolean; store: boolean; draining: boolean };
+    checks: { broker: boolean; redis: boolean; store: boolean; draining: boolean; publishing: boolean };
   }>;
   connections(): number;
 }

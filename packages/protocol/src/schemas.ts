@@ -285,7 +285,14 @@ export const OkReplySchema = z.object({ ok: z.literal(true) });
 export const HealthReplySchema = z.object({ status: z.literal("ok") });
 export const ReadyReplySchema = z.object({
   ready: z.boolean(),
-  checks: z.object({ broker: z.boolean(), redis: z.boolean(), store: z.boolean(), draining: z.boolean() }),
+  checks: z.object({
+    broker: z.boolean(),
+    redis: z.boolean(),
+    store: z.boolean(),
+    draining: z.boolean(),
+    /** False while RabbitMQ blocks publishing (memory or disk alarm): sends answer UNAVAILABLE. */
+    publishing: z.boolean(),
+  }),
 });
 export const ConnectionsReplySchema = z.object({ connections: z.number().int().min(0) });
 
