@@ -39,6 +39,9 @@ export class ChannelHeadsWriter {
   private readonly pending = new Map<string, ChannelHead>();
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> = Promise.resolve();
+  /** Failed flushes in a row: the next one waits longer (up to 5 s), and only some are logged. */
+  private failures = 0;
+  private stopped = false;
 
   constructor(
     private readonly store: Store,
@@ -51,11 +54,12 @@ export class ChannelHeadsWriter {
       const cur = this.pending.get(h.channelId);
       if (!cur || h.lastSeq > cur.lastSeq) this.pending.set(h.channelId, h);
     }
-    if (!this.timer && this.pending.size > 0) {
+    if (!this.timer && !this.stopped && this.pending.size > 0) {
+      const wait = Math.min(5000, this.intervalMs * 2 ** Math.min(this.failures, 5));
       this.timer = setTimeout(() => {
         this.timer = null;
         void this.flush();
-      }, this.intervalMs);
+      }, wait);
       this.timer.unref();
     }
   }
@@ -67,18 +71,28 @@ export class ChannelHeadsWriter {
     this.writing = this.writing.then(async () => {
       try {
         await this.store.raiseChannelHeads(heads);
+        this.failures = 0;
       } catch (err) {
-        this.log.warn(
-          { event: "heads.flush_failed", heads: heads.length, err: (err as Error).message },
-          "channel heads kept for retry",
-        );
+        if (this.failures % 20 === 0)
+          this.log.warn(
+            {
+              event: "heads.flush_failed",
+              heads: heads.length,
+              failures: this.failures + 1,
+              err: (err as Error).message,
+            },
+            "channel heads kept for retry",
+          );
+        this.failures++;
         this.raise(heads);
       }
     });
     return this.writing;
   }
 
+  /** Writes what is pending once more; what still fails then is repaired by the next owner's first read. */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.flush();
