@@ -373,7 +373,8 @@ before(async () => {
     await Promise.all([sender.open(), receiver.open()]);
     lanes.push({ partition: p, channelId, sender, receiver, acked: [], injected: [] });
   }
-  assert.match(services.rabbit.version, /^4\./, "RabbitMQ 4");
+  // RabbitMQ 4 unless VIBETALK_RABBITMQ says otherwise (docs/versions.md); the figures name it.
+  console.log(`faults on RabbitMQ ${services.rabbit.version}, Redis ${services.redis.version}`);
 });
 
 after(async () => {
