@@ -137,6 +137,7 @@ export async function cleanUpNode(kubeProxy = kubeProxyBinary()): Promise<void> 
   await killAll(nodeProcesses());
   if (kubeProxy) await runCommand(kubeProxy, ["--cleanup"], { timeoutMs: 30_000 });
   await removeKubeChains();
+  await removeKubeRouterSets();
   for (let attempt = 0; attempt < 3; attempt++) {
     const points = mountsUnder(NODE_DIR);
     if (points.length === 0) break;
@@ -180,6 +181,17 @@ async function removeKubeChains(): Promise<void> {
       const chains = lines.map((l) => /^-N (KUBE-\S+)$/.exec(l)?.[1]).filter((c): c is string => !!c);
       for (const c of chains) await runCommand(binary, ["-w", "-t", table, "-F", c], { timeoutMs: 10_000 });
       for (const c of chains) await runCommand(binary, ["-w", "-t", table, "-X", c], { timeoutMs: 10_000 });
+    }
+  }
+}
+
+/** kube-router's ipsets (KUBE-SRC-*, KUBE-DST-*, and the temporary TMP-* ones), once no rule uses them. */
+async function removeKubeRouterSets(): Promise<void> {
+  const listed = await runCommand("ipset", ["list", "-n"], { timeoutMs: 10_000 }).catch(() => undefined);
+  if (!listed || listed.code !== 0) return;
+  for (const set of listed.stdout.split("\n").map((l) => l.trim())) {
+    if (/^(inet6:)?(KUBE-(SRC|DST)-|TMP-)/.test(set)) {
+      await runCommand("ipset", ["destroy", set], { timeoutMs: 10_000 });
     }
   }
 }

@@ -2,6 +2,8 @@
  * A real Kubernetes node on this machine: Debian's containerd with the CRI plugin, the real kubelet and
  * kube-proxy built from the pinned Kubernetes module, pods on a CNI bridge with addresses of their own, and
  * VibeTalk's images imported from the archives scripts/images writes. See docs/development.md.
+ * With `networkPolicy: true`, kube-router's network policy controller alone enforces NetworkPolicy on the
+ * node (iptables and ipsets; no routing, no service proxy, no CNI of its own).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, stat, writeFile } from "node:fs/promises";
@@ -9,7 +11,7 @@ import { join } from "node:path";
 import type { ControlPlane } from "./controlplane.js";
 import type { HostNetwork } from "./host-network.js";
 import { freePort } from "./ports.js";
-import { ManagedProcess, run, waitUntil } from "./process.js";
+import { ManagedProcess, run, runCommand, waitUntil } from "./process.js";
 import { cacheDir, systemBinary, toolPath } from "./tools.js";
 import { waitFor } from "./wait.js";
 
@@ -28,7 +30,9 @@ export interface KubeNode {
   ctr(args: string[]): Promise<string>;
   /** The references of the images imported into the node. */
   images: string[];
-  logTail(component: "containerd" | "kubelet" | "kube-proxy", lines?: number): string;
+  logTail(component: "containerd" | "kubelet" | "kube-proxy" | "kube-router", lines?: number): string;
+  /** Whether kube-router enforces NetworkPolicy on this node. */
+  networkPolicy: boolean;
   stop(): Promise<void>;
 }
 
@@ -191,6 +195,45 @@ function kubeProxyConfig(cp: ControlPlane, net: HostNetwork, ports: number[]): s
   );
 }
 
+/**
+ * kube-router v2 with only its firewall on: it watches pods, namespaces and NetworkPolicies and keeps
+ * per-pod iptables chains (KUBE-POD-FW-*, KUBE-NWPLCY-*) and ipsets (KUBE-SRC-*, KUBE-DST-*) in step.
+ * It reads the cluster with the admin credentials (a copy in the node folder, so that the clean-up of a
+ * killed run finds the process by its command line). Its health port would listen on every interface,
+ * so it is off; the controller is up once it has hooked its chains into the built-in ones. Traffic
+ * whose source is the node itself (probes, the tests on the host) is always allowed by it.
+ */
+async function startKubeRouter(
+  cp: ControlPlane,
+  dir: string,
+  start: (name: string, command: string, args: string[]) => ManagedProcess,
+): Promise<void> {
+  const kubeconfig = join(dir, "kube-router.kubeconfig");
+  await writeFile(kubeconfig, readFileSync(cp.kubeconfigPath));
+  const router = start("kube-router", toolPath("kube-router"), [
+    `--kubeconfig=${kubeconfig}`,
+    `--hostname-override=${cp.node?.nodeName ?? ""}`,
+    "--run-firewall=true",
+    "--run-router=false",
+    "--run-service-proxy=false",
+    "--enable-cni=false",
+    "--enable-ipv6=false",
+    "--service-cluster-ip-range=10.96.0.0/16",
+    "--health-port=0",
+    "--metrics-port=0",
+    "--iptables-sync-period=1m",
+    "--v=1",
+  ]);
+  await waitUntil(
+    "kube-router (its chains in FORWARD)",
+    router,
+    async () =>
+      (await runCommand("iptables", ["-w", "-S", "FORWARD"])).stdout.includes("KUBE-ROUTER-FORWARD"),
+    60_000,
+    250,
+  );
+}
+
 async function sockReady(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isSocket();
@@ -206,7 +249,12 @@ async function sockReady(path: string): Promise<boolean> {
 export async function startNode(
   cp: ControlPlane,
   net: HostNetwork,
-  options: { images?: ImageArchive[]; log?: (m: string) => void } = {},
+  options: {
+    images?: ImageArchive[];
+    log?: (m: string) => void;
+    /** Enforce NetworkPolicy with kube-router's network policy controller (default false). */
+    networkPolicy?: boolean;
+  } = {},
 ): Promise<KubeNode> {
   const creds = cp.node;
   if (!creds) throw new Error("startNode: the control plane was started without nodeAddress");
@@ -288,16 +336,20 @@ export async function startNode(
       60_000,
       250,
     );
+    // kube-router finds itself by the Node object, so only once the kubelet has registered it.
+    const networkPolicy = options.networkPolicy ?? false;
+    if (networkPolicy) await startKubeRouter(cp, dir, start);
     return {
       name: creds.nodeName,
       containerdSocket: socket,
       ctr,
       images: images.map((i) => i.ref),
       logTail: (component, lines) => byName.get(component)?.logTail(lines) ?? `(no ${component})`,
+      networkPolicy,
       stop: stopAll,
     };
   } catch (err) {
-    const tails = ["containerd", "kubelet", "kube-proxy"]
+    const tails = ["containerd", "kubelet", "kube-proxy", "kube-router"]
       .map((n) => `--- ${n} ---\n${byName.get(n)?.logTail(20) ?? "(not started)"}`)
       .join("\n");
     await stopAll();

@@ -31,6 +31,7 @@ const versionKey: Record<string, string> = {
   kwok: "KWOK_VERSION",
   helm: "HELM_VERSION",
   ferretdb: "FERRETDB_VERSION",
+  "kube-router": "KUBE_ROUTER_VERSION",
 };
 
 /** Absolute path of a tool built by scripts/setup; throws a message saying how to get it when missing. */
