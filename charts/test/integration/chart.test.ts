@@ -111,6 +111,16 @@ describe("the vibetalk chart, rendered by helm", { timeout: 300_000 }, () => {
       for (const key of ["rules", "roleRef", "subjects"])
         assert.deepEqual(field(r, key), field(m, key), `${id(m)} ${key}`);
     }
+    // The admission policy and its binding, word for word; the operator's NetworkPolicy but for the
+    // release's selector labels.
+    for (const kind of ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"])
+      assert.deepEqual(field(must(docs, kind), "spec"), field(must(manifests, kind), "spec"), kind);
+    const np = (d: K8sObject) => {
+      const spec = structuredClone(field(d, "spec")) as { podSelector: unknown };
+      spec.podSelector = {};
+      return spec;
+    };
+    assert.deepEqual(np(must(docs, "NetworkPolicy")), np(must(manifests, "NetworkPolicy")));
     const want = must<Deployment>(manifests, "Deployment");
     const got = must<Deployment>(docs, "Deployment", want.metadata.name);
     assert.equal(got.spec.replicas, want.spec.replicas);
@@ -141,6 +151,45 @@ describe("the vibetalk chart, rendered by helm", { timeout: 300_000 }, () => {
       "the Service selects the operator pods",
     );
     assert.deepEqual(field(must(docs, "APIService"), "spec"), field(must(manifests, "APIService"), "spec"));
+  });
+
+  test("operator.watchNamespace: the operator's rules become a Role and RoleBinding there, as the generator's --watch-namespace bundle has them", async () => {
+    const { operatorManifests } = await import("../../../operator/src/manifests/operator-manifests.js");
+    const want = operatorManifests({ watchNamespace: "chat" }) as unknown as K8sObject[];
+    const docs = await chart.template({ operator: { watchNamespace: "chat" } });
+    assert.equal(find(docs, "ClusterRole"), undefined, "nothing cluster-wide");
+    assert.equal(find(docs, "ClusterRoleBinding"), undefined, "nothing cluster-wide");
+    for (const kind of ["Role", "RoleBinding"]) {
+      const got = must(docs, kind, "vibetalk-operator");
+      const w = must(want, kind, "vibetalk-operator");
+      assert.equal(got.metadata.namespace, "chat", kind);
+      for (const key of ["rules", "roleRef", "subjects"])
+        assert.deepEqual(field(got, key), field(w, key), `${kind} ${key}`);
+    }
+  });
+
+  test("network policies: the operator's configurable, the ChatCluster's on by default; the pod policy can be left out", async () => {
+    const cc = must<ChatClusterObject>(await chart.template(), "ChatCluster");
+    assert.deepEqual(cc.spec.networkPolicy, { enabled: true });
+    const docs = await chart.template({
+      operator: {
+        networkPolicy: {
+          metricsFrom: [],
+          egress: { apiServer: { ports: [6443], to: [{ ipBlock: { cidr: "10.0.0.1/32" } }] } },
+        },
+      },
+      externalMetrics: { enabled: false },
+      chatNodePodPolicy: { enabled: false },
+    });
+    const spec = field(must(docs, "NetworkPolicy"), "spec") as { ingress: unknown; egress: unknown[] };
+    assert.deepEqual(spec.ingress, [], "no ingress rule: nothing may connect");
+    assert.deepEqual(spec.egress[0], {
+      ports: [{ port: 6443, protocol: "TCP" }],
+      to: [{ ipBlock: { cidr: "10.0.0.1/32" } }],
+    });
+    assert.equal(find(docs, "ValidatingAdmissionPolicy"), undefined);
+    const off = await chart.template({ operator: { networkPolicy: { enabled: false } } });
+    assert.equal(find(off, "NetworkPolicy"), undefined);
   });
 
   test("values: operator image, replicas, resources, scheduling, environment, ServiceMonitor", async () => {

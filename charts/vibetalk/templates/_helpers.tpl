@@ -122,3 +122,23 @@ keep it), else a new random one. Called with (dict "root" $ "key" "redis-passwor
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+One NetworkPolicy egress rule from (list <rule> <protocols>): every port of rule.ports with each
+protocol, and rule.to as the peers when given (absent: any address on those ports).
+*/}}
+{{- define "vibetalk.egressRule" -}}
+{{- $rule := index . 0 -}}
+{{- $protocols := index . 1 -}}
+- ports:
+    {{- range $port := $rule.ports }}
+    {{- range $protocol := $protocols }}
+    - port: {{ $port }}
+      protocol: {{ $protocol }}
+    {{- end }}
+    {{- end }}
+  {{- with $rule.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}

@@ -94,6 +94,89 @@ export const autoscalingSchema = obj(
   },
 );
 
+const labelSelector = (description: string) =>
+  obj(
+    {
+      matchLabels: mapOf(str({ maxLength: 63 })),
+      matchExpressions: arrayOf(
+        obj(
+          {
+            key: str({ minLength: 1, maxLength: 317 }),
+            operator: oneOf(["In", "NotIn", "Exists", "DoesNotExist"] as const),
+            values: arrayOf(str({ maxLength: 63 }), { maxItems: 64 }),
+          },
+          { required: ["key", "operator"] },
+        ),
+        { maxItems: 16 },
+      ),
+    },
+    { description },
+  );
+
+/** A networking.k8s.io/v1 NetworkPolicyPeer. */
+const networkPeer = obj(
+  {
+    podSelector: labelSelector("Pods (in the selected namespaces, else in the ChatCluster's)."),
+    namespaceSelector: labelSelector("Namespaces ({} for all)."),
+    ipBlock: obj(
+      {
+        cidr: str({ minLength: 1, maxLength: 64 }),
+        except: arrayOf(str({ minLength: 1, maxLength: 64 }), { maxItems: 32 }),
+      },
+      { description: "Addresses (CIDR) outside the pod network.", required: ["cidr"] },
+    ),
+  },
+  {
+    description: "A NetworkPolicy peer: ipBlock alone, or pod and/or namespace selectors.",
+    validations: [
+      {
+        rule: "!has(self.ipBlock) || !(has(self.podSelector) || has(self.namespaceSelector))",
+        message: "a peer is either an ipBlock or selectors, not both",
+      },
+    ],
+  },
+);
+const peers = (description: string) => arrayOf(networkPeer, { description, maxItems: 32 });
+const egressTarget = (what: string, ports: number[]) =>
+  obj(
+    {
+      ports: arrayOf(int({ minimum: 1, maximum: 65535 }), {
+        description: `Destination ports (default ${ports.join(", ")}).`,
+        maxItems: 16,
+      }),
+      to: peers("Destinations; empty or absent: any address on those ports."),
+    },
+    { description: `Egress to ${what}.`, default: {} },
+  );
+
+export const networkPolicySchema = obj(
+  {
+    enabled: bool({
+      description:
+        "Create a NetworkPolicy `<name>-chat-node` for the chat-node pods: ingress on the client port from clientFrom and on the operations port from metricsFrom; egress only to the backing services, the API server and DNS. Needs a network plugin that enforces NetworkPolicy.",
+      default: false,
+    }),
+    clientFrom: peers("Sources allowed on the client port (8080); empty or absent: any."),
+    metricsFrom: peers(
+      "Sources allowed on the operations port (9090: /metrics, /readyz, /internal/*); absent: pods of the namespace labelled kubernetes.io/metadata.name=monitoring; empty: none (the node's own probes are allowed by every common plugin).",
+    ),
+    egress: obj(
+      {
+        rabbitmq: egressTarget("RabbitMQ", [5672]),
+        redis: egressTarget("Redis", [6379]),
+        mongodb: egressTarget("MongoDB", [27017]),
+        apiServer: egressTarget(
+          "the Kubernetes API server (after Service translation: its own address and port)",
+          [443, 6443],
+        ),
+        dns: egressTarget("DNS (UDP and TCP)", [53]),
+      },
+      { description: "Where chat-nodes may connect; nothing else is allowed.", default: {} },
+    ),
+  },
+  { description: "The chat-nodes' NetworkPolicy.", default: {} },
+);
+
 export const chatClusterSpecSchema = obj(
   {
     image: str({ description: "chat-node container image.", minLength: 1, maxLength: 1024 }),
@@ -185,6 +268,7 @@ export const chatClusterSpecSchema = obj(
       },
       { description: "Metrics exposure.", default: {} },
     ),
+    networkPolicy: networkPolicySchema,
   },
   {
     description: "Desired state of a VibeTalk chat cluster.",
@@ -260,6 +344,7 @@ export type ConditionStatus = Condition["status"];
 export type PartitionAssignment = Static<typeof partitionAssignmentSchema>;
 export type SecretKeySelector = ChatClusterSpec["jwtSecretRef"];
 export type DeletionPolicy = ChatClusterSpec["deletionPolicy"];
+export type NetworkPolicySpec = ChatClusterSpec["networkPolicy"];
 
 /** Object metadata as the operator reads it (a subset of ObjectMeta). */
 export interface ChatClusterMetadata {

@@ -1,6 +1,16 @@
 /** The operator install bundle (manifests/operator.yaml), built from code (pure). */
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { operatorClusterRules, operatorLeaseRules } from "./rbac.js";
+import { containerSecurityContext, podSecurityContext } from "../resources/deployment.js";
+import { chatNodePodPolicy } from "./admission.js";
+import { operatorLeaseRules, operatorRules } from "./rbac.js";
+
+export interface BundleOptions {
+  /**
+   * Watch ChatClusters in this namespace only (WATCH_NAMESPACE): the operator's rights become a Role
+   * and a RoleBinding there, and it holds nothing cluster-wide. Absent: all namespaces, a ClusterRole.
+   */
+  watchNamespace?: string;
+}
 
 export const OPERATOR_NAMESPACE = "vibetalk-system";
 export const OPERATOR_NAME = "vibetalk-operator";
@@ -20,24 +30,32 @@ const selector = { "app.kubernetes.io/name": "vibetalk", "app.kubernetes.io/comp
 const meta = (name: string, namespace?: string) => ({ name, ...(namespace ? { namespace } : {}), labels });
 const sa = { kind: "ServiceAccount", name: OPERATOR_NAME, namespace: OPERATOR_NAMESPACE };
 
+/** The operator's rights: cluster-wide when it watches every namespace, else in its one namespace. */
+function operatorRole(watchNamespace: string | undefined): KubernetesObject[] {
+  const [role, binding] = watchNamespace ? ["Role", "RoleBinding"] : ["ClusterRole", "ClusterRoleBinding"];
+  return [
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: role,
+      metadata: meta(OPERATOR_NAME, watchNamespace),
+      rules: operatorRules(),
+    } as KubernetesObject,
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: binding,
+      metadata: meta(OPERATOR_NAME, watchNamespace),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: role, name: OPERATOR_NAME },
+      subjects: [sa],
+    } as KubernetesObject,
+  ];
+}
+
 /** Identity, RBAC and namespace: what the integration tests install to run the operator under. */
-export function operatorRbac(): KubernetesObject[] {
+export function operatorRbac(o: BundleOptions = {}): KubernetesObject[] {
   return [
     { apiVersion: "v1", kind: "Namespace", metadata: meta(OPERATOR_NAMESPACE) },
     { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(OPERATOR_NAME, OPERATOR_NAMESPACE) },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "ClusterRole",
-      metadata: meta(OPERATOR_NAME),
-      rules: operatorClusterRules(),
-    } as KubernetesObject,
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "ClusterRoleBinding",
-      metadata: meta(OPERATOR_NAME),
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: OPERATOR_NAME },
-      subjects: [sa],
-    } as KubernetesObject,
+    ...operatorRole(o.watchNamespace),
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "Role",
@@ -70,7 +88,7 @@ export function operatorRbac(): KubernetesObject[] {
   ];
 }
 
-function deployment(): KubernetesObject {
+function deployment(o: BundleOptions): KubernetesObject {
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -82,7 +100,7 @@ function deployment(): KubernetesObject {
         metadata: { labels },
         spec: {
           serviceAccountName: OPERATOR_NAME,
-          securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+          securityContext: podSecurityContext(),
           containers: [
             {
               name: "operator",
@@ -94,6 +112,7 @@ function deployment(): KubernetesObject {
                 { name: "LEASE_NAME", value: LEASE_NAME },
                 { name: "METRICS_PORT", value: "8080" },
                 { name: "EXTERNAL_METRICS_PORT", value: "6443" },
+                ...(o.watchNamespace ? [{ name: "WATCH_NAMESPACE", value: o.watchNamespace }] : []),
               ],
               ports: [
                 { name: "http", containerPort: 8080 },
@@ -106,11 +125,7 @@ function deployment(): KubernetesObject {
                 periodSeconds: 10,
               },
               resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                capabilities: { drop: ["ALL"] },
-              },
+              securityContext: containerSecurityContext(),
             },
           ],
         },
@@ -153,6 +168,53 @@ function apiService(): KubernetesObject {
   } as KubernetesObject;
 }
 
-export function operatorManifests(): KubernetesObject[] {
-  return [...operatorRbac(), service(), deployment(), apiService()];
+/**
+ * The operator's pods: the external metrics API from anywhere (the API server's aggregator, which
+ * NetworkPolicy cannot select; it must present a client certificate), /metrics from the namespace
+ * `monitoring`; out only to the API server, RabbitMQ (topology clean-up of deletionPolicy Delete) and
+ * DNS. The chart makes each of these configurable.
+ */
+function networkPolicy(): KubernetesObject {
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: meta(OPERATOR_NAME, OPERATOR_NAMESPACE),
+    spec: {
+      podSelector: { matchLabels: selector },
+      policyTypes: ["Ingress", "Egress"],
+      ingress: [
+        { ports: [{ port: 6443, protocol: "TCP" }] },
+        {
+          ports: [{ port: 8080, protocol: "TCP" }],
+          from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }],
+        },
+      ],
+      egress: [
+        {
+          ports: [
+            { port: 443, protocol: "TCP" },
+            { port: 6443, protocol: "TCP" },
+          ],
+        },
+        { ports: [{ port: 5672, protocol: "TCP" }] },
+        {
+          ports: [
+            { port: 53, protocol: "UDP" },
+            { port: 53, protocol: "TCP" },
+          ],
+        },
+      ],
+    },
+  } as KubernetesObject;
+}
+
+export function operatorManifests(o: BundleOptions = {}): KubernetesObject[] {
+  return [
+    ...operatorRbac(o),
+    service(),
+    deployment(o),
+    networkPolicy(),
+    apiService(),
+    ...chatNodePodPolicy(undefined, labels),
+  ];
 }

@@ -1,14 +1,19 @@
 /**
- * What the operator may do, as data: the ClusterRole in manifests/operator.yaml is generated from
- * these rules, and the integration suite runs the operator under exactly them, so a missing verb
+ * What the operator may do, as data: the RBAC of manifests/operator.yaml (and of the chart) is generated
+ * from these rules, and the integration suite runs the operator under exactly them, so a missing verb
  * fails a test instead of a production rollout.
+ *
+ * Every rule is about namespaced objects: watching all namespaces, they are a ClusterRole bound by a
+ * ClusterRoleBinding; watching one namespace (WATCH_NAMESPACE), the same rules are a Role and a
+ * RoleBinding in that namespace, and the operator holds nothing cluster-wide (the APIService, the
+ * admission policy and the CRD are installed by whoever installs the operator, not by the operator).
  *
  * Why each rule:
  * - chatclusters: watch them, server-side apply finalizers; status: write status; finalizers: needed
  *   to set blockOwnerDeletion on owned objects where OwnerReferencesPermissionEnforcement is on.
  * - owned kinds: server-side apply creates or updates (create + patch), get reads back, delete
- *   removes the HPA / PDB / ServiceMonitor the spec stopped asking for; deployments and pods are
- *   watched. No update, no deletecollection, nothing cluster-scoped.
+ *   removes the HPA / PDB / ServiceMonitor / NetworkPolicy the spec stopped asking for; deployments
+ *   and pods are watched. No update, no deletecollection.
  * - configmaps list/watch/update and pods patch: the chat-node Role grants them, and RBAC lets a
  *   subject create a Role only with permissions it holds itself (no `escalate`, no `bind`).
  * - secrets get: read the RabbitMQ URL to remove the topology of a ChatCluster with
@@ -18,7 +23,7 @@
 import type { V1PolicyRule } from "@kubernetes/client-node";
 import { GROUP, PLURAL } from "../api/v1alpha1.js";
 
-export function operatorClusterRules(): V1PolicyRule[] {
+export function operatorRules(): V1PolicyRule[] {
   const owned = ["get", "create", "patch"];
   return [
     { apiGroups: [GROUP], resources: [PLURAL], verbs: ["get", "list", "watch", "patch"] },
@@ -32,6 +37,7 @@ export function operatorClusterRules(): V1PolicyRule[] {
     { apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: owned },
     { apiGroups: ["autoscaling"], resources: ["horizontalpodautoscalers"], verbs: [...owned, "delete"] },
     { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: [...owned, "delete"] },
+    { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: [...owned, "delete"] },
     { apiGroups: ["monitoring.coreos.com"], resources: ["servicemonitors"], verbs: [...owned, "delete"] },
     { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
   ];

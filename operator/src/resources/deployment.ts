@@ -3,14 +3,17 @@ import type {
   V1Container,
   V1Deployment,
   V1EnvVar,
+  V1PodSecurityContext,
   V1PodTemplateSpec,
   V1ResourceRequirements,
+  V1SecurityContext,
 } from "@kubernetes/client-node";
 import type { ChatCluster, ChatClusterSpec, SecretKeySelector } from "../api/v1alpha1.js";
 import { hashOf } from "./hash.js";
 import {
   ANNOTATION_SPEC_HASH,
   CHAT_NODE_CONTAINER,
+  CHAT_NODE_OPS_PORT,
   CHAT_NODE_PORT,
   commonLabels,
   objectMeta,
@@ -55,6 +58,7 @@ export function chatNodeEnv(cluster: ChatCluster): V1EnvVar[] {
   const names = ownedNames(cluster.metadata.name);
   return [
     { name: "PORT", value: String(CHAT_NODE_PORT) },
+    { name: "OPS_PORT", value: String(CHAT_NODE_OPS_PORT) },
     fromField("POD_NAME", "metadata.name"),
     fromField("POD_NAMESPACE", "metadata.namespace"),
     fromField("POD_IP", "status.podIP"),
@@ -76,8 +80,23 @@ type Quantities = Record<string, string | number> | undefined;
 const quantityStrings = (q: Quantities): Record<string, string> | undefined =>
   q === undefined ? undefined : Object.fromEntries(Object.entries(q).map(([k, v]) => [k, String(v)]));
 
+/**
+ * Requests and limits of a chat-node whose spec gives no `resources` at all. A spec that gives any is
+ * taken as it is (a default limit below a request the user set would make the pod invalid). No CPU
+ * limit: throttling adds latency to every socket of the pod, while memory is what must be bounded.
+ */
+export const DEFAULT_CHAT_NODE_RESOURCES = {
+  requests: { cpu: "250m", memory: "256Mi" },
+  limits: { memory: "1Gi" },
+} as const;
+
 /** corev1 ResourceRequirements carry quantities as strings; the CRD accepts integers too. */
 export function resourceRequirements(r: ChatClusterSpec["resources"]): V1ResourceRequirements {
+  if (r?.limits === undefined && r?.requests === undefined)
+    return {
+      requests: { ...DEFAULT_CHAT_NODE_RESOURCES.requests },
+      limits: { ...DEFAULT_CHAT_NODE_RESOURCES.limits },
+    };
   const out: V1ResourceRequirements = {};
   const limits = quantityStrings(r?.limits);
   const requests = quantityStrings(r?.requests);
@@ -91,27 +110,45 @@ function chatNodeContainer(cluster: ChatCluster): V1Container {
   return {
     name: CHAT_NODE_CONTAINER,
     image: spec.image,
-    ports: [{ name: "http", containerPort: CHAT_NODE_PORT, protocol: "TCP" }],
+    ports: [
+      { name: "http", containerPort: CHAT_NODE_PORT, protocol: "TCP" },
+      { name: "ops", containerPort: CHAT_NODE_OPS_PORT, protocol: "TCP" },
+    ],
     env: chatNodeEnv(cluster),
     resources: resourceRequirements(spec.resources),
     readinessProbe: {
-      httpGet: { path: "/readyz", port: "http" },
+      httpGet: { path: "/readyz", port: "ops" },
       periodSeconds: 5,
       timeoutSeconds: 2,
       failureThreshold: 2,
     },
     livenessProbe: {
-      httpGet: { path: "/healthz", port: "http" },
+      httpGet: { path: "/healthz", port: "ops" },
       initialDelaySeconds: 10,
       periodSeconds: 10,
       timeoutSeconds: 3,
       failureThreshold: 3,
     },
-    securityContext: {
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ["ALL"] },
-    },
+    securityContext: containerSecurityContext(),
   };
+}
+
+/**
+ * Every container the operator runs: no root, no privilege escalation, no capabilities, a read-only
+ * root file system (chat-node writes nothing: uploads stream to the store), RuntimeDefault seccomp.
+ */
+export function containerSecurityContext(): V1SecurityContext {
+  return {
+    runAsNonRoot: true,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+export function podSecurityContext(): V1PodSecurityContext {
+  return { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } };
 }
 
 function podTemplate(cluster: ChatCluster): V1PodTemplateSpec {
@@ -125,7 +162,7 @@ function podTemplate(cluster: ChatCluster): V1PodTemplateSpec {
       serviceAccountName: ownedNames(name).serviceAccount,
       terminationGracePeriodSeconds: cluster.spec.drainSeconds + TERMINATION_MARGIN_SECONDS,
       containers: [chatNodeContainer(cluster)],
-      securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+      securityContext: podSecurityContext(),
       affinity: {
         podAntiAffinity: {
           preferredDuringSchedulingIgnoredDuringExecution: [

@@ -11,6 +11,7 @@ import { buildDeployment } from "./deployment.js";
 import { buildHeadlessService } from "./headless-service.js";
 import { buildHpa } from "./hpa.js";
 import { ownedNames } from "./meta.js";
+import { buildNetworkPolicy } from "./network-policy.js";
 import { buildPdb } from "./pdb.js";
 import { buildReleasesConfigMap } from "./releases-configmap.js";
 import { buildRoleBinding } from "./role-binding.js";
@@ -51,6 +52,15 @@ export function desiredObjects(cluster: ChatCluster): DesiredObjects {
     ],
     [buildPdb(cluster), { apiVersion: "policy/v1", kind: "PodDisruptionBudget", name: names.pdb, namespace }],
     [
+      buildNetworkPolicy(cluster),
+      {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        name: names.networkPolicy,
+        namespace,
+      },
+    ],
+    [
       buildServiceMonitor(cluster),
       {
         apiVersion: "monitoring.coreos.com/v1",
@@ -71,6 +81,7 @@ export {
   buildDeployment,
   buildHeadlessService,
   buildHpa,
+  buildNetworkPolicy,
   buildPdb,
   buildReleasesConfigMap,
   buildRole,

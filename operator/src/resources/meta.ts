@@ -4,15 +4,22 @@ import { API_VERSION, KIND, type ChatCluster } from "../api/v1alpha1.js";
 
 export const FIELD_MANAGER = "vibetalk-operator";
 export const MANAGED_BY = "vibetalk-operator";
-/** The chat-node container's HTTP port (API, Socket.IO, /healthz, /readyz, /metrics). */
+/** The chat-node container's client port, named `http` (the HTTP API, Socket.IO, the web client). */
 export const CHAT_NODE_PORT = 8080;
+/**
+ * The chat-node container's operations port, named `ops` (OPS_PORT: /healthz, /readyz, /metrics,
+ * /internal/*): on the headless Service only, never on the client Service.
+ */
+export const CHAT_NODE_OPS_PORT = 9090;
+/** The chat-nodes run as this user (the images' USER); runAsNonRoot needs no more than a numeric one. */
+export const CHAT_NODE_UID = 10001;
 export const CHAT_NODE_CONTAINER = "chat-node";
 
 /** Annotations and keys that form the contract with chat-nodes (docs/operator.md). */
 export const ANNOTATION_SPEC_HASH = "vibetalk.io/spec-hash";
 export { ANNOTATION_CONNECTIONS, ASSIGNMENT_KEY } from "@vibetalk/protocol/cluster";
 
-export type Component = "chat-node" | "partitions" | "rbac";
+export type Component = "chat-node" | "partitions" | "rbac" | "network";
 
 export interface OwnedNames {
   deployment: string;
@@ -26,6 +33,7 @@ export interface OwnedNames {
   hpa: string;
   pdb: string;
   serviceMonitor: string;
+  networkPolicy: string;
 }
 
 export function ownedNames(clusterName: string): OwnedNames {
@@ -41,6 +49,7 @@ export function ownedNames(clusterName: string): OwnedNames {
     hpa: clusterName,
     pdb: clusterName,
     serviceMonitor: clusterName,
+    networkPolicy: `${clusterName}-chat-node`,
   };
 }
 

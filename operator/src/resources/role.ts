@@ -1,7 +1,8 @@
 /**
  * The chat-nodes' Role, least privilege (pure): read the partitions and release-record ConfigMaps
- * (by name), write the release records (by name), and patch pods for the connection-count annotation
- * (RBAC cannot narrow that to a chat-node's own pod; see docs/operator.md).
+ * (by name), write the release records (by name), and patch pods for the connection-count annotation.
+ * RBAC cannot narrow that to a chat-node's own pod: the ValidatingAdmissionPolicy of
+ * ../manifests/admission.ts does (its own pod, that one annotation, nothing else).
  */
 import type { V1PolicyRule, V1Role } from "@kubernetes/client-node";
 import type { ChatCluster } from "../api/v1alpha1.js";

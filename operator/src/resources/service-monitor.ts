@@ -27,7 +27,7 @@ export function buildServiceMonitor(cluster: ChatCluster): ServiceMonitor | unde
           "vibetalk.io/service": "headless",
         },
       },
-      endpoints: [{ port: "http", path: "/metrics", interval: sm.interval }],
+      endpoints: [{ port: "ops", path: "/metrics", interval: sm.interval }],
     },
   };
 }

@@ -82,10 +82,13 @@ export const conditionOf = (cc: ChatClusterJson | undefined, type: string) =>
  * returns a kubeconfig holding a token of that ServiceAccount: the operator under test runs with the
  * least privilege it ships with, not as an admin.
  */
-export async function operatorKubeconfig(cp: ControlPlane): Promise<string> {
+export async function operatorKubeconfig(
+  cp: ControlPlane,
+  o: { watchNamespace?: string } = {},
+): Promise<string> {
   const { operatorRbac, OPERATOR_NAME, OPERATOR_NAMESPACE } =
     await import("../../src/manifests/operator-manifests.js");
-  const list = { apiVersion: "v1", kind: "List", items: operatorRbac() };
+  const list = { apiVersion: "v1", kind: "List", items: operatorRbac(o) };
   await cp.kubectl(["apply", "--server-side", "-f", "-"], { input: JSON.stringify(list) });
   const token = (
     await cp.kubectl(["-n", OPERATOR_NAMESPACE, "create", "token", OPERATOR_NAME, "--duration=2h"])

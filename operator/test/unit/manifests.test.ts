@@ -8,7 +8,7 @@ import { chatClusterSpecSchema, type ChatCluster, type ChatClusterSpec } from ".
 import { validateCluster } from "../../src/controller/validate.js";
 import { OPERATOR_MANIFEST_PATH, operatorManifestText } from "../../src/manifests/generate.js";
 import { operatorManifests } from "../../src/manifests/operator-manifests.js";
-import { operatorClusterRules } from "../../src/manifests/rbac.js";
+import { operatorRules } from "../../src/manifests/rbac.js";
 import { chatNodeRules } from "../../src/resources/role.js";
 
 const EXAMPLE = fileURLToPath(new URL("../../../manifests/examples/chatcluster.yaml", import.meta.url));
@@ -33,7 +33,7 @@ test("the bundle has every piece of the install", () => {
 });
 
 test("the operator holds every permission it grants chat-nodes (RBAC forbids escalation)", () => {
-  const rules = operatorClusterRules();
+  const rules = operatorRules();
   for (const need of chatNodeRules("x")) {
     for (const resource of need.resources ?? []) {
       for (const verb of need.verbs) {

@@ -46,12 +46,17 @@ test("optional objects are listed for removal when the spec does not want them",
   const off = desiredObjects(makeCluster({ podDisruptionBudget: { enabled: false } }));
   assert.deepEqual(off.remove.map((r) => r.kind).sort(), [
     "HorizontalPodAutoscaler",
+    "NetworkPolicy",
     "PodDisruptionBudget",
     "ServiceMonitor",
   ]);
   assert.ok(!off.apply.some((o) => o.kind === "HorizontalPodAutoscaler"));
   const on = desiredObjects(
-    makeCluster({ autoscaling: { enabled: true }, metrics: { serviceMonitor: { enabled: true } } }),
+    makeCluster({
+      autoscaling: { enabled: true },
+      metrics: { serviceMonitor: { enabled: true } },
+      networkPolicy: { enabled: true },
+    }),
   );
   assert.deepEqual(on.remove, []);
 });
@@ -77,14 +82,17 @@ test("Deployment: name, replicas, selector matches the pod labels", () => {
     assert.equal(pod.metadata?.labels?.[k], v);
 });
 
-test("Deployment: image, probes, port, grace period = drainSeconds + margin, service account", () => {
+test("Deployment: image, probes on the ops port, ports, grace period = drainSeconds + margin, service account", () => {
   const { podSpec, container } = deploymentParts({ drainSeconds: 40 });
   assert.equal(podSpec.serviceAccountName, "demo-chat-node");
   assert.equal(podSpec.terminationGracePeriodSeconds, 50);
   assert.equal(container.image, "vibetalk/chat-node:1.0.0");
-  assert.equal(container.readinessProbe?.httpGet?.path, "/readyz");
-  assert.equal(container.livenessProbe?.httpGet?.path, "/healthz");
-  assert.deepEqual(container.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
+  assert.deepEqual(container.readinessProbe?.httpGet, { path: "/readyz", port: "ops" });
+  assert.deepEqual(container.livenessProbe?.httpGet, { path: "/healthz", port: "ops" });
+  assert.deepEqual(container.ports, [
+    { name: "http", containerPort: 8080, protocol: "TCP" },
+    { name: "ops", containerPort: 9090, protocol: "TCP" },
+  ]);
 });
 
 test("Deployment: the chat-node environment contract", () => {
@@ -95,6 +103,7 @@ test("Deployment: the chat-node environment contract", () => {
   );
   assert.deepEqual(values, {
     PORT: "8080",
+    OPS_PORT: "9090",
     CLUSTER_NAME: "demo",
     PARTITIONS: "128",
     USER_EXCHANGES: "8",
@@ -235,7 +244,7 @@ test("ServiceMonitor scrapes the headless Service when enabled", () => {
     }),
   );
   assert.equal(sm?.spec.selector.matchLabels["vibetalk.io/service"], "headless");
-  assert.deepEqual(sm?.spec.endpoints, [{ port: "http", path: "/metrics", interval: "15s" }]);
+  assert.deepEqual(sm?.spec.endpoints, [{ port: "ops", path: "/metrics", interval: "15s" }]);
   assert.equal(sm?.metadata?.labels?.release, "prom");
 });
 
