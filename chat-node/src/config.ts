@@ -1,8 +1,10 @@
+import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_LIMITS, type Limits } from "@vibetalk/protocol";
 import { z } from "zod";
 import { parsePartitionSet } from "./domain/partitions.js";
+import { jwtSecretProblem } from "./services/auth.js";
 
 /**
  * chat-node configuration: every option, its environment variable and its default, in one place.
@@ -14,13 +16,24 @@ export interface ChatNodeConfig {
   port: number;
   /** Listen address (HOST, 0.0.0.0). */
   host: string;
+  /** Operations port: /healthz, /readyz, /metrics, /internal/* (OPS_PORT, 9090; 0 picks a free one). */
+  opsPort: number;
+  /** Operations listen address (OPS_HOST, else HOST). */
+  opsHost: string;
   /** This node's identity: queue names, logs, metrics (NODE_ID, else POD_NAME, else the hostname). */
   nodeId: string;
   redisUrl: string;
   rabbitmqUrl: string;
   mongodbUrl: string;
-  /** HS256 secret for session tokens (JWT_SECRET, at least 16 characters). */
+  /** HS256 secret for session tokens (JWT_SECRET, at least 32 bytes, never the example's). */
   jwtSecret: string;
+  /** The secret before the last rotation, still accepted for verifying (JWT_PREVIOUS_SECRET, unset). */
+  jwtPreviousSecret: string | undefined;
+  /**
+   * Proxies whose X-Forwarded-For is believed (TRUST_PROXY: comma-separated addresses or CIDRs,
+   * e.g. the ingress's; none by default, so the client address is the TCP peer's).
+   */
+  trustProxy: string[];
   /** Token lifetime (JWT_TTL_SECONDS, 7 days). */
   jwtTtlSeconds: number;
   /** Number of partitions P (PARTITIONS, 64); fixed for a cluster's life. */
@@ -136,6 +149,8 @@ const url = (...protocols: string[]) =>
 const envSchema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default("0.0.0.0"),
+  OPS_PORT: int(0, 65535).default(9090),
+  OPS_HOST: z.string().min(1).optional(),
   NODE_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,100}$/, "must be 1-100 of [A-Za-z0-9_.-]")
@@ -147,7 +162,24 @@ const envSchema = z.object({
   REDIS_URL: url("redis:", "rediss:"),
   RABBITMQ_URL: url("amqp:", "amqps:"),
   MONGODB_URL: url("mongodb:", "mongodb+srv:"),
-  JWT_SECRET: z.string().min(16, "must be at least 16 characters"),
+  JWT_SECRET: z.string().superRefine((v, ctx) => {
+    const problem = jwtSecretProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
+  JWT_PREVIOUS_SECRET: z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = jwtSecretProblem(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .optional(),
+  TRUST_PROXY: z
+    .string()
+    .refine(
+      (v) => v.split(",").every((a) => isIP(a.trim().split("/")[0] ?? "") !== 0),
+      "must be comma-separated IP addresses or CIDRs",
+    )
+    .optional(),
   JWT_TTL_SECONDS: int(60, 365 * 86400).default(7 * 86400),
   PARTITIONS: int(1, 4096).default(64),
   USER_EXCHANGES: int(1, 1024).default(16),
@@ -216,10 +248,7 @@ export function loadConfig(env: Env): ChatNodeConfig {
   } catch (err) {
     problems.push(`OWNED_PARTITIONS: ${(err as Error).message}`);
   }
-  if (e.LIMIT_SEND_BURST < 1) problems.push("LIMIT_SEND_BURST: must be at least 1");
-  if (e.PRESENCE_TTL_SECONDS <= e.PRESENCE_HEARTBEAT_SECONDS) {
-    problems.push("PRESENCE_TTL_SECONDS: must exceed PRESENCE_HEARTBEAT_SECONDS");
-  }
+  problems.push(...crossChecks(e));
   let kubernetes: KubernetesConfig | undefined;
   if (e.PARTITION_ASSIGNMENT === "kubernetes") {
     for (const name of ["POD_NAME", "POD_NAMESPACE", "CLUSTER_NAME"] as const) {
@@ -240,11 +269,15 @@ export function loadConfig(env: Env): ChatNodeConfig {
     kubernetes,
     port: e.PORT,
     host: e.HOST,
+    opsPort: e.OPS_PORT,
+    opsHost: e.OPS_HOST ?? e.HOST,
     nodeId: e.NODE_ID ?? e.POD_NAME ?? sanitize(hostname()),
     redisUrl: e.REDIS_URL,
     rabbitmqUrl: e.RABBITMQ_URL,
     mongodbUrl: e.MONGODB_URL,
     jwtSecret: e.JWT_SECRET,
+    jwtPreviousSecret: e.JWT_PREVIOUS_SECRET,
+    trustProxy: list(e.TRUST_PROXY),
     jwtTtlSeconds: e.JWT_TTL_SECONDS,
     partitions: e.PARTITIONS,
     userExchanges: e.USER_EXCHANGES,
@@ -288,6 +321,21 @@ export function loadConfig(env: Env): ChatNodeConfig {
     publicDir: e.PUBLIC_DIR ?? defaultPublicDir,
   };
 }
+
+/** Rules between variables. */
+function crossChecks(e: z.output<typeof envSchema>): string[] {
+  const problems: string[] = [];
+  if (e.OPS_PORT !== 0 && e.OPS_PORT === e.PORT) problems.push("OPS_PORT: must differ from PORT");
+  if (e.PRESENCE_TTL_SECONDS <= e.PRESENCE_HEARTBEAT_SECONDS) {
+    problems.push("PRESENCE_TTL_SECONDS: must exceed PRESENCE_HEARTBEAT_SECONDS");
+  }
+  if (e.JWT_PREVIOUS_SECRET !== undefined && e.JWT_PREVIOUS_SECRET === e.JWT_SECRET) {
+    problems.push("JWT_PREVIOUS_SECRET: must differ from JWT_SECRET");
+  }
+  return problems;
+}
+
+const list = (v: string | undefined): string[] => (v ? v.split(",").map((a) => a.trim()) : []);
 
 function sanitize(s: string): string {
   return s.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 100) || "chat-node";

@@ -106,6 +106,12 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
       labelNames: ["code"],
       registers: r,
     }),
+    loginFailures: new Counter({
+      name: "vibetalk_login_failures_total",
+      help: "Logins refused: wrong username or password, or throttled (per account or per address)",
+      labelNames: ["reason"],
+      registers: r,
+    }),
     receiptFlushes: new Counter({
       name: "vibetalk_receipt_marks_flushed_total",
       help: "Receipt marks written to the store",

@@ -4,12 +4,15 @@ import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { MongoStore } from "./adapters/mongo-store.js";
 import { PARTITION_DELIVERY_LIMIT, RabbitBroker } from "./adapters/rabbit-broker.js";
+import { RedisMembershipVersions } from "./adapters/redis-membership-versions.js";
 import { RedisPresence } from "./adapters/redis-presence.js";
+import { RedisRevocations } from "./adapters/redis-revocations.js";
 import type { ChatNodeConfig } from "./config.js";
 import { ReceiptCoalescer } from "./domain/receipts.js";
 import { UserSessions } from "./gateway/sessions.js";
 import { SocketGateway } from "./gateway/socket-gateway.js";
 import { createHttpApp } from "./http/api.js";
+import { createOpsApp } from "./http/ops.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { ChannelHeadsWriter } from "./partitions/channel-heads.js";
@@ -32,9 +35,11 @@ export interface ChatNodeOptions {
 export interface ChatNode {
   readonly config: ChatNodeConfig;
   readonly metrics: Metrics;
-  /** `http://host:port` once started. */
+  /** `http://host:port` once started: the API, Socket.IO and the web client. */
   readonly url: string;
   readonly address: { host: string; port: number };
+  /** `http://host:opsPort` once started: /healthz, /readyz, /metrics, /internal/connections. */
+  readonly opsUrl: string;
   start(): Promise<void>;
   /** Graceful drain: stop accepting, release partitions, send sockets elsewhere, close. */
   stop(): Promise<void>;
@@ -48,6 +53,7 @@ interface Parts {
   redis: Redis;
   broker: RabbitBroker;
   app: FastifyInstance;
+  ops: FastifyInstance;
   gateway: SocketGateway;
   sessions: UserSessions;
   flusher: ReceiptFlusher;
@@ -79,6 +85,7 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
   const metrics = createMetrics(config.nodeId, { defaultMetrics: options.defaultMetrics ?? true });
   let parts: Parts | null = null;
   let address = { host: config.host, port: config.port };
+  let opsAddress = { host: config.opsHost, port: config.opsPort };
   let draining = false;
   let stopping: Promise<void> | null = null;
 
@@ -102,11 +109,15 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
       log,
     });
     metrics.legacyPartitionQueues.set(broker.legacyPartitionQueues.length);
-    const members = new MembersCache(store, config.membersCacheTtlMs);
+    const members = new MembersCache(store, config.membersCacheTtlMs, new RedisMembershipVersions(redis));
     const coalescer = new ReceiptCoalescer(config.receiptFlushMs);
     const flusher = new ReceiptFlusher(coalescer, store, metrics, log, config.receiptFlushMs);
     const presence = new RedisPresence(redis, config.nodeId, config.presenceTtlSeconds * 1000);
-    const tokens = new TokenService(config.jwtSecret, config.jwtTtlSeconds);
+    const tokens = new TokenService(
+      { current: config.jwtSecret, previous: config.jwtPreviousSecret },
+      config.jwtTtlSeconds,
+      new RedisRevocations(redis),
+    );
     const service = new ChatService({
       config,
       store,
@@ -135,12 +146,8 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
         bindTimeoutMs: 5000,
       },
     );
-    const app = await createHttpApp({
-      config,
-      schemas,
-      service,
-      store,
-      tokens,
+    const app = await createHttpApp({ config, schemas, service, store, tokens, metrics, log });
+    const ops = createOpsApp({
       metrics,
       log,
       connections: () => gatewayRef?.connections ?? 0,
@@ -178,13 +185,16 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     broker.onNodeEvent((d) => gateway.deliver(d));
     broker.onControlEvent((e) => {
       if (e.t === "members") members.invalidate(e.channelId);
+      else if (e.t === "sessions") gateway.endSessions(e);
     });
     broker.onReconnect(() => members.clear());
     sessions.startHeartbeat();
     flusher.start();
     await app.listen({ port: config.port, host: config.host });
-    const a = app.server.address() as AddressInfo;
-    address = { host: config.host === "0.0.0.0" ? "127.0.0.1" : config.host, port: a.port };
+    await ops.listen({ port: config.opsPort, host: config.opsHost });
+    const local = (h: string) => (h === "0.0.0.0" ? "127.0.0.1" : h);
+    address = { host: local(config.host), port: (app.server.address() as AddressInfo).port };
+    opsAddress = { host: local(config.opsHost), port: (ops.server.address() as AddressInfo).port };
 
     const heads = new ChannelHeadsWriter(store, log, 250);
     const manager = new PartitionManager(
@@ -202,9 +212,15 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     const assignment = options.assignment ?? new StaticAssignmentSource(config.ownedPartitions);
     await assignment.start((owned) => manager.apply(owned));
     manager.startLagSampling(5000);
-    parts = { store, redis, broker, app, gateway, sessions, flusher, manager, heads, assignment };
+    parts = { store, redis, broker, app, ops, gateway, sessions, flusher, manager, heads, assignment };
     log.info(
-      { event: "node.started", port: address.port, partitions: manager.owned().length, ms: Date.now() - t0 },
+      {
+        event: "node.started",
+        port: address.port,
+        opsPort: opsAddress.port,
+        partitions: manager.owned().length,
+        ms: Date.now() - t0,
+      },
       "chat-node started",
     );
   }
@@ -224,6 +240,7 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     await p.flusher.stop();
     await p.gateway.close();
     await p.app.close().catch(() => undefined);
+    await p.ops.close().catch(() => undefined);
     await p.broker.close();
     p.redis.disconnect();
     await p.store.close();
@@ -239,6 +256,9 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     },
     get address() {
       return address;
+    },
+    get opsUrl() {
+      return `http://${opsAddress.host}:${opsAddress.port}`;
     },
     start,
     stop: () => (stopping ??= shutdown()),

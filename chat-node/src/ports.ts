@@ -80,6 +80,7 @@ export interface Store extends SequenceStore {
   /** Users whose username starts with `prefix`, after `after`, sorted by username. */
   searchUsers(prefix: string, after: string | null, limit: number): Promise<UserRecord[]>;
   setLastSeen(userId: string, at: Date): Promise<void>;
+  setPasswordHash(userId: string, passwordHash: string): Promise<void>;
 
   /** Inserts a channel and its members; a channel that exists already is returned as it is. */
   createChannel(
@@ -181,7 +182,9 @@ export type NodeEvent =
   | { t: "failed"; failed: MessageFailedEvent };
 
 /** Cluster-wide control events (every node). */
-export type ControlEvent = { t: "members"; channelId: string; origin: string };
+/** Sessions that ended (logout: one token; password change: every token issued before `before`, ms). */
+export type SessionsEndedEvent = { t: "sessions"; userId: string; tokenId?: string; before?: number };
+export type ControlEvent = { t: "members"; channelId: string; origin: string } | SessionsEndedEvent;
 
 export interface NodeDelivery {
   event: NodeEvent;
@@ -235,6 +238,26 @@ export interface PresenceStore {
   leave(userId: string, at: Date): Promise<PresenceState>;
   get(userIds: readonly string[]): Promise<PresenceState[]>;
   ping(): Promise<boolean>;
+}
+
+/** A counter per channel that every membership change raises, shared by all nodes. */
+export interface MembershipVersions {
+  get(channelId: string): Promise<number>;
+  bump(channelId: string): Promise<void>;
+}
+
+// ---- sessions ----------------------------------------------------------------------------------
+
+/**
+ * Ended sessions, shared by every node and consulted on every authentication (HTTP request,
+ * Socket.IO handshake and recovery): a revocation takes effect everywhere at once.
+ */
+export interface SessionRevocations {
+  /** Ends one token (logout); kept until `untilMs`, when the token expires anyway. */
+  revokeToken(tokenId: string, untilMs: number): Promise<void>;
+  /** Ends every session of `userId` issued before `atMs`; kept until `untilMs` (the longest token life). */
+  revokeUser(userId: string, atMs: number, untilMs: number): Promise<void>;
+  isRevoked(s: { userId: string; tokenId: string; issuedAtMs: number }): Promise<boolean>;
 }
 
 // ---- partition assignment ---------------------------------------------------------------------

@@ -321,6 +321,10 @@ export class MongoStore implements Store {
     await this.users.updateOne({ _id: userId }, { $max: { lastSeenAt: at } });
   }
 
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.users.updateOne({ _id: userId }, { $set: { passwordHash } });
+  }
+
   // ---- channels ----
 
   async createChannel(

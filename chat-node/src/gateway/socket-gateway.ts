@@ -14,8 +14,8 @@ import { TokenBucket } from "../domain/rate-limiter.js";
 import { parseOrThrow } from "../domain/validation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { NodeDelivery, PresenceState } from "../ports.js";
-import type { TokenService } from "../services/auth.js";
+import type { NodeDelivery, PresenceState, SessionsEndedEvent } from "../ports.js";
+import type { Session, TokenService } from "../services/auth.js";
 import type { ChatService } from "../services/chat-service.js";
 import type { MembersCache } from "../services/members-cache.js";
 import { endSpan, startSpan } from "../tracing.js";
@@ -24,6 +24,9 @@ import type { UserSessions } from "./sessions.js";
 
 interface SocketData {
   userId: string;
+  /** The session's token id and issue time (ms): which logout or password change ends this socket. */
+  tokenId: string;
+  issuedAtMs: number;
   presence: string[];
 }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
@@ -78,7 +81,9 @@ export class SocketGateway {
       path: "/socket.io/",
       serveClient: true,
       maxHttpBufferSize: Math.max(64 * 1024, config.limits.maxBodyBytes * 8),
-      connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true },
+      // Recovery runs the middleware too: a recovered socket re-presents a valid, unrevoked token of
+      // the same user (docs/security.md), never just the session id.
+      connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: false },
       adapter: createAdapter(d.redis, {
         streamName: "vibetalk:socket.io",
         maxLen: 10_000,
@@ -91,17 +96,25 @@ export class SocketGateway {
 
   private async authenticate(socket: ChatSocket, next: (err?: Error) => void): Promise<void> {
     if (this.draining) return next(connectError("UNAVAILABLE", "this node is draining; reconnect"));
-    let userId: string;
+    let session: Session;
     try {
       const auth: unknown = socket.handshake.auth;
       const token = auth && typeof auth === "object" ? (auth as { token?: unknown }).token : undefined;
-      userId = await this.d.tokens.verify(token);
+      session = await this.d.tokens.verify(token);
     } catch (err) {
+      const code = err instanceof ProtocolError ? err.code : "UNAUTHENTICATED";
+      this.d.metrics.errors.inc({ code });
+      return next(connectError(code, (err as Error).message));
+    }
+    const userId = session.userId;
+    if (socket.recovered && socket.data.userId !== userId) {
       this.d.metrics.errors.inc({ code: "UNAUTHENTICATED" });
-      return next(connectError("UNAUTHENTICATED", (err as Error).message));
+      return next(connectError("UNAUTHENTICATED", "this session belongs to another user"));
     }
     socket.data.userId = userId;
-    socket.data.presence = [];
+    socket.data.tokenId = session.tokenId;
+    socket.data.issuedAtMs = session.issuedAtMs;
+    if (!socket.recovered) socket.data.presence = [];
     await this.d.sessions.prepare(userId).catch(() => undefined);
     next();
   }
@@ -109,8 +122,9 @@ export class SocketGateway {
   private async onConnection(socket: ChatSocket): Promise<void> {
     const userId = socket.data.userId;
     if (this.draining) {
-      socket.emit("reconnect", { reason: "draining" });
-      socket.disconnect(true);
+      // Local, so it is written before the disconnect (socket.emit goes round through Redis).
+      this.io.local.to(socket.id).emit("reconnect", { reason: "draining" });
+      socket.disconnect();
       return;
     }
     const now = Date.now();
@@ -165,6 +179,7 @@ export class SocketGateway {
     });
     this.handle(socket, "presence:subscribe", s.PresenceSubscribe, async (p) => {
       const next = [...new Set(p.userIds)];
+      await this.d.service.requireContacts(userId, next);
       for (const u of socket.data.presence) if (!next.includes(u)) void socket.leave(presenceRoom(u));
       for (const u of next) void socket.join(presenceRoom(u));
       socket.data.presence = next;
@@ -217,6 +232,23 @@ export class SocketGateway {
           "socket handler failed",
         );
       ack?.({ ok: false, error: info });
+    }
+  }
+
+  /** Sessions ended on some node: tell this node's sockets of them and disconnect them. */
+  endSessions(e: SessionsEndedEvent): void {
+    const reason = e.tokenId ? "logout" : "password_changed";
+    for (const socket of this.io.of("/").sockets.values()) {
+      const data = socket.data;
+      if (data.userId !== e.userId) continue;
+      const ended =
+        (e.tokenId !== undefined && data.tokenId === e.tokenId) ||
+        (e.before !== undefined && data.issuedAtMs < e.before);
+      if (!ended) continue;
+      // socket.emit would go round through the Redis stream (connection state recovery) and arrive
+      // after the disconnect; a local emit is written at once, and the namespace disconnect after it.
+      this.io.local.to(socket.id).emit("session:ended", { reason });
+      socket.disconnect();
     }
   }
 

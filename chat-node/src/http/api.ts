@@ -22,13 +22,14 @@ import { toErrorInfo } from "../gateway/errors.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../ports.js";
-import type { TokenService } from "../services/auth.js";
+import type { Session, TokenService } from "../services/auth.js";
 import type { ChatService } from "../services/chat-service.js";
 import { channelView, fileView } from "../services/views.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     userId: string;
+    session: Session;
   }
 }
 
@@ -40,17 +41,28 @@ export interface HttpDeps {
   tokens: TokenService;
   metrics: Metrics;
   log: Logger;
-  readiness(): Promise<{
-    ready: boolean;
-    checks: { broker: boolean; redis: boolean; store: boolean; draining: boolean; publishing: boolean };
-  }>;
-  connections(): number;
 }
 
 const JSON_BODY_LIMIT = 64 * 1024;
+const JSON_MAX_DEPTH = 32;
+
+/** Whether a parsed JSON value nests at most `max` arrays/objects deep (iterative: no stack to blow). */
+export function withinDepth(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== "object") continue;
+    if (depth > max) return false;
+    for (const child of Object.values(v as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
 /** Register/login per client address: 10/s, burst 50. */
 const AUTH_RATE = 10;
 const AUTH_BURST = 50;
+/** Failed logins per account: 10, then one per 6 s (OWASP: throttle per account, not only per address). */
+const LOGIN_FAILURE_RATE = 1 / 6;
+const LOGIN_FAILURE_BURST = 10;
 const INLINE_TYPES = /^(image\/(png|jpeg|gif|webp)|application\/pdf|audio\/|video\/)/;
 
 /** Maps framework errors (body parser, multipart) to protocol errors. */
@@ -63,6 +75,14 @@ function frameworkError(err: { code?: unknown; statusCode?: unknown; message?: s
   ) {
     return { code: "PAYLOAD_TOO_LARGE", message: "the request body is too large" };
   }
+  // busboy's words for a multipart body that does not parse (no boundary, cut short, bad headers)
+  if (
+    /^(Multipart: |Unexpected end of (form|file|multipart data)|Malformed part header|Part terminated early|\w+ terminated early due to unexpected end)/.test(
+      err.message ?? "",
+    )
+  ) {
+    return { code: "INVALID_ARGUMENT", message: `malformed multipart/form-data body: ${err.message}` };
+  }
   const status = typeof err.statusCode === "number" ? err.statusCode : 0;
   if (status === 413) return { code: "PAYLOAD_TOO_LARGE", message: "the request body is too large" };
   if (status >= 400 && status < 500)
@@ -74,13 +94,16 @@ function frameworkError(err: { code?: unknown; statusCode?: unknown; message?: s
 export async function createHttpApp(d: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     bodyLimit: JSON_BODY_LIMIT,
-    trustProxy: true,
+    // X-Forwarded-For only from configured proxies (TRUST_PROXY); otherwise the TCP peer's address.
+    trustProxy: d.config.trustProxy.length > 0 ? d.config.trustProxy : false,
     loggerInstance: d.log.child({ component: "http" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
   });
   const s = d.schemas;
   const authLimiter = new KeyedRateLimiter(AUTH_RATE, AUTH_BURST);
+  const loginFailures = new KeyedRateLimiter(LOGIN_FAILURE_RATE, LOGIN_FAILURE_BURST);
   app.decorateRequest("userId", "");
+  app.decorateRequest("session", null as unknown as Session);
 
   app.setErrorHandler((err: unknown, req, reply) => {
     let info: ErrorInfo;
@@ -104,6 +127,16 @@ export async function createHttpApp(d: HttpDeps): Promise<FastifyInstance> {
       .send({ error: { code: "NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` } });
   });
 
+  // Depth before anything reads a body: nesting past JSON_MAX_DEPTH is refused even in fields the
+  // schemas would strip (a parser or a later walk must never meet 30,000 levels).
+  app.addHook("preValidation", async (req) => {
+    if (req.body !== undefined && req.body !== null && typeof req.body === "object" && !req.isMultipart()) {
+      if (!withinDepth(req.body, JSON_MAX_DEPTH)) {
+        throw new ProtocolError("INVALID_ARGUMENT", `JSON nested deeper than ${JSON_MAX_DEPTH} levels`);
+      }
+    }
+  });
+
   await app.register(fastifyMultipart, {
     limits: { fileSize: d.config.limits.maxFileBytes, files: 1, fields: 10, parts: 12 },
   });
@@ -112,25 +145,15 @@ export async function createHttpApp(d: HttpDeps): Promise<FastifyInstance> {
     const h = req.headers.authorization;
     const m = typeof h === "string" ? /^Bearer\s+(\S+)$/i.exec(h) : null;
     if (!m) throw new ProtocolError("UNAUTHENTICATED", "Authorization: Bearer <token> is required");
-    req.userId = await d.tokens.verify(m[1]);
+    req.session = await d.tokens.verify(m[1]);
+    req.userId = req.session.userId;
   };
   const limitAuth = async (req: FastifyRequest) => {
-    if (!authLimiter.tryTake(req.ip, Date.now()))
+    if (!authLimiter.tryTake(req.ip, Date.now())) {
+      if (req.url.endsWith("/login")) d.metrics.loginFailures.inc({ reason: "throttled_address" });
       throw new ProtocolError("RATE_LIMITED", "too many attempts; slow down");
+    }
   };
-
-  // ---- operations ----
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async (_req, reply) => {
-    const r = await d.readiness();
-    return reply.code(r.ready ? 200 : 503).send(r);
-  });
-  app.get("/metrics", async (_req, reply) => {
-    return reply
-      .header("content-type", d.metrics.registry.contentType)
-      .send(await d.metrics.registry.metrics());
-  });
-  app.get("/internal/connections", async () => ({ connections: d.connections() }));
 
   // ---- API ----
   await app.register(
@@ -139,13 +162,34 @@ export async function createHttpApp(d: HttpDeps): Promise<FastifyInstance> {
         const body = parseOrThrow(s.RegisterBody, req.body);
         return reply.code(201).send(await d.service.register(body));
       });
-      api.post("/auth/login", { preHandler: limitAuth }, async (req) =>
-        d.service.login(parseOrThrow(s.LoginBody, req.body)),
-      );
+      api.post("/auth/login", { preHandler: limitAuth }, async (req) => {
+        const body = parseOrThrow(s.LoginBody, req.body);
+        const account = body.username.toLowerCase();
+        if (!loginFailures.available(account, Date.now())) {
+          d.metrics.loginFailures.inc({ reason: "throttled_account" });
+          throw new ProtocolError("RATE_LIMITED", "too many failed logins for this account; wait a minute");
+        }
+        try {
+          return await d.service.login(body);
+        } catch (err) {
+          if (err instanceof ProtocolError && err.code === "UNAUTHENTICATED") {
+            loginFailures.tryTake(account, Date.now());
+            d.metrics.loginFailures.inc({ reason: "password" });
+          }
+          throw err;
+        }
+      });
 
       await api.register(async (authed) => {
         authed.addHook("preHandler", authenticate);
         authed.get("/me", async (req) => ({ user: await d.service.me(req.userId) }));
+        authed.post("/auth/logout", async (req) => {
+          await d.service.logout(req.session);
+          return { ok: true };
+        });
+        authed.post("/auth/password", { preHandler: limitAuth }, async (req) =>
+          d.service.changePassword(req.session, parseOrThrow(s.ChangePasswordBody, req.body)),
+        );
         authed.get("/users", async (req) => d.service.searchUsers(parseOrThrow(s.UsersQuery, req.query)));
 
         authed.post("/channels", async (req, reply) => {

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import {
   ProtocolError,
   type AuthReply,
+  type ChangePasswordBody,
   type ChannelChange,
   type ChannelDetailsReply,
   type ChannelsReply,
@@ -42,11 +43,12 @@ import type {
   FileRecord,
   MemberRecord,
   PresenceStore,
+  SessionsEndedEvent,
   Store,
   UserRecord,
 } from "../ports.js";
 import { endSpan, inject, startSpan } from "../tracing.js";
-import { hashPassword, verifyPassword, type TokenService } from "./auth.js";
+import { hashPassword, verifyPassword, type Session, type TokenService } from "./auth.js";
 import type { MembersCache } from "./members-cache.js";
 import { channelView, fileView, memberView, summaryView, userView } from "./views.js";
 
@@ -92,9 +94,45 @@ export class ChatService {
   async login(body: LoginBody): Promise<AuthReply> {
     const user = await this.d.store.findUserByUsername(body.username.toLowerCase());
     dummyHash ??= hashPassword("not a real password");
-    const ok = await verifyPassword(body.password, user ? user.passwordHash : await dummyHash);
-    if (!user || !ok) throw new ProtocolError("UNAUTHENTICATED", "wrong username or password");
+    const check = await verifyPassword(body.password, user ? user.passwordHash : await dummyHash);
+    if (!user || !check.ok) throw new ProtocolError("UNAUTHENTICATED", "wrong username or password");
+    if (check.rehash) {
+      // Stored with weaker settings than today's: upgrade now that the password is at hand.
+      await this.d.store.setPasswordHash(user.id, await hashPassword(body.password));
+      this.d.log.info({ event: "auth.rehashed", userId: user.id }, "password rehashed");
+    }
     return { token: await this.d.tokens.issue(user.id), user: userView(user) };
+  }
+
+  /** Ends this session everywhere: its token is refused from now on and its sockets are closed. */
+  async logout(session: Session): Promise<void> {
+    await this.d.tokens.revoke(session);
+    await this.announceSessionsEnded({ t: "sessions", userId: session.userId, tokenId: session.tokenId });
+  }
+
+  /** New password; every other session of the user ends (its sockets closed), a new token is returned. */
+  async changePassword(session: Session, body: ChangePasswordBody): Promise<AuthReply> {
+    const user = await this.d.store.getUser(session.userId);
+    if (!user) throw new ProtocolError("UNAUTHENTICATED", "the user of this session no longer exists");
+    const check = await verifyPassword(body.currentPassword, user.passwordHash);
+    if (!check.ok) throw new ProtocolError("FORBIDDEN", "the current password is wrong");
+    await this.d.store.setPasswordHash(user.id, await hashPassword(body.newPassword));
+    const before = await this.d.tokens.revokeAll(user.id);
+    await this.announceSessionsEnded({ t: "sessions", userId: user.id, before });
+    return { token: await this.d.tokens.issue(user.id), user: userView(user) };
+  }
+
+  /** Tells every node to close the ended sessions' sockets (the tokens are refused already). */
+  private async announceSessionsEnded(e: SessionsEndedEvent): Promise<void> {
+    try {
+      await this.d.broker.publishControl(e);
+    } catch (err) {
+      // Revoked in Redis already: no request or reconnect gets through; open sockets stay until then.
+      this.d.log.warn(
+        { event: "auth.sessions_notify_failed", userId: e.userId, err: (err as Error).message },
+        "sessions ended, but their sockets could not be told",
+      );
+    }
   }
 
   async me(userId: string): Promise<User> {
@@ -337,7 +375,14 @@ export class ChatService {
     recipients: string[],
     change: ChannelChange,
   ): Promise<void> {
-    this.d.members.invalidate(channel.id);
+    try {
+      await this.d.members.changed(channel.id);
+    } catch (err) {
+      this.d.log.warn(
+        { event: "channel.version_failed", channelId: channel.id, err: (err as Error).message },
+        "membership version not raised; other nodes follow with the control event",
+      );
+    }
     try {
       await this.d.broker.publishControl({
         t: "members",
@@ -406,6 +451,15 @@ export class ChatService {
 
   async receipt(userId: string, r: ReceiptSend): Promise<void> {
     const { entry } = await this.d.members.requireMember(r.channelId, userId);
+    if (r.seq > entry.channel.lastSeq) {
+      // The cached head may lag behind the newest message; only a seq that is not stored is refused.
+      const [m] = await this.d.store.messagesAfter(r.channelId, r.seq - 1, 1, r.seq + 1);
+      if (!m) {
+        throw new ProtocolError("INVALID_ARGUMENT", `no message ${r.seq} in this channel yet`, {
+          field: "seq",
+        });
+      }
+    }
     if (!this.d.receipts.record(r.channelId, userId, r.kind, r.seq)) return;
     const recipients = [...entry.members.keys()];
     try {
@@ -437,6 +491,30 @@ export class ChatService {
       messages.push(...kept.map(toWire));
     }
     return { messages, more };
+  }
+
+  /**
+   * Presence is shared only between users who share a channel: FORBIDDEN, naming them, for any
+   * other. A direct channel is checked through the members cache; otherwise memberships are read.
+   */
+  async requireContacts(userId: string, others: readonly string[]): Promise<void> {
+    const targets = [...new Set(others)].filter((u) => u !== userId);
+    if (targets.length === 0) return;
+    const direct = await Promise.all(
+      targets.map(async (u) => (await this.d.members.get(directChannelId(userId, u)))?.members.has(userId)),
+    );
+    const rest = targets.filter((_, i) => !direct[i]);
+    if (rest.length === 0) return;
+    const mine = new Set((await this.d.store.listMemberships(userId)).map((m) => m.channelId));
+    const shared = await Promise.all(
+      rest.map(async (u) => (await this.d.store.listMemberships(u)).some((m) => mine.has(m.channelId))),
+    );
+    const strangers = rest.filter((_, i) => !shared[i]);
+    if (strangers.length > 0) {
+      throw new ProtocolError("FORBIDDEN", "presence is shared only with users you share a channel with", {
+        userIds: strangers,
+      });
+    }
   }
 
   async presenceOf(userIds: readonly string[]): Promise<Presence[]> {

@@ -1,16 +1,27 @@
 import { ProtocolError } from "@vibetalk/protocol";
-import type { ChannelRecord, MemberRecord, Store } from "../ports.js";
+import type { ChannelRecord, MemberRecord, MembershipVersions, Store } from "../ports.js";
 
 export interface ChannelEntry {
   channel: ChannelRecord;
   members: Map<string, MemberRecord>;
   loadedAt: number;
+  /** The channel's membership version when this entry was read (0: unknown). */
+  version: number;
 }
+
+/** How long an authorisation check waits for the version before trusting the cached entry. */
+const VERSION_TIMEOUT_MS = 250;
 
 /**
  * A channel's members (and its static facts), cached in every node that needs them: for the send
  * check and for fan-out. Entries expire after `ttlMs` and are invalidated by membership-change
- * control events (DESIGN.md §3). Concurrent loads of one channel share one read.
+ * control events (docs/chat-node.md). Concurrent loads of one channel share one read.
+ *
+ * Authorisation (`requireMember`) does not wait for the control event: it compares the entry with
+ * the channel's membership version in Redis, which every change bumps before it answers, so a
+ * member removed on one node is refused on every node from the next request on (docs/security.md).
+ * If the version cannot be read within 250 ms the cached entry is used (Redis down must not stop
+ * chat); fan-out uses the entry as it is and follows within the control event's delivery.
  */
 export class MembersCache {
   private readonly entries = new Map<string, ChannelEntry>();
@@ -20,8 +31,26 @@ export class MembersCache {
   constructor(
     private readonly store: Store,
     private readonly ttlMs: number,
+    private readonly versions: MembershipVersions | null = null,
     private readonly maxEntries = 20_000,
   ) {}
+
+  /** A membership change is stored: bump the version (every node's next check rereads), then drop ours. */
+  async changed(channelId: string): Promise<void> {
+    this.invalidate(channelId);
+    await this.versions?.bump(channelId);
+  }
+
+  private async currentVersion(channelId: string): Promise<number | null> {
+    if (!this.versions) return null;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), VERSION_TIMEOUT_MS)));
+    try {
+      return await Promise.race([this.versions.get(channelId).catch(() => null), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   /** The channel and its members, or null when the channel does not exist. */
   async get(channelId: string): Promise<ChannelEntry | null> {
@@ -36,6 +65,8 @@ export class MembersCache {
   }
 
   private async load(channelId: string, gen: number): Promise<ChannelEntry | null> {
+    // The version first: a change racing with this read leaves an entry older than the version.
+    const version = (await this.currentVersion(channelId)) ?? 0;
     const [channel, members] = await Promise.all([
       this.store.getChannel(channelId),
       this.store.listMembers(channelId),
@@ -45,6 +76,7 @@ export class MembersCache {
       channel,
       members: new Map(members.map((m) => [m.userId, m])),
       loadedAt: Date.now(),
+      version,
     };
     if (gen === this.generation && !this.invalidatedDuringLoad.has(channelId)) {
       if (this.entries.size >= this.maxEntries) {
@@ -75,7 +107,14 @@ export class MembersCache {
     channelId: string,
     userId: string,
   ): Promise<{ entry: ChannelEntry; member: MemberRecord }> {
-    const entry = await this.get(channelId);
+    let entry = await this.get(channelId);
+    if (entry && this.versions) {
+      const v = await this.currentVersion(channelId);
+      if (v !== null && v !== entry.version) {
+        this.invalidate(channelId);
+        entry = await this.get(channelId);
+      }
+    }
     if (!entry) throw new ProtocolError("NOT_FOUND", "no such channel");
     const member = entry.members.get(userId);
     if (!member) throw new ProtocolError("FORBIDDEN", "not a member of this channel");

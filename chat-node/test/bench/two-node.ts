@@ -109,7 +109,7 @@ try {
     ["A", A],
     ["B", B],
   ] as const) {
-    const text = await (await fetch(`${node.url}/metrics`)).text();
+    const text = await (await fetch(`${node.opsUrl}/metrics`)).text();
     for (const h of [
       "vibetalk_send_ack_seconds",
       "vibetalk_send_deliver_seconds",

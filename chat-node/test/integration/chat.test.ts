@@ -180,6 +180,7 @@ describe("presence and typing", () => {
   test("presence: online on connect, offline with lastSeenAt when the last socket goes", async () => {
     const ann = await TestUser.register(A);
     const ben = await TestUser.register(B);
+    await ann.direct(A, ben); // presence is shared between users who share a channel
     const sa = await ann.connect(A);
     const first = await sa.emit<{ ok: boolean; presence: Presence[] }>("presence:subscribe", {
       userIds: [ben.id],
@@ -459,15 +460,15 @@ describe("channel management", () => {
 
 describe("operations", () => {
   test("health, readiness, metrics and the connection count", async () => {
-    assert.deepEqual((await http(A.url, "GET", "/healthz")).body, { status: "ok" });
-    const ready = await http<{ ready: boolean }>(B.url, "GET", "/readyz");
+    assert.deepEqual((await http(A.opsUrl, "GET", "/healthz")).body, { status: "ok" });
+    const ready = await http<{ ready: boolean }>(B.opsUrl, "GET", "/readyz");
     assert.equal(ready.status, 200);
     assert.equal(ready.body.ready, true);
     const u = await TestUser.register(C);
     await u.connect(C);
     await u.connect(C);
-    assert.deepEqual((await http(C.url, "GET", "/internal/connections")).body, { connections: 2 });
-    const metrics = (await http<string>(C.url, "GET", "/metrics")).body;
+    assert.deepEqual((await http(C.opsUrl, "GET", "/internal/connections")).body, { connections: 2 });
+    const metrics = (await http<string>(C.opsUrl, "GET", "/metrics")).body;
     for (const name of [
       "vibetalk_connections",
       "vibetalk_sockets_per_user",
@@ -485,9 +486,13 @@ describe("operations", () => {
     }
     assert.match(metrics, /vibetalk_connections\{node="[^"]+"\} 2/);
     assert.match(
-      await (await fetch(`${A.url}/metrics`)).text(),
+      await (await fetch(`${A.opsUrl}/metrics`)).text(),
       /vibetalk_owned_partitions\{node="[^"]+"\} 4/,
     );
+    // The client port serves none of them (docs/security.md): only the operations port does.
+    for (const path of ["/metrics", "/readyz", "/healthz", "/internal/connections"]) {
+      assert.equal((await http(A.url, "GET", path)).status, 404, `client port ${path}`);
+    }
     const html = await fetch(`${A.url}/`);
     assert.match(await html.text(), /VibeTalk/);
     const client = await fetch(`${A.url}/socket.io/socket.io.js`);

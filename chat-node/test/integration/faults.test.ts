@@ -340,7 +340,7 @@ async function metric(node: ChatNode, name: string, labels: Record<string, strin
 }
 
 const readiness = async (n: ChatNode) =>
-  (await http<{ ready: boolean; checks: Record<string, boolean> }>(n.url, "GET", "/readyz")).body;
+  (await http<{ ready: boolean; checks: Record<string, boolean> }>(n.opsUrl, "GET", "/readyz")).body;
 
 before(async () => {
   services = await startServices();

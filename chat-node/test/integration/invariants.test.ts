@@ -304,7 +304,7 @@ describe("I7: bad input gets its error code and never stalls the node", () => {
     const sb = await ben.connect(B);
     assert.equal((await s.send(ch.id, "still fine")).ok, true);
     await sb.waitEvent<Message>("message", (m) => m.body === "still fine");
-    assert.equal((await http<{ ready: boolean }>(B.url, "GET", "/readyz")).body.ready, true);
+    assert.equal((await http<{ ready: boolean }>(B.opsUrl, "GET", "/readyz")).body.ready, true);
     const stored = await storedMessages(ann, B, ch.id);
     assert.equal(
       stored.filter((m) => m.clientMsgId === "noack").length,
@@ -549,6 +549,9 @@ describe("I7: bad input gets its error code and never stalls the node", () => {
     assert.ok(flood.some(([s, c]) => s === 429 && c === "RATE_LIMITED"));
     // Still serving.
     assert.equal((await v.api(A, "GET", "/me")).status, 200);
-    await waitFor("ready", async () => (await http<{ ready: boolean }>(A.url, "GET", "/readyz")).body.ready);
+    await waitFor(
+      "ready",
+      async () => (await http<{ ready: boolean }>(A.opsUrl, "GET", "/readyz")).body.ready,
+    );
   });
 });

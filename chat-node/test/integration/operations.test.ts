@@ -45,7 +45,7 @@ describe("drain", () => {
       const t0 = Date.now();
       a.proc.signal("SIGTERM");
       await sa.waitEvent("reconnect", (e: { reason?: string }) => e.reason === "draining", 5000);
-      const ready = await http(a.url, "GET", "/readyz");
+      const ready = await http(a.opsUrl, "GET", "/readyz");
       assert.equal(ready.status, 503);
       await assert.rejects(
         TestSocket.open(a.url, ann.token),
@@ -157,7 +157,7 @@ describe("dependency outages", () => {
   });
 
   const readiness = async (n: ChatNode) =>
-    (await http<{ ready: boolean; checks: Record<string, boolean> }>(n.url, "GET", "/readyz")).body;
+    (await http<{ ready: boolean; checks: Record<string, boolean> }>(n.opsUrl, "GET", "/readyz")).body;
 
   test("Redis restart: not ready while it is down, typing and presence work again after", async () => {
     const ann = await TestUser.register(A);

@@ -10,12 +10,14 @@ export class ChildNode {
   private constructor(
     readonly proc: ManagedProcess,
     readonly url: string,
+    readonly opsUrl: string,
     readonly env: Record<string, string>,
   ) {}
 
   static async start(services: Services, overrides: Record<string, string> = {}): Promise<ChildNode> {
     const port = overrides["PORT"] ?? String(await freePort());
-    const env = nodeEnv(services, { LOG_LEVEL: "info", ...overrides, PORT: port });
+    const opsPort = overrides["OPS_PORT"] ?? String(await freePort());
+    const env = nodeEnv(services, { LOG_LEVEL: "info", ...overrides, PORT: port, OPS_PORT: opsPort });
     const dir = await tempDir("chat-node");
     const proc = new ManagedProcess({
       name: `chat-node ${env["NODE_ID"]}`,
@@ -25,7 +27,7 @@ export class ChildNode {
       env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/root", ...env },
       logFile: join(dir.path, "chat-node.log"),
     });
-    const node = new ChildNode(proc, `http://127.0.0.1:${port}`, env);
+    const node = new ChildNode(proc, `http://127.0.0.1:${port}`, `http://127.0.0.1:${opsPort}`, env);
     await node.waitReady(60_000);
     return node;
   }
@@ -36,7 +38,7 @@ export class ChildNode {
       if (this.proc.exited)
         throw new Error(`chat-node exited (${this.proc.exitCode}):\n${this.proc.logTail()}`);
       try {
-        const r = await fetch(`${this.url}/readyz`);
+        const r = await fetch(`${this.opsUrl}/readyz`);
         if (r.status === 200) return;
       } catch {
         // not listening yet

@@ -75,6 +75,7 @@ export const JWT_SECRET = "integration-test-secret-0123456789";
 export function nodeEnv(services: Services, overrides: Record<string, string> = {}): Record<string, string> {
   return {
     PORT: "0",
+    OPS_PORT: "0",
     HOST: "127.0.0.1",
     NODE_ID: `node-${randomBytes(3).toString("hex")}`,
     REDIS_URL: services.redis.url,

@@ -9,7 +9,7 @@ const base = {
   REDIS_URL: "redis://127.0.0.1:6379",
   RABBITMQ_URL: "amqp://guest:guest@127.0.0.1:5672",
   MONGODB_URL: "mongodb://127.0.0.1:27017/vibetalk",
-  JWT_SECRET: "0123456789abcdef0123",
+  JWT_SECRET: "0123456789abcdef0123456789abcdef",
 };
 
 test("defaults are documented values", () => {

@@ -18,6 +18,7 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
       entries: [
         { title: "POST /auth/register — body", schema: r.RegisterBody },
         { title: "POST /auth/login — body", schema: r.LoginBody },
+        { title: "POST /auth/password — body", schema: r.ChangePasswordBody },
         { title: "GET /users — query", schema: r.UsersQuery },
         { title: "POST /channels — body", schema: r.CreateChannelBody },
         { title: "GET /channels — query", schema: r.ChannelsQuery },
@@ -31,7 +32,7 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
     {
       heading: "HTTP replies",
       entries: [
-        { title: "AuthReply (register, login)", schema: s.AuthReplySchema },
+        { title: "AuthReply (register, login, password change)", schema: s.AuthReplySchema },
         { title: "MeReply (GET /me)", schema: s.MeReplySchema },
         { title: "UsersReply (GET /users)", schema: s.UsersReplySchema },
         { title: "ChannelReply (POST /channels, PATCH /channels/:id)", schema: s.ChannelReplySchema },
@@ -81,6 +82,7 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
         { title: "channel", schema: s.ChannelEventSchema },
         { title: "reconnect", schema: s.ReconnectEventSchema },
         { title: "message:failed", schema: s.MessageFailedEventSchema },
+        { title: "session:ended", schema: s.SessionEndedEventSchema },
       ],
     },
   ];

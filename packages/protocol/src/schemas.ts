@@ -182,6 +182,10 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
     username: storableText(z.string().min(1).max(64)),
     password: z.string().min(1).max(PASSWORD_MAX),
   });
+  const ChangePasswordBody = z.object({
+    currentPassword: z.string().min(1).max(PASSWORD_MAX),
+    newPassword: PasswordSchema,
+  });
   const UsersQuery = z.object({
     query: storableText(z.string().max(32)).default(""),
     cursor: CursorSchema.optional(),
@@ -242,6 +246,7 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
   return {
     RegisterBody,
     LoginBody,
+    ChangePasswordBody,
     UsersQuery,
     CreateChannelBody,
     ChannelsQuery,
@@ -349,5 +354,11 @@ export const MessageFailedEventSchema = z.object({
   code: ErrorCodeSchema,
   message: z.string(),
 });
+/**
+ * This socket's session ended (`logout`: its token was logged out; `password_changed`: the user's
+ * password changed elsewhere). The server disconnects the socket right after; reconnecting needs a
+ * new token.
+ */
+export const SessionEndedEventSchema = z.object({ reason: z.enum(["logout", "password_changed"]) });
 /** Socket.IO `connect_error` data when the handshake is refused. */
 export const ConnectErrorDataSchema = z.object({ code: z.string() });

@@ -21,6 +21,7 @@ export type Presence = Out<typeof s.PresenceSchema>;
 
 export type RegisterBody = Out<Sch["RegisterBody"]>;
 export type LoginBody = Out<Sch["LoginBody"]>;
+export type ChangePasswordBody = Out<Sch["ChangePasswordBody"]>;
 export type UsersQuery = Out<Sch["UsersQuery"]>;
 export type CreateChannelBody = Out<Sch["CreateChannelBody"]>;
 export type ChannelsQuery = Out<Sch["ChannelsQuery"]>;
@@ -61,6 +62,7 @@ export type ChannelChange = Out<typeof s.ChannelChangeSchema>;
 export type ChannelEvent = Out<typeof s.ChannelEventSchema>;
 export type ReconnectEvent = Out<typeof s.ReconnectEventSchema>;
 export type MessageFailedEvent = Out<typeof s.MessageFailedEventSchema>;
+export type SessionEndedEvent = Out<typeof s.SessionEndedEventSchema>;
 
 /** Socket.IO events a client emits, each with its payload and ack reply. */
 export interface ClientToServerEvents {
@@ -80,4 +82,5 @@ export interface ServerToClientEvents {
   channel: (event: ChannelEvent) => void;
   reconnect: (event: ReconnectEvent) => void;
   "message:failed": (event: MessageFailedEvent) => void;
+  "session:ended": (event: SessionEndedEvent) => void;
 }
