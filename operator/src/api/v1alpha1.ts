@@ -204,7 +204,7 @@ export const chatClusterSpecSchema = obj(
     rabbitmq: backingService("RabbitMQ"),
     redis: backingService("Redis"),
     mongodb: backingService("MongoDB"),
-    jwtSecretRef: secretKeySelector("the JWT signing secret (at least 16 characters)", "secret"),
+    jwtSecretRef: secretKeySelector("the JWT signing secret (at least 32 bytes)", "secret"),
     resources: obj(
       { limits: quantities, requests: quantities },
       { description: "Compute resources of the chat-node container (corev1 ResourceRequirements)." },
