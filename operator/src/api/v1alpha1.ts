@@ -205,6 +205,15 @@ export const chatClusterSpecSchema = obj(
     redis: backingService("Redis"),
     mongodb: backingService("MongoDB"),
     jwtSecretRef: secretKeySelector("the JWT signing secret (at least 32 bytes)", "secret"),
+    jwtPreviousSecretRef: secretKeySelector(
+      "the JWT secret before a rotation, still accepted for verifying until the old tokens expire (docs/security.md)",
+      "previous",
+    ),
+    trustedProxies: arrayOf(str({ minLength: 1, maxLength: 64 }), {
+      description:
+        "Addresses or CIDRs of the proxies (the ingress controller) whose X-Forwarded-For chat-nodes believe; none by default (TRUST_PROXY, docs/security.md).",
+      maxItems: 32,
+    }),
     resources: obj(
       { limits: quantities, requests: quantities },
       { description: "Compute resources of the chat-node container (corev1 ResourceRequirements)." },

@@ -34,6 +34,8 @@ export function podSpecInputs(spec: ChatClusterSpec): unknown {
     redis: spec.redis,
     mongodb: spec.mongodb,
     jwtSecretRef: spec.jwtSecretRef,
+    jwtPreviousSecretRef: spec.jwtPreviousSecretRef,
+    trustedProxies: spec.trustedProxies,
     resources: spec.resources,
     drainSeconds: spec.drainSeconds,
   };
@@ -73,6 +75,8 @@ export function chatNodeEnv(cluster: ChatCluster): V1EnvVar[] {
     fromSecret("REDIS_URL", spec.redis.secretRef),
     fromSecret("MONGODB_URL", spec.mongodb.secretRef),
     fromSecret("JWT_SECRET", spec.jwtSecretRef),
+    ...(spec.jwtPreviousSecretRef ? [fromSecret("JWT_PREVIOUS_SECRET", spec.jwtPreviousSecretRef)] : []),
+    ...(spec.trustedProxies?.length ? [{ name: "TRUST_PROXY", value: spec.trustedProxies.join(",") }] : []),
   ];
 }
 

@@ -254,3 +254,20 @@ test("pod selector string matches the Deployment selector", () => {
     "app.kubernetes.io/name=vibetalk,app.kubernetes.io/instance=demo,app.kubernetes.io/component=chat-node",
   );
 });
+
+test("trusted proxies and the previous JWT secret reach the chat-nodes only when the spec names them", () => {
+  const envOf = (spec: Parameters<typeof makeCluster>[0]) =>
+    envByName(buildDeployment(makeCluster(spec)).spec?.template.spec?.containers[0]?.env);
+  const plain = envOf({});
+  assert.equal(plain.has("TRUST_PROXY"), false);
+  assert.equal(plain.has("JWT_PREVIOUS_SECRET"), false);
+  const set = envOf({
+    trustedProxies: ["10.0.0.0/8", "192.168.1.7"],
+    jwtPreviousSecretRef: { name: "jwt-old" },
+  });
+  assert.equal(set.get("TRUST_PROXY")?.value, "10.0.0.0/8,192.168.1.7");
+  assert.deepEqual(set.get("JWT_PREVIOUS_SECRET")?.valueFrom?.secretKeyRef, {
+    name: "jwt-old",
+    key: "previous",
+  });
+});
