@@ -380,6 +380,8 @@ describe("ChatCluster on a real control plane", { timeout: 600_000 }, () => {
         return (
           c?.status?.readyReplicas === 0 &&
           Object.keys(c.status.partitionAssignment?.owners ?? { x: 1 }).length === 0 &&
+          // Converged: while the last pod terminates, Ready may say NoReadyPods for one status write.
+          conditionOf(c, "Ready")?.reason === "ScaledToZero" &&
           c
         );
       },
