@@ -29,6 +29,15 @@ export interface ClusterOptions {
   autoscaling?: { minReplicas: number; maxReplicas: number; targetConnectionsPerPod: number };
   /** RabbitMQ management plugin, for consumer listings (default true). */
   management?: boolean;
+  /** kube-router enforces NetworkPolicy on the node (default false). */
+  networkPolicy?: boolean;
+  /**
+   * The operator watches the ChatCluster's namespace alone, installed from the generator's
+   * `--watch-namespace` bundle (its rights a Role there) instead of manifests/operator.yaml.
+   */
+  watchOwnNamespace?: boolean;
+  /** More ChatCluster spec fields (merged over the defaults here), or a function of the started services. */
+  spec?: Json | ((k: LocalKubernetes) => Json);
   log?: (message: string) => void;
 }
 
@@ -82,7 +91,7 @@ export interface LocalKubernetes {
  * which pods reach), then the node with the images imported. `stop` removes all of it.
  */
 export async function startLocalKubernetes(
-  o: { management?: boolean; log?: (message: string) => void } = {},
+  o: { management?: boolean; networkPolicy?: boolean; log?: (message: string) => void } = {},
 ): Promise<LocalKubernetes> {
   const log = o.log ?? (() => undefined);
   const stops: (() => Promise<void>)[] = [];
@@ -103,7 +112,7 @@ export async function startLocalKubernetes(
     ]);
     stops.push(cp.stop, redis.stop, rabbit.stop, mongo.stop);
     log("starting the node (containerd, kubelet, kube-proxy) and importing the images…");
-    const node = await startNode(cp, net, { log });
+    const node = await startNode(cp, net, { log, networkPolicy: o.networkPolicy ?? false });
     stops.push(node.stop);
     return { net, cp, node, redis, rabbit, mongo, stop: stopAll };
   } catch (err) {
@@ -129,6 +138,7 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
   try {
     const base = await startLocalKubernetes({
       log,
+      networkPolicy: o.networkPolicy ?? false,
       ...(o.management === undefined ? {} : { management: o.management }),
     });
     stops.push(base.stop);
@@ -147,10 +157,23 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
       "crd/chatclusters.vibetalk.io",
       "--timeout=30s",
     ]);
-    await cp.kubectl(["apply", "--server-side", "-f", join(repoRoot, "manifests/operator.yaml")]);
+    if (namespace !== "default") await cp.kubectl(["create", "namespace", namespace]);
+    if (o.watchOwnNamespace) {
+      const { operatorManifestText } = await import("../../operator/src/manifests/generate.js");
+      // The API server and RabbitMQ listen on ports of their own here: the operator's NetworkPolicy
+      // must name them (it is enforced when the node runs kube-router).
+      const port = (url: string) => Number(new URL(url).port);
+      await cp.kubectl(["apply", "--server-side", "-f", "-"], {
+        input: await operatorManifestText({
+          watchNamespace: namespace,
+          egressPorts: { apiServer: [port(cp.server)], rabbitmq: [port(rabbit.url)] },
+        }),
+      });
+    } else {
+      await cp.kubectl(["apply", "--server-side", "-f", join(repoRoot, "manifests/operator.yaml")]);
+    }
 
     log(`creating ChatCluster ${namespace}/${name}…`);
-    if (namespace !== "default") await cp.kubectl(["create", "namespace", namespace]);
     const secret = {
       apiVersion: "v1",
       kind: "Secret",
@@ -178,6 +201,7 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
         mongodb: ref("mongodb-url"),
         jwtSecretRef: { name: `${name}-backends`, key: "jwt-secret" },
         drainSeconds: o.drainSeconds ?? 10,
+        ...(typeof o.spec === "function" ? o.spec(base) : o.spec),
       },
     };
     await cp.kubectl(["apply", "-f", "-"], {

@@ -10,6 +10,11 @@ export interface BundleOptions {
    * and a RoleBinding there, and it holds nothing cluster-wide. Absent: all namespaces, a ClusterRole.
    */
   watchNamespace?: string;
+  /**
+   * Ports the operator's NetworkPolicy lets it reach: the API server as its pods see it after Service
+   * translation (default 443 and 6443) and RabbitMQ (default 5672).
+   */
+  egressPorts?: { apiServer?: number[]; rabbitmq?: number[] };
 }
 
 export const OPERATOR_NAMESPACE = "vibetalk-system";
@@ -174,7 +179,8 @@ function apiService(): KubernetesObject {
  * `monitoring`; out only to the API server, RabbitMQ (topology clean-up of deletionPolicy Delete) and
  * DNS. The chart makes each of these configurable.
  */
-function networkPolicy(): KubernetesObject {
+function networkPolicy(o: BundleOptions): KubernetesObject {
+  const tcp = (ports: number[]) => ports.map((port) => ({ port, protocol: "TCP" }));
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",
@@ -190,13 +196,8 @@ function networkPolicy(): KubernetesObject {
         },
       ],
       egress: [
-        {
-          ports: [
-            { port: 443, protocol: "TCP" },
-            { port: 6443, protocol: "TCP" },
-          ],
-        },
-        { ports: [{ port: 5672, protocol: "TCP" }] },
+        { ports: tcp(o.egressPorts?.apiServer ?? [443, 6443]) },
+        { ports: tcp(o.egressPorts?.rabbitmq ?? [5672]) },
         {
           ports: [
             { port: 53, protocol: "UDP" },
@@ -213,7 +214,7 @@ export function operatorManifests(o: BundleOptions = {}): KubernetesObject[] {
     ...operatorRbac(o),
     service(),
     deployment(o),
-    networkPolicy(),
+    networkPolicy(o),
     apiService(),
     ...chatNodePodPolicy(undefined, labels),
   ];
