@@ -80,8 +80,9 @@ export function createKubeClusterApi(kc: KubeConfig, options: KubeClusterApiOpti
       const raw: unknown = await orUndefined(custom.getNamespacedCustomObject({ ...crd, namespace, name }));
       return raw === undefined ? undefined : normalizeCluster(raw);
     },
-    async apply(obj: KubernetesObject) {
-      await objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    async apply(obj: KubernetesObject, o = {}) {
+      const manager = o.fieldManager ?? FIELD_MANAGER;
+      await objects.patch(obj, undefined, undefined, manager, true, PatchStrategy.ServerSideApply);
     },
     async remove(ref: ObjectRef) {
       try {
@@ -118,6 +119,23 @@ export function createKubeClusterApi(kc: KubeConfig, options: KubeClusterApiOpti
         { ...crd, namespace, name, body, fieldManager: FIELD_MANAGER, force: true },
         ssa,
       );
+    },
+    async setClusterReplicas(cluster, replicas) {
+      const { name, namespace, resourceVersion } = cluster.metadata;
+      await custom.patchNamespacedCustomObject(
+        {
+          ...crd,
+          namespace,
+          name,
+          body: { metadata: { resourceVersion }, spec: { replicas } },
+          fieldManager: FIELD_MANAGER,
+        },
+        merge,
+      );
+    },
+    async secretKeys(namespace, name) {
+      const secret = await orUndefined(core.readNamespacedSecret({ namespace, name }));
+      return secret ? Object.keys({ ...(secret.data ?? {}), ...(secret.stringData ?? {}) }) : undefined;
     },
     async setFinalizers(cluster, finalizers) {
       const { name, namespace, uid } = cluster.metadata;

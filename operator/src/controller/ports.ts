@@ -9,8 +9,11 @@ import type { ObjectRef } from "../resources/index.js";
 
 export interface ClusterApi {
   getCluster(namespace: string, name: string): Promise<ChatCluster | undefined>;
-  /** Server-side apply under the operator's field manager (force: the operator owns these fields). */
-  apply(obj: KubernetesObject): Promise<void>;
+  /**
+   * Server-side apply under the operator's field manager (force: the operator owns these fields), or
+   * under `fieldManager` (the replicas hand-over, controller/replicas.ts).
+   */
+  apply(obj: KubernetesObject, options?: { fieldManager?: string }): Promise<void>;
   /** Deletes when present; a missing object or an unserved kind counts as done. Returns true if deleted. */
   remove(ref: ObjectRef): Promise<boolean>;
   getDeployment(namespace: string, name: string): Promise<V1Deployment | undefined>;
@@ -26,6 +29,13 @@ export interface ClusterApi {
   ): Promise<void>;
   /** Server-side apply of the status subresource. */
   applyStatus(cluster: ChatCluster, status: ChatClusterStatus): Promise<void>;
+  /**
+   * Sets `spec.replicas` of the ChatCluster (merge patch conditional on its resourceVersion: 409 when
+   * the spec moved meanwhile). Only the hand-over from the HPA writes the spec.
+   */
+  setClusterReplicas(cluster: ChatCluster, replicas: number): Promise<void>;
+  /** The keys of a Secret (never its values), undefined when it does not exist. */
+  secretKeys(namespace: string, name: string): Promise<string[] | undefined>;
   /** Sets the operator's finalizers on the ChatCluster (server-side apply, uid-guarded). */
   setFinalizers(cluster: ChatCluster, finalizers: string[]): Promise<void>;
 }

@@ -23,6 +23,7 @@ import { computeStatus, conditionOf, statusChanged, type Problem } from "../stat
 import { errorMessage, isConflict } from "./errors.js";
 import { existingPodNames, podProblems, readyPodNames } from "./pods.js";
 import type { ClusterApi, Clock, ConnectionSource, EventRecorder, TopologyCleaner } from "./ports.js";
+import { HANDOVER_MANAGER, planHandover, replicasHold } from "./replicas.js";
 import { validateCluster } from "./validate.js";
 
 export const TOPOLOGY_FINALIZER = "vibetalk.io/rabbitmq-topology";
@@ -115,8 +116,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     );
   }
 
-  async function applyOwned(key: string, cluster: ChatCluster): Promise<void> {
-    const desired = desiredObjects(cluster);
+  async function applyOwned(
+    key: string,
+    cluster: ChatCluster,
+    o: { initialReplicas?: number } = {},
+  ): Promise<void> {
+    const desired = desiredObjects(cluster, o);
     const hash = hashOf(desired);
     const last = applied.get(key);
     const now = clock.now().getTime();
@@ -293,6 +298,41 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     });
   }
 
+  /** The replicas hand-over to and from the HPA (./replicas.ts); returns the cluster to apply. */
+  async function handOver(k: string, cluster: ChatCluster, current: V1Deployment | undefined) {
+    const plan = planHandover(cluster, current);
+    if (plan.kind === "none") return cluster;
+    applied.delete(k);
+    try {
+      if (plan.kind === "toHpa") {
+        await api.apply(replicasHold(cluster, plan.replicas), { fieldManager: HANDOVER_MANAGER });
+      } else {
+        await api.setClusterReplicas(cluster, plan.replicas);
+      }
+    } catch (err) {
+      const message = `handing spec.replicas ${plan.kind === "toHpa" ? "to" : "back from"} the HPA failed: ${errorMessage(err)}`;
+      throw new StepError({ reason: "ApplyFailed", message }, err);
+    }
+    if (plan.kind === "toHpa") {
+      events.record(
+        cluster,
+        "Normal",
+        "ReplicasHandedOver",
+        "Scale",
+        `Autoscaling on: the HPA takes over at the current ${plan.replicas} chat-node pods.`,
+      );
+      return cluster;
+    }
+    events.record(
+      cluster,
+      "Normal",
+      "ReplicasHandedOver",
+      "Scale",
+      `Autoscaling off: keeping the HPA's ${plan.replicas} chat-node pods; spec.replicas set to ${plan.replicas} (was ${plan.was}).`,
+    );
+    return { ...cluster, spec: { ...cluster.spec, replicas: plan.replicas } };
+  }
+
   const key = (c: ChatCluster) => `${c.metadata.namespace}/${c.metadata.name}`;
 
   async function converge(k: string, cluster: ChatCluster): Promise<ReconcileOutcome> {
@@ -305,12 +345,24 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       await reportProblem(cluster, current, { reason: "InvalidSpec", message });
       return { result: "invalid" };
     }
-    await applyOwned(k, cluster);
-    const deployment = await api.getDeployment(namespace, ownedNames(name).deployment);
+    let target = await handOver(k, cluster, current);
+    const creatingAutoscaled = !current && cluster.spec.autoscaling.enabled;
+    await applyOwned(
+      k,
+      target,
+      creatingAutoscaled ? { initialReplicas: cluster.spec.autoscaling.minReplicas } : {},
+    );
+    let deployment = await api.getDeployment(namespace, ownedNames(name).deployment);
+    if (creatingAutoscaled && deployment) {
+      // created at minReplicas under the operator's apply: hand the field to the HPA at once
+      target = await handOver(k, target, deployment);
+      await applyOwned(k, target);
+      deployment = await api.getDeployment(namespace, ownedNames(name).deployment);
+    }
     const pods = await api.listPods(namespace, podSelector(name));
     const assignment = await publishAssignment(cluster, readyPodNames(pods));
     await freeGoneHolders(cluster, pods, assignment.epoch);
-    const status = await writeStatus(cluster, { deployment, pods, assignment });
+    const status = await writeStatus(target, { deployment, pods, assignment });
     const converged =
       conditionOf(status, "Ready")?.status === "True" &&
       conditionOf(status, "Progressing")?.status === "False";

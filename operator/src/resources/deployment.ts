@@ -12,6 +12,7 @@ import type { ChatCluster, ChatClusterSpec, SecretKeySelector } from "../api/v1a
 import { hashOf } from "./hash.js";
 import {
   ANNOTATION_SPEC_HASH,
+  ANNOTATION_SPEC_REPLICAS,
   CHAT_NODE_CONTAINER,
   CHAT_NODE_OPS_PORT,
   CHAT_NODE_PORT,
@@ -186,16 +187,23 @@ function podTemplate(cluster: ChatCluster): V1PodTemplateSpec {
 
 /**
  * With autoscaling on, `replicas` is left out so that the HPA owns it (server-side apply never fights
- * another manager for a field it does not set).
+ * another manager for a field it does not set), except when the Deployment is created (`initialReplicas`:
+ * it starts at minReplicas instead of the default 1); the hand-over is in ../controller/replicas.ts. The
+ * annotation `vibetalk.io/spec-replicas` records the spec's replicas meanwhile, so that turning
+ * autoscaling off can tell a count the user set in that change from the one they had before.
  */
-export function buildDeployment(cluster: ChatCluster): V1Deployment {
+export function buildDeployment(cluster: ChatCluster, o: { initialReplicas?: number } = {}): V1Deployment {
   const name = cluster.metadata.name;
+  const autoscaled = cluster.spec.autoscaling.enabled;
+  const meta = objectMeta(cluster, ownedNames(name).deployment, "chat-node");
+  if (autoscaled) meta.annotations = { [ANNOTATION_SPEC_REPLICAS]: String(cluster.spec.replicas) };
+  const replicas = autoscaled ? o.initialReplicas : cluster.spec.replicas;
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: objectMeta(cluster, ownedNames(name).deployment, "chat-node"),
+    metadata: meta,
     spec: {
-      ...(cluster.spec.autoscaling.enabled ? {} : { replicas: cluster.spec.replicas }),
+      ...(replicas === undefined ? {} : { replicas }),
       revisionHistoryLimit: 5,
       selector: { matchLabels: selectorLabels(name) },
       strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },

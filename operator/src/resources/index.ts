@@ -32,7 +32,7 @@ export interface DesiredObjects {
   remove: ObjectRef[];
 }
 
-export function desiredObjects(cluster: ChatCluster): DesiredObjects {
+export function desiredObjects(cluster: ChatCluster, o: { initialReplicas?: number } = {}): DesiredObjects {
   const names = ownedNames(cluster.metadata.name);
   const namespace = cluster.metadata.namespace;
   const apply: KubernetesObject[] = [
@@ -42,7 +42,7 @@ export function desiredObjects(cluster: ChatCluster): DesiredObjects {
     buildReleasesConfigMap(cluster),
     buildHeadlessService(cluster),
     buildClientService(cluster),
-    buildDeployment(cluster),
+    buildDeployment(cluster, o),
   ];
   const remove: ObjectRef[] = [];
   const optional: [KubernetesObject | undefined, ObjectRef][] = [

@@ -17,6 +17,8 @@ export const CHAT_NODE_CONTAINER = "chat-node";
 
 /** Annotations and keys that form the contract with chat-nodes (docs/operator.md). */
 export const ANNOTATION_SPEC_HASH = "vibetalk.io/spec-hash";
+/** On the Deployment while autoscaling is on: the ChatCluster's spec.replicas (controller/replicas.ts). */
+export const ANNOTATION_SPEC_REPLICAS = "vibetalk.io/spec-replicas";
 export { ANNOTATION_CONNECTIONS, ASSIGNMENT_KEY } from "@vibetalk/protocol/cluster";
 
 export type Component = "chat-node" | "partitions" | "rbac" | "network";

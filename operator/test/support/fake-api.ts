@@ -25,10 +25,19 @@ export class FakeApi implements ClusterApi {
     const c = this.clusters.get(`${ns}/${name}`);
     return c ? structuredClone(c) : undefined;
   }
-  async apply(obj: KubernetesObject) {
+  /**
+   * Owners of each Deployment's spec.replicas, modelled on server-side apply: a manager that stops
+   * sending the field lets go of it, and a field nobody owns any more is reset to its default (1).
+   */
+  replicaOwners = new Map<string, Set<string>>();
+  clusterReplicaWrites: number[] = [];
+
+  async apply(obj: KubernetesObject, options: { fieldManager?: string } = {}) {
     const err = this.failApply?.(obj);
     if (err) throw err;
     const k = FakeApi.key(obj.kind, obj.metadata?.namespace, obj.metadata?.name);
+    const manager = options.fieldManager ?? "vibetalk-operator";
+    if (obj.kind === "Deployment") return this.applyDeployment(k, obj as V1Deployment, manager);
     this.applied.push(k);
     const prev = this.objects.get(k) as V1ConfigMap | undefined;
     const next = structuredClone(obj) as V1ConfigMap;
@@ -36,6 +45,65 @@ export class FakeApi implements ClusterApi {
     if (prev?.data && obj.kind === "ConfigMap") next.data = { ...prev.data, ...(next.data ?? {}) };
     next.metadata = { ...next.metadata, resourceVersion: String(this.rv++) };
     this.objects.set(k, next);
+  }
+  private applyDeployment(k: string, obj: V1Deployment, manager: string) {
+    this.applied.push(manager === "vibetalk-operator" ? k : `${k}@${manager}`);
+    const prev = this.objects.get(k) as V1Deployment | undefined;
+    const owners = this.replicaOwners.get(k) ?? new Set<string>();
+    this.replicaOwners.set(k, owners);
+    const sent = obj.spec?.replicas;
+    if (sent !== undefined) owners.add(manager);
+    else owners.delete(manager);
+    const replicas = sent ?? (owners.size > 0 ? prev?.spec?.replicas : undefined) ?? 1;
+    const next: V1Deployment =
+      manager === "vibetalk-operator"
+        ? structuredClone(obj)
+        : { ...structuredClone(prev ?? obj), spec: structuredClone(prev?.spec ?? obj.spec) };
+    if (manager !== "vibetalk-operator" && prev?.metadata) next.metadata = structuredClone(prev.metadata);
+    if (next.spec) next.spec.replicas = replicas;
+    if (prev?.status) next.status = prev.status;
+    next.metadata = {
+      ...next.metadata,
+      resourceVersion: String(this.rv++),
+      managedFields: [...owners].map((m) => ({
+        manager: m,
+        operation: m === "kube-controller-manager" ? "Update" : "Apply",
+        fieldsType: "FieldsV1",
+        fieldsV1: { "f:spec": { "f:replicas": {} } },
+      })),
+    };
+    this.objects.set(k, next);
+  }
+  /** The HPA controller's write through the scale subresource: an Update that takes the field over. */
+  hpaScale(ns: string, name: string, replicas: number) {
+    const k = FakeApi.key("Deployment", ns, name);
+    const d = this.objects.get(k) as V1Deployment | undefined;
+    if (!d?.spec) throw new Error(`no Deployment ${k}`);
+    d.spec.replicas = replicas;
+    this.replicaOwners.set(k, new Set(["kube-controller-manager"]));
+    d.metadata = {
+      ...d.metadata,
+      managedFields: [
+        {
+          manager: "kube-controller-manager",
+          operation: "Update",
+          fieldsType: "FieldsV1",
+          fieldsV1: { "f:spec": { "f:replicas": {} } },
+        },
+      ],
+    };
+  }
+  async setClusterReplicas(cluster: ChatCluster, replicas: number) {
+    const c = this.clusters.get(`${cluster.metadata.namespace}/${cluster.metadata.name}`);
+    if (!c) throw Object.assign(new Error("not found"), { code: 404 });
+    this.clusterReplicaWrites.push(replicas);
+    c.spec.replicas = replicas;
+    c.metadata.generation = (c.metadata.generation ?? 1) + 1;
+  }
+  secrets = new Map<string, Record<string, string>>();
+  async secretKeys(ns: string, name: string) {
+    const s = this.secrets.get(`${ns}/${name}`);
+    return s ? Object.keys(s) : undefined;
   }
   async remove(ref: ObjectRef) {
     const k = FakeApi.key(ref.kind, ref.namespace, ref.name);
