@@ -12,7 +12,7 @@ import type {
 } from "./api/v1alpha1.js";
 import { partitionCounts } from "./assignment.js";
 import { stableStringify } from "./resources/hash.js";
-import type { PodProblem } from "./controller/pods.js";
+import type { BackendProblem, PodProblem, SecretProblem } from "./controller/pods.js";
 import { podSelector } from "./resources/meta.js";
 
 export type ConditionType = "Ready" | "Progressing" | "Degraded" | "PartitionsBalanced";
@@ -27,6 +27,16 @@ export interface Observed {
   deployment: V1Deployment | undefined;
   /** Names of Ready chat-node pods (Ready condition True, not terminating). */
   readyPods: readonly string[];
+  /**
+   * chat-node pods that exist and are not terminating, from the same pod list as readyPods: status
+   * replicas and readyReplicas both come from that one snapshot, so they always agree with Ready (the
+   * Deployment's status lags the pods). Absent: the Deployment's status.replicas.
+   */
+  pods?: number;
+  /** Secrets or keys the spec names that do not exist (read by the operator). */
+  secretProblems?: readonly SecretProblem[];
+  /** Backing services the chat-nodes report unreachable (their `vibetalk.io/readiness` annotation). */
+  backendProblems?: readonly BackendProblem[];
   /** The assignment in force (undefined when none was computed, e.g. invalid spec on creation). */
   assignment: PartitionAssignment | undefined;
   connections: number;
@@ -77,8 +87,55 @@ function podProblemCondition(problems: readonly PodProblem[]): Draft | undefined
   );
 }
 
+function secretCondition(problems: readonly SecretProblem[]): Draft | undefined {
+  const first = problems[0];
+  if (!first) return undefined;
+  const what = (p: SecretProblem) =>
+    p.missing === "secret"
+      ? `Secret ${JSON.stringify(p.secret)} (${p.field}) does not exist`
+      : `Secret ${JSON.stringify(p.secret)} has no key ${JSON.stringify(p.key)} (${p.field}.key)`;
+  const fix =
+    first.missing === "secret"
+      ? `create it in namespace ${first.namespace} with the key ${JSON.stringify(first.key)}`
+      : `add the key (kubectl -n ${first.namespace} edit secret ${first.secret}) or set ${first.field}.key to a key it has`;
+  return cond(
+    "True",
+    first.missing === "secret" ? "SecretNotFound" : "SecretKeyMissing",
+    `${problems.map(what).join("; ")}: ${fix}. chat-node pods cannot start until then (CreateContainerConfigError).`,
+  );
+}
+
+const BACKENDS: Record<BackendProblem["check"], [service: string, field: string, what: string]> = {
+  broker: ["RabbitMQ", "spec.rabbitmq.secretRef", "cannot reach RabbitMQ"],
+  redis: ["Redis", "spec.redis.secretRef", "cannot reach Redis"],
+  store: ["MongoDB", "spec.mongodb.secretRef", "cannot reach MongoDB"],
+  publishing: [
+    "RabbitMQ",
+    "spec.rabbitmq.secretRef",
+    "are refused publishes by RabbitMQ (a memory or disk alarm: see rabbitmqctl status)",
+  ],
+};
+
+function backendCondition(problems: readonly BackendProblem[]): Draft | undefined {
+  const first = problems[0];
+  if (!first) return undefined;
+  const parts = (["broker", "publishing", "store", "redis"] as const).flatMap((check) => {
+    const pods = problems.filter((p) => p.check === check).map((p) => p.pod);
+    if (pods.length === 0) return [];
+    const [, field, what] = BACKENDS[check];
+    const shown =
+      pods.length > 3 ? `${pods.slice(0, 3).join(", ")} and ${pods.length - 3} more` : pods.join(", ");
+    return [
+      `${pods.length} chat-node pod${pods.length === 1 ? "" : "s"} (${shown}) ${what}; check the URL in ${field} and the network path to it`,
+    ];
+  });
+  return cond("True", "BackendUnavailable", `${parts.join(". ")}.`);
+}
+
 export function degradedCondition(o: Observed): Draft {
   if (o.problem) return cond("True", o.problem.reason, o.problem.message);
+  const secrets = secretCondition(o.secretProblems ?? []);
+  if (secrets) return secrets;
   const pods = podProblemCondition(o.podProblems ?? []);
   if (pods) return pods;
   const failure = deploymentCondition(o.deployment, "ReplicaFailure");
@@ -97,6 +154,8 @@ export function degradedCondition(o: Observed): Draft {
       `the chat-node rollout made no progress: ${progressing.message ?? ""}`,
     );
   }
+  const backends = backendCondition(o.backendProblems ?? []);
+  if (backends) return backends;
   return cond("False", "AsExpected", "No problem observed.");
 }
 
@@ -231,8 +290,8 @@ export function computeStatus(cluster: ChatCluster, o: Observed): ChatClusterSta
   const assignment = o.assignment ?? cluster.status?.partitionAssignment;
   return {
     ...(observedGeneration !== undefined ? { observedGeneration } : {}),
-    replicas: o.deployment?.status?.replicas ?? 0,
-    readyReplicas: o.deployment?.status?.readyReplicas ?? 0,
+    replicas: o.pods ?? o.deployment?.status?.replicas ?? 0,
+    readyReplicas: o.readyPods.length,
     selector: podSelector(cluster.metadata.name),
     connections: o.connections,
     ...(assignment ? { partitionAssignment: assignment } : {}),

@@ -1,15 +1,28 @@
 import * as k8s from "@kubernetes/client-node";
-import { ANNOTATION_CONNECTIONS } from "@vibetalk/protocol/cluster";
+import { ANNOTATION_CONNECTIONS, ANNOTATION_READINESS, READINESS_CHECKS } from "@vibetalk/protocol/cluster";
 import type { Logger } from "../logger.js";
+
+/** The /readyz body's `checks`: true means the check passes, except `draining` (true while shutting down). */
+type Checks = Partial<Record<(typeof READINESS_CHECKS)[number], boolean>>;
+
+/** The failing checks, sorted and comma-separated ("" when all pass): the readiness annotation's value. */
+export function failingChecks(checks: Checks): string {
+  return READINESS_CHECKS.filter((c) => (c === "draining" ? checks[c] === true : checks[c] === false)).join(
+    ",",
+  );
+}
 
 /**
  * Keeps this pod's `vibetalk.io/connections` annotation at the live connection count, which the operator
- * sums for the HPA's external metric and the ChatCluster's status. Patches only when the count changed.
+ * sums for the HPA's external metric and the ChatCluster's status, and `vibetalk.io/readiness` at the
+ * failing checks of its own /readyz (the operator never dials pods: this is how it learns that a backing
+ * service is unreachable). Both in one merge patch, only when one of them changed.
  */
 export class ConnectionsReporter {
   private readonly core: k8s.CoreV1Api;
   private timer: NodeJS.Timeout | null = null;
-  private reported: number | null = null;
+  private reported: { connections: number; readiness: string | undefined } | null = null;
+  private readonly readyzUrl: string;
 
   constructor(
     private readonly o: {
@@ -18,25 +31,38 @@ export class ConnectionsReporter {
       podName: string;
       log: Logger;
       everyMs?: number;
+      /** This process's own /readyz (default: the operations port on loopback, OPS_PORT or 9090). */
+      readyzUrl?: string;
     },
     private readonly count: () => number,
   ) {
     this.core = o.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    this.readyzUrl = o.readyzUrl ?? `http://127.0.0.1:${process.env.OPS_PORT ?? "9090"}/readyz`;
+  }
+
+  /** The failing checks, or undefined when this process's /readyz did not answer (the annotation stays). */
+  private async readiness(): Promise<string | undefined> {
+    try {
+      const res = await fetch(this.readyzUrl, { signal: AbortSignal.timeout(1500) });
+      const body = (await res.json()) as { checks?: Checks };
+      return body.checks ? failingChecks(body.checks) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   start(): void {
     const report = async (): Promise<void> => {
-      const n = this.count();
-      if (n === this.reported) return;
+      const connections = this.count();
+      const readiness = (await this.readiness()) ?? this.reported?.readiness;
+      if (this.reported?.connections === connections && this.reported.readiness === readiness) return;
+      const annotations: Record<string, string> = { [ANNOTATION_CONNECTIONS]: String(connections) };
+      if (readiness !== undefined) annotations[ANNOTATION_READINESS] = readiness;
       await this.core.patchNamespacedPod(
-        {
-          name: this.o.podName,
-          namespace: this.o.namespace,
-          body: { metadata: { annotations: { [ANNOTATION_CONNECTIONS]: String(n) } } },
-        },
+        { name: this.o.podName, namespace: this.o.namespace, body: { metadata: { annotations } } },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
       );
-      this.reported = n;
+      this.reported = { connections, readiness };
     };
     const loop = (): void => {
       void report()

@@ -1,5 +1,6 @@
 /** Facts about chat-node pods (pure). */
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
+import { ANNOTATION_READINESS } from "../resources/meta.js";
 
 /** Running, not terminating, and its Ready condition True: the pods that may own partitions. */
 export function isPodReady(pod: V1Pod): boolean {
@@ -70,4 +71,45 @@ export function podProblems(pods: readonly V1Pod[]): PodProblem[] {
     }
   }
   return out.sort((a, b) => a.pod.localeCompare(b.pod));
+}
+
+/** A Secret or key the spec names that does not exist (checked by reading the Secret's keys). */
+export interface SecretProblem {
+  /** The spec field naming it, e.g. spec.redis.secretRef. */
+  field: string;
+  namespace: string;
+  secret: string;
+  key: string;
+  missing: "secret" | "key";
+}
+
+/** A backing service a Running chat-node reports failing in its readiness annotation. */
+export interface BackendProblem {
+  pod: string;
+  check: "broker" | "publishing" | "redis" | "store";
+}
+
+const BACKEND_CHECKS = new Set<string>(["broker", "publishing", "redis", "store"]);
+
+/**
+ * From the `vibetalk.io/readiness` annotations of Running, non-terminating pods: the failing checks
+ * that name a backing service (`draining` is a pod's own shutdown; unknown names are ignored).
+ */
+export function backendProblems(pods: readonly V1Pod[]): BackendProblem[] {
+  const out: BackendProblem[] = [];
+  for (const pod of pods) {
+    if (pod.metadata?.deletionTimestamp || pod.status?.phase !== "Running") continue;
+    const raw = pod.metadata?.annotations?.[ANNOTATION_READINESS];
+    if (!raw) continue;
+    for (const check of raw.split(",")) {
+      if (BACKEND_CHECKS.has(check))
+        out.push({ pod: pod.metadata?.name ?? "", check: check as BackendProblem["check"] });
+    }
+  }
+  return out.sort((a, b) => a.pod.localeCompare(b.pod));
+}
+
+/** Non-terminating pods: what status.replicas counts, from the same list as the Ready ones. */
+export function livePodCount(pods: readonly V1Pod[]): number {
+  return pods.filter((p) => !p.metadata?.deletionTimestamp).length;
 }

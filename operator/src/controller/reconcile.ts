@@ -7,7 +7,7 @@
  */
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { ChatCluster, PartitionAssignment } from "../api/v1alpha1.js";
+import type { ChatCluster, PartitionAssignment, SecretKeySelector } from "../api/v1alpha1.js";
 import { assignPartitions, movedPartitions } from "../assignment.js";
 import type { OperatorMetrics, ReconcileResult } from "../metrics.js";
 import { hashOf } from "../resources/hash.js";
@@ -21,7 +21,14 @@ import {
 import { releasesOfGonePods } from "../resources/releases-configmap.js";
 import { computeStatus, conditionOf, statusChanged, type Problem } from "../status.js";
 import { errorMessage, isConflict } from "./errors.js";
-import { existingPodNames, podProblems, readyPodNames } from "./pods.js";
+import {
+  backendProblems,
+  existingPodNames,
+  livePodCount,
+  podProblems,
+  readyPodNames,
+  type SecretProblem,
+} from "./pods.js";
 import type { ClusterApi, Clock, ConnectionSource, EventRecorder, TopologyCleaner } from "./ports.js";
 import { HANDOVER_MANAGER, planHandover, replicasHold } from "./replicas.js";
 import { validateCluster } from "./validate.js";
@@ -247,13 +254,17 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       pods: V1Pod[];
       assignment: PartitionAssignment | undefined;
       problem?: Problem;
+      secretProblems?: SecretProblem[];
     },
   ): Promise<ReturnType<typeof computeStatus>> {
     const connections = await deps.connections.total(cluster, observed.pods);
     const status = computeStatus(cluster, {
       deployment: observed.deployment,
       readyPods: readyPodNames(observed.pods),
+      pods: livePodCount(observed.pods),
       podProblems: podProblems(observed.pods),
+      backendProblems: backendProblems(observed.pods),
+      secretProblems: observed.secretProblems ?? [],
       assignment: observed.assignment,
       connections,
       ...(observed.problem ? { problem: observed.problem } : {}),
@@ -296,6 +307,37 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       assignment: cluster.status?.partitionAssignment,
       problem,
     });
+  }
+
+  /** The Secrets and keys the spec names that do not exist (only their keys are read). */
+  async function missingSecrets(cluster: ChatCluster): Promise<SecretProblem[]> {
+    const { spec } = cluster;
+    const { namespace } = cluster.metadata;
+    const refs: [string, SecretKeySelector | undefined][] = [
+      ["spec.rabbitmq.secretRef", spec.rabbitmq.secretRef],
+      ["spec.redis.secretRef", spec.redis.secretRef],
+      ["spec.mongodb.secretRef", spec.mongodb.secretRef],
+      ["spec.jwtSecretRef", spec.jwtSecretRef],
+      ["spec.jwtPreviousSecretRef", spec.jwtPreviousSecretRef],
+    ];
+    const keys = new Map<string, Promise<string[] | undefined>>();
+    const out: SecretProblem[] = [];
+    try {
+      for (const [field, ref] of refs) {
+        if (!ref) continue;
+        if (!keys.has(ref.name)) keys.set(ref.name, api.secretKeys(namespace, ref.name));
+        const have = await keys.get(ref.name);
+        if (have === undefined)
+          out.push({ field, namespace, secret: ref.name, key: ref.key, missing: "secret" });
+        else if (!have.includes(ref.key))
+          out.push({ field, namespace, secret: ref.name, key: ref.key, missing: "key" });
+      }
+    } catch (err) {
+      // no right to read Secrets there: the pods' CreateContainerConfigError still says it
+      log.debug({ cluster: key(cluster), err: errorMessage(err) }, "could not read the referenced Secrets");
+      return [];
+    }
+    return out;
   }
 
   /** The replicas hand-over to and from the HPA (./replicas.ts); returns the cluster to apply. */
@@ -362,7 +404,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     const pods = await api.listPods(namespace, podSelector(name));
     const assignment = await publishAssignment(cluster, readyPodNames(pods));
     await freeGoneHolders(cluster, pods, assignment.epoch);
-    const status = await writeStatus(target, { deployment, pods, assignment });
+    const secretProblems = await missingSecrets(target);
+    const status = await writeStatus(target, { deployment, pods, assignment, secretProblems });
     const converged =
       conditionOf(status, "Ready")?.status === "True" &&
       conditionOf(status, "Progressing")?.status === "False";

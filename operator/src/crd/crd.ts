@@ -17,8 +17,16 @@ export const CRD_NAME = `${PLURAL}.${GROUP}`;
 export const printerColumns = [
   { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
   { name: "Replicas", type: "integer", jsonPath: ".status.replicas" },
+  // readyReplicas and Ready are computed from one pod list (status.ts): they never disagree
+  { name: "Ready-Pods", type: "integer", jsonPath: ".status.readyReplicas" },
   { name: "Connections", type: "integer", jsonPath: ".status.connections" },
   { name: "Partitions", type: "integer", jsonPath: ".spec.partitions" },
+  {
+    name: "Degraded",
+    type: "string",
+    description: "The Degraded condition's reason: what to fix (kubectl describe gives the message).",
+    jsonPath: '.status.conditions[?(@.type=="Degraded")].reason',
+  },
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
 ];
 

@@ -6,12 +6,19 @@
  * (`system:serviceaccount:<namespace>:<cluster>-chat-node`, the names the operator gives them): the pod
  * must be the one the caller's token is bound to (`authentication.kubernetes.io/pod-name`, present in
  * the tokens the kubelet mounts into pods), and the update may change the annotation
- * `vibetalk.io/connections` alone, to a decimal count — no label, no other annotation, no finalizer,
+ * `vibetalk.io/connections` (a decimal count) and `vibetalk.io/readiness` (its failing readiness checks)
+ * alone — no label, no other annotation, no finalizer,
  * owner reference or spec field. One static policy for the whole cluster, installed with the operator
  * (docs/decisions.md, decision 21).
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { ANNOTATION_CONNECTIONS } from "../resources/meta.js";
+import { READINESS_CHECKS } from "@vibetalk/protocol/cluster";
+import { ANNOTATION_CONNECTIONS, ANNOTATION_READINESS } from "../resources/meta.js";
+
+/** The annotations a chat-node may write on its own pod, each with its value validated below. */
+export const CHAT_NODE_POD_ANNOTATIONS = [ANNOTATION_CONNECTIONS, ANNOTATION_READINESS] as const;
+const allowedNames = CHAT_NODE_POD_ANNOTATIONS.join(" and ");
+const check = `(${READINESS_CHECKS.join("|")})`;
 
 export const CHAT_NODE_POD_POLICY = "vibetalk-chat-node-pods";
 /** The extra the API server puts into the user info of a pod-bound ServiceAccount token. */
@@ -25,6 +32,7 @@ const orEmpty = (field: string, empty: "{}" | "[]") =>
 
 export function chatNodePodPolicySpec(): Record<string, unknown> {
   const a = `'${ANNOTATION_CONNECTIONS}'`;
+  const r = `'${ANNOTATION_READINESS}'`;
   return {
     failurePolicy: "Fail",
     matchConstraints: {
@@ -53,6 +61,7 @@ export function chatNodePodPolicySpec(): Record<string, unknown> {
         name: "oldAnnotations",
         expression: "has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}",
       },
+      { name: "writable", expression: `[${CHAT_NODE_POD_ANNOTATIONS.map((n) => `'${n}'`).join(", ")}]` },
     ],
     validations: [
       {
@@ -64,15 +73,22 @@ export function chatNodePodPolicySpec(): Record<string, unknown> {
       },
       {
         expression:
-          `variables.annotations.all(k, k == ${a} || (k in variables.oldAnnotations && ` +
+          "variables.annotations.all(k, k in variables.writable || (k in variables.oldAnnotations && " +
           "variables.oldAnnotations[k] == variables.annotations[k])) && " +
-          `variables.oldAnnotations.all(k, k == ${a} || k in variables.annotations)`,
-        message: `a chat-node may change no annotation of its pod but ${ANNOTATION_CONNECTIONS}`,
+          "variables.oldAnnotations.all(k, k in variables.writable || k in variables.annotations)",
+        message: `a chat-node may change no annotation of its pod but ${allowedNames}`,
         reason: "Forbidden",
       },
       {
         expression: `!(${a} in variables.annotations) || variables.annotations[${a}].matches('^[0-9]{1,10}$')`,
         message: `${ANNOTATION_CONNECTIONS} must be a decimal count`,
+        reason: "Invalid",
+      },
+      {
+        expression:
+          `!(${r} in variables.annotations) || (variables.annotations[${r}].size() <= 64 && ` +
+          `variables.annotations[${r}].matches('^(${check}(,${check})*)?$'))`,
+        message: `${ANNOTATION_READINESS} must list failing checks, comma-separated: ${READINESS_CHECKS.join(", ")}`,
         reason: "Invalid",
       },
       {
@@ -82,7 +98,7 @@ export function chatNodePodPolicySpec(): Record<string, unknown> {
           orEmpty("ownerReferences", "[]"),
           "object.spec == oldObject.spec",
         ].join(" && "),
-        message: `a chat-node may change nothing of its pod but the ${ANNOTATION_CONNECTIONS} annotation`,
+        message: `a chat-node may change nothing of its pod but the annotations ${allowedNames}`,
         reason: "Forbidden",
       },
     ],

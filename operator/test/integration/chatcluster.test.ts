@@ -130,8 +130,8 @@ describe("ChatCluster on a real control plane", { timeout: 600_000 }, () => {
     });
     assert.ok(events.includes("Ready"));
     const table = await cp.kubectl(["-n", NS, "get", "cc", "alpha"]);
-    assert.match(table, /NAME\s+READY\s+REPLICAS\s+CONNECTIONS\s+PARTITIONS\s+AGE/);
-    assert.match(table, /alpha\s+True\s+3\s+0\s+12/);
+    assert.match(table, /NAME\s+READY\s+REPLICAS\s+READY-PODS\s+CONNECTIONS\s+PARTITIONS\s+DEGRADED\s+AGE/);
+    assert.match(table, /alpha\s+True\s+3\s+3\s+0\s+12\s+\S+/);
   });
 
   test("a spec change rolls the Deployment (pod-template spec hash changes)", async () => {

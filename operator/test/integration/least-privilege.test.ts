@@ -146,6 +146,10 @@ describe("least privilege on a real API server", { timeout: 300_000 }, () => {
       "demo-a",
     ]);
     assert.equal(stored.metadata.annotations["vibetalk.io/connections"], "42");
+    const readiness = await patch("demo-a", merge({ "vibetalk.io/readiness": "redis,store" }));
+    assert.ok(readiness.ok, readiness.out);
+    const cleared = await patch("demo-a", merge({ "vibetalk.io/readiness": "" }));
+    assert.ok(cleared.ok, cleared.out);
 
     const denied: [string, Promise<{ ok: boolean; out: string }>, RegExp][] = [
       [
@@ -171,6 +175,11 @@ describe("least privilege on a real API server", { timeout: 300_000 }, () => {
         /decimal count/,
       ],
       [
+        "a readiness value that names no check",
+        patch("demo-a", merge({ "vibetalk.io/readiness": "redis;rm -rf" })),
+        /must list failing checks/,
+      ],
+      [
         "its spec",
         patch("demo-a", JSON.stringify({ spec: { activeDeadlineSeconds: 5 } })),
         /nothing of its pod but/,
@@ -192,7 +201,11 @@ describe("least privilege on a real API server", { timeout: 300_000 }, () => {
       metadata: { labels: Record<string, string>; annotations: Record<string, string> };
     }>(cp, ["-n", NS, "get", "pod", "demo-a"]);
     assert.deepEqual(after.metadata.labels, { app: "chat-node" });
-    assert.deepEqual(after.metadata.annotations, { other: "x", "vibetalk.io/connections": "42" });
+    assert.deepEqual(after.metadata.annotations, {
+      other: "x",
+      "vibetalk.io/connections": "42",
+      "vibetalk.io/readiness": "",
+    });
   });
 
   test("a chat-node token not bound to a pod may patch no pod at all", async () => {

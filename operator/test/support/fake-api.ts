@@ -100,7 +100,13 @@ export class FakeApi implements ClusterApi {
     c.spec.replicas = replicas;
     c.metadata.generation = (c.metadata.generation ?? 1) + 1;
   }
-  secrets = new Map<string, Record<string, string>>();
+  /** The Secrets minimalSpec names, with the default keys. */
+  secrets = new Map<string, Record<string, string>>([
+    ["chat/rabbitmq", { url: "amqp://x" }],
+    ["chat/redis", { url: "redis://x" }],
+    ["chat/mongodb", { url: "mongodb://x" }],
+    ["chat/jwt", { secret: "x".repeat(32) }],
+  ]);
   async secretKeys(ns: string, name: string) {
     const s = this.secrets.get(`${ns}/${name}`);
     return s ? Object.keys(s) : undefined;

@@ -29,7 +29,7 @@ test("CRD names, scope, subresources and printer columns", () => {
   });
   assert.deepEqual(
     v.additionalPrinterColumns.map((c) => c.name),
-    ["Ready", "Replicas", "Connections", "Partitions", "Age"],
+    ["Ready", "Replicas", "Ready-Pods", "Connections", "Partitions", "Degraded", "Age"],
   );
 });
 

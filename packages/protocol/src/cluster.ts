@@ -8,6 +8,14 @@
 export const ASSIGNMENT_KEY = "assignment.json";
 /** Pod annotation each chat-node keeps at its live connection count (decimal). */
 export const ANNOTATION_CONNECTIONS = "vibetalk.io/connections";
+/**
+ * Pod annotation each chat-node keeps at the names of its failing readiness checks (its /readyz
+ * `checks`), comma-separated and sorted; empty while every check passes.
+ */
+export const ANNOTATION_READINESS = "vibetalk.io/readiness";
+/** The readiness checks a chat-node reports; `draining` is its own shutdown, not a fault. */
+export const READINESS_CHECKS = ["broker", "draining", "publishing", "redis", "store"] as const;
+export type ReadinessCheck = (typeof READINESS_CHECKS)[number];
 
 /** Which pod owns each partition, at which epoch (raised whenever an owner changes). */
 export interface PartitionAssignment {
