@@ -1,5 +1,5 @@
 /**
- * Ports: what the chat logic needs from the outside world (STYLE.md rule 7). RabbitMQ, Redis and
+ * Ports: what the chat logic needs from the outside world (docs/chat-node.md#layout). RabbitMQ, Redis and
  * MongoDB live in thin adapters under `adapters/`; the domain and the services only see these.
  */
 import type { Readable } from "node:stream";
@@ -153,7 +153,7 @@ export interface RawMessage {
 /** Why a message is parked (`x-parked-reason`). */
 export type ParkReason = "refused" | "attempts" | "deliveries" | "malformed";
 
-/** A message set aside in the parked queue instead of being stored (DESIGN.md §2, docs/chat-node.md). */
+/** A message set aside in the parked queue instead of being stored (docs/architecture.md#the-message-path). */
 export interface ParkRequest {
   partition: number;
   raw: RawMessage;

@@ -10,7 +10,7 @@ import type { ChannelHead, ChannelRecord, FileRecord, MemberRecord, Store, UserR
 
 /**
  * The store: MongoDB through mongoose, written for FerretDB v1 as much as for MongoDB
- * (DESIGN.md §3, §6). Messages are insert-only; updates are coalesced by the callers and sent in
+ * (docs/architecture.md#storage). Messages are insert-only; updates are coalesced by the callers and sent in
  * batches of at most UPDATE_BATCH statements (FerretDB 1.24 hangs on 100).
  */
 export const UPDATE_BATCH = 40;

@@ -115,7 +115,7 @@ export class BrokerUnavailableError extends Error {
 }
 
 /**
- * RabbitMQ adapter (amqplib with automatic connection recovery). Topology, DESIGN.md §2:
+ * RabbitMQ adapter (amqplib with automatic connection recovery). Topology (docs/architecture.md):
  * - `vibetalk.partitions` (direct) → quorum queues `vibetalk.partition.<k>` bound with key `<k>`;
  * - `vibetalk.users` (fanout) → exchange-bound to each `vibetalk.users.<u>` (direct) → this node's
  *   queue `vibetalk.node.<id>` bound with key `<userId>` for each user held here. One publish per

@@ -1,6 +1,6 @@
 import { userExchangeOf } from "./hashing.js";
 
-/** RabbitMQ names (DESIGN.md §2). */
+/** RabbitMQ names (docs/architecture.md#the-message-path). */
 export const topology = {
   partitionExchange: "vibetalk.partitions",
   partitionQueue: (k: number) => `vibetalk.partition.${k}`,

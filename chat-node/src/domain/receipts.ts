@@ -17,7 +17,7 @@ const keyOf = (channelId: string, userId: string) => `${channelId}|${userId}`;
 
 /**
  * Coalesces receipts in memory so a burst of receipts becomes at most one store update per member
- * per `intervalMs` (DESIGN.md §3). Marks only rise; `read` implies `delivered`.
+ * per `intervalMs` (docs/architecture.md#the-message-path). Marks only rise; `read` implies `delivered`.
  */
 export class ReceiptCoalescer {
   private readonly entries = new Map<string, Entry>();

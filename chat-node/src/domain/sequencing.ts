@@ -4,7 +4,7 @@ import { idempotencyKey, type AcceptedMessage, type StoredMessage } from "./mess
 /**
  * Sequencing: the store is the only source of truth for a channel's last `seq`. Messages are
  * inserted, each as its own document keyed `(channelId, seq)`, in `seq` order; that key is the
- * compare-and-set. See DESIGN.md §2 step 4.
+ * compare-and-set (docs/architecture.md#the-message-path, step 4; I2, I3).
  */
 
 /** Result of an ordered insert: the first `inserted` documents were written; then `failure`. */

@@ -1,6 +1,6 @@
 // Store baseline on the server MONGODB_URL names (FerretDB from testkit by default): insert and
-// update latency at the chat's collection sizes (DESIGN.md §6 asks for this ceiling beside the
-// chat's numbers). Usage: node --import tsx chat-node/test/bench/store-latency.ts [docs=10000]
+// update latency at the chat's collection sizes (the store's own ceiling, printed beside the
+// chat's numbers: docs/performance.md). Usage: node --import tsx chat-node/test/bench/store-latency.ts [docs=10000]
 import { randomBytes } from "node:crypto";
 import { startMongo, type MongoService } from "@vibetalk/testkit";
 import { MongoStore } from "../../src/adapters/mongo-store.js";

@@ -1,4 +1,4 @@
-// Invariants I2, I3, I5 and I7 (DESIGN.md §5) on three chat-nodes with real services.
+// Invariants I2, I3, I5 and I7 (docs/architecture.md#invariants) on three chat-nodes with real services.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";

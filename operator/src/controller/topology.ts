@@ -1,7 +1,7 @@
 /**
  * Removing a cluster's RabbitMQ topology when it is deleted with `deletionPolicy: Delete`.
  *
- * The names mirror chat-node's topology (chat-node/src/domain/fanout.ts, DESIGN.md §2); AMQP cannot
+ * The names mirror chat-node's topology (chat-node/src/domain/fanout.ts, docs/architecture.md); AMQP cannot
  * list queues, so they are derived from spec.partitions and spec.userExchanges. Per-node queues
  * (`vibetalk.node.<pod>`) are not listed: they carry `x-expires` and vanish on their own.
  */
