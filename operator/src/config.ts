@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
+import { DEFAULT_CHAT_NODE_IMAGE } from "./version.js";
 
 export interface OperatorConfig {
   /** Namespace to watch (WATCH_NAMESPACE); undefined = all namespaces. */
@@ -38,6 +39,11 @@ export interface OperatorConfig {
   workers: number;
   /** pino level (LOG_LEVEL, info). */
   logLevel: string;
+  /**
+   * The chat-node image of a ChatCluster without spec.image (CHAT_NODE_IMAGE, default the chat-node of
+   * the operator's own version, localhost/vibetalk/chat-node:<version>).
+   */
+  chatNodeImage: string;
 }
 
 export class ConfigError extends Error {
@@ -75,6 +81,10 @@ const envSchema = z.object({
   LEASE_RETRY_PERIOD_SECONDS: seconds.default(2),
   RESYNC_SECONDS: seconds.default(60),
   WORKERS: z.coerce.number().int().min(1).max(64).default(4),
+  CHAT_NODE_IMAGE: z
+    .string()
+    .regex(/^[^\s]{1,1024}$/, "must be an image reference")
+    .default(DEFAULT_CHAT_NODE_IMAGE),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -114,5 +124,6 @@ export function loadConfig(env: Record<string, string | undefined>): OperatorCon
     resyncMs: e.RESYNC_SECONDS * 1000,
     workers: e.WORKERS,
     logLevel: e.LOG_LEVEL,
+    chatNodeImage: e.CHAT_NODE_IMAGE,
   };
 }

@@ -179,7 +179,12 @@ export const networkPolicySchema = obj(
 
 export const chatClusterSpecSchema = obj(
   {
-    image: str({ description: "chat-node container image.", minLength: 1, maxLength: 1024 }),
+    image: str({
+      description:
+        "chat-node container image; absent: the chat-node of the operator's own version (the operator's CHAT_NODE_IMAGE, default localhost/vibetalk/chat-node:<operator version>).",
+      minLength: 1,
+      maxLength: 1024,
+    }),
     replicas: int({
       description: "chat-node pods when autoscaling is off (also the scale subresource).",
       default: 2,
@@ -281,7 +286,7 @@ export const chatClusterSpecSchema = obj(
   },
   {
     description: "Desired state of a VibeTalk chat cluster.",
-    required: ["image", "rabbitmq", "redis", "mongodb", "jwtSecretRef"],
+    required: ["rabbitmq", "redis", "mongodb", "jwtSecretRef"],
   },
 );
 

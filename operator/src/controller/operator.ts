@@ -136,6 +136,7 @@ export function createOperator(deps: OperatorDeps): Operator {
     metrics,
     log,
     resyncMs: config.resyncMs,
+    defaultImage: config.chatNodeImage,
   });
 
   const handle = async (key: string): Promise<ReconcileOutcome> => {

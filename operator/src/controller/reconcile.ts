@@ -32,6 +32,7 @@ import {
 import type { ClusterApi, Clock, ConnectionSource, EventRecorder, TopologyCleaner } from "./ports.js";
 import { HANDOVER_MANAGER, planHandover, replicasHold } from "./replicas.js";
 import { validateCluster } from "./validate.js";
+import { DEFAULT_CHAT_NODE_IMAGE } from "../version.js";
 
 export const TOPOLOGY_FINALIZER = "vibetalk.io/rabbitmq-topology";
 
@@ -47,6 +48,8 @@ export interface ReconcilerDeps {
   resyncMs?: number;
   /** Requeue delay while the cluster converges (default 10 s). */
   convergingRequeueMs?: number;
+  /** The chat-node image of a ChatCluster without spec.image (default: the operator's own version's). */
+  defaultImage?: string;
 }
 
 export interface ReconcileOutcome {
@@ -412,9 +415,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     return converged ? { result: "success" } : { result: "success", requeueAfterMs: convergingRequeueMs };
   }
 
+  const defaultImage = deps.defaultImage ?? DEFAULT_CHAT_NODE_IMAGE;
   return async function reconcile(k: string): Promise<ReconcileOutcome> {
     const { namespace, name } = splitKey(k);
-    const cluster = await api.getCluster(namespace, name);
+    const found = await api.getCluster(namespace, name);
+    const cluster = found && { ...found, spec: { ...found.spec, image: found.spec.image ?? defaultImage } };
     if (!cluster) {
       applied.delete(k);
       metrics.assignmentEpoch.remove({ cluster: k });

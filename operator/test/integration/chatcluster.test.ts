@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startControlPlane, type ControlPlane } from "@vibetalk/testkit";
+import { DEFAULT_CHAT_NODE_IMAGE } from "../../src/version.js";
 import { startOperator, type OperatorProcess } from "../support/operator-process.js";
 import {
   applyYaml,
@@ -175,10 +176,27 @@ describe("ChatCluster on a real control plane", { timeout: 600_000 }, () => {
     await reject(["deletionPolicy: Purge"], /spec.deletionPolicy: Unsupported value: "Purge"/);
     await reject(["podDisruptionBudget: {maxUnavailable: 1, minAvailable: 1}"], /set at most one of/);
     await assert.rejects(
-      applyYaml(cp, chatClusterYaml("bad", NS).replace("  image: vibetalk/chat-node:test\n", "")),
-      /spec.image: Required value/,
+      applyYaml(cp, chatClusterYaml("bad", NS).replace("  jwtSecretRef: {name: jwt}\n", "")),
+      /spec.jwtSecretRef: Required value/,
     );
     assert.equal(await getCc("bad"), undefined);
+  });
+
+  test("a ChatCluster with only its secret references runs the chat-node image of the operator's version", async () => {
+    await applyYaml(
+      cp,
+      chatClusterYaml("minimal", NS, ["partitions: 4"]).replace("  image: vibetalk/chat-node:test\n", ""),
+    );
+    await readyCc("minimal");
+    const d = await getJson<{ spec: { template: { spec: { containers: { image: string }[] } } } }>(cp, [
+      "-n",
+      NS,
+      "get",
+      "deployment",
+      "minimal",
+    ]);
+    assert.equal(d.spec.template.spec.containers[0]?.image, DEFAULT_CHAT_NODE_IMAGE);
+    await cp.kubectl(["-n", NS, "delete", "cc", "minimal", "--wait=true", "--timeout=60s"]);
   });
 
   test("partitions and userExchanges are immutable", async () => {
