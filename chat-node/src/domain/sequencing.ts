@@ -53,8 +53,9 @@ export function assignSeqs(items: readonly AcceptedMessage[], lastSeq: number): 
 }
 
 /**
- * Splits a batch into first occurrences and repeats of the same idempotency key (a client that
- * resent before its first attempt was consumed). `repeatOf[i]` is the index of the first one.
+ * Splits a batch into first occurrences and repeats of the same message (same channel, sender and
+ * clientMsgId: a client that resent before its first attempt was consumed). `repeatOf[i]` is the
+ * index of the first one.
  */
 export function dedupeBatch<T extends { message: AcceptedMessage }>(
   items: readonly T[],
@@ -63,7 +64,7 @@ export function dedupeBatch<T extends { message: AcceptedMessage }>(
   const unique: T[] = [];
   const repeatOf = new Map<number, number>();
   items.forEach((item, i) => {
-    const key = idempotencyKey(item.message);
+    const key = `${item.message.channelId}\u0001${idempotencyKey(item.message)}`;
     const first = firstIndex.get(key);
     if (first === undefined) {
       firstIndex.set(key, i);
@@ -73,25 +74,10 @@ export function dedupeBatch<T extends { message: AcceptedMessage }>(
   return { unique, repeatOf };
 }
 
-/** Groups messages by channel, keeping arrival order inside each channel (pure). */
-export function groupByChannel<T extends { message: AcceptedMessage }>(
-  items: readonly T[],
-): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) {
-    const list = out.get(item.message.channelId);
-    if (list) list.push(item);
-    else out.set(item.message.channelId, [item]);
-  }
-  return out;
-}
-
 export interface SequenceOptions {
   /** How many seq conflicts (another writer took our number) a channel absorbs before giving up. */
   maxConflicts: number;
 }
-
-const keyInChannel = (m: AcceptedMessage) => `${m.channelId}\u0001${idempotencyKey(m)}`;
 
 /**
  * Stores a batch (any number of channels), in order, and says what became of each message. All
@@ -108,17 +94,7 @@ export async function sequenceBatch<T extends { message: AcceptedMessage }>(
   lastSeqCache: Map<string, number>,
   options: SequenceOptions = { maxConflicts: 5 },
 ): Promise<SeqOutcome<T>[]> {
-  const firstIndex = new Map<string, number>();
-  const repeatOf = new Map<number, number>();
-  const unique: T[] = [];
-  items.forEach((item, i) => {
-    const k = keyInChannel(item.message);
-    const first = firstIndex.get(k);
-    if (first === undefined) {
-      firstIndex.set(k, i);
-      unique.push(item);
-    } else repeatOf.set(i, first);
-  });
+  const { unique, repeatOf } = dedupeBatch(items);
   const outcomes = new Map<T, SeqOutcome<T>>();
   const conflicts = new Map<string, number>();
   const fail = (item: T, error: unknown) => outcomes.set(item, { item, status: "failed", error });
@@ -189,15 +165,4 @@ function partition<T>(xs: readonly T[], pred: (x: T) => boolean): [T[], T[]] {
   const no: T[] = [];
   for (const x of xs) (pred(x) ? yes : no).push(x);
   return [yes, no];
-}
-
-/** One channel's messages (see sequenceBatch). */
-export function sequenceChannel<T extends { message: AcceptedMessage }>(
-  store: SequenceStore,
-  _channelId: string,
-  items: readonly T[],
-  lastSeqCache: Map<string, number>,
-  options?: SequenceOptions,
-): Promise<SeqOutcome<T>[]> {
-  return sequenceBatch(store, items, lastSeqCache, options);
 }

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { startMongo, type MongoService } from "@vibetalk/testkit";
 import { MongoStore } from "../../src/adapters/mongo-store.js";
 import { messageId } from "../../src/domain/ids.js";
-import { assignSeqs, sequenceChannel } from "../../src/domain/sequencing.js";
+import { assignSeqs, sequenceBatch } from "../../src/domain/sequencing.js";
 import type { AcceptedMessage } from "../../src/domain/messages.js";
 import type { ChannelRecord, MemberRecord } from "../../src/ports.js";
 
@@ -156,14 +156,12 @@ test("sequencing over the real store: two owners never fork or gap", async () =>
   const wrap = (m: AcceptedMessage) => ({ message: m });
   await Promise.all([
     (async () => {
-      for (let i = 0; i < 10; i++)
-        await sequenceChannel(store, ch, [wrap(accepted(ch, "a", `a${i}`))], cacheA);
+      for (let i = 0; i < 10; i++) await sequenceBatch(store, [wrap(accepted(ch, "a", `a${i}`))], cacheA);
     })(),
     (async () => {
       for (let i = 0; i < 10; i++)
-        await sequenceChannel(
+        await sequenceBatch(
           store,
-          ch,
           [wrap(accepted(ch, "b", `b${i}`)), wrap(accepted(ch, "b", `b${i}`))],
           cacheB,
         );

@@ -2,13 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { fnv1a32, partitionOf, userExchangeOf } from "../../src/domain/hashing.js";
-import {
-  directChannelId,
-  directChannelUsers,
-  messageId,
-  messageIdRange,
-  parseMessageId,
-} from "../../src/domain/ids.js";
+import { directChannelId, directChannelUsers, messageId } from "../../src/domain/ids.js";
 import { diffPartitions, formatPartitionSet, parsePartitionSet } from "../../src/domain/partitions.js";
 import { KeyedRateLimiter, TokenBucket } from "../../src/domain/rate-limiter.js";
 import { planFanOut, recipientsOf, topology, userBinding } from "../../src/domain/fanout.js";
@@ -46,21 +40,12 @@ test("partitions spread channels evenly enough", () => {
 
 test("message ids are the channel plus a 12-digit seq and sort by seq", () => {
   assert.equal(messageId("ch", 42), "ch:000000000042");
-  assert.deepEqual(parseMessageId("ch:000000000042"), { channelId: "ch", seq: 42 });
-  assert.equal(parseMessageId("ch:42"), null);
   assert.throws(() => messageId("ch", 0.5));
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 1e12 - 1 }), fc.integer({ min: 0, max: 1e12 - 1 }), (a, b) => {
       return Math.sign(a - b) === Math.sign(messageId("c", a).localeCompare(messageId("c", b), "en"));
     }),
   );
-  const r = messageIdRange("ab");
-  for (const other of ["ab-x", "ab_x", "abc", "a", "ab0"]) {
-    const id = messageId(other, 5);
-    assert.ok(!(id >= r.lower && id < r.upper), other);
-  }
-  const own = messageId("ab", 999_999_999_999);
-  assert.ok(own >= r.lower && own < r.upper);
 });
 
 test("direct channel ids are the sorted pair", () => {

@@ -2,13 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { AcceptedMessage } from "../../src/domain/messages.js";
-import {
-  assignSeqs,
-  dedupeBatch,
-  groupByChannel,
-  sequenceBatch,
-  sequenceChannel,
-} from "../../src/domain/sequencing.js";
+import { assignSeqs, dedupeBatch, sequenceBatch } from "../../src/domain/sequencing.js";
 import { MemorySequenceStore } from "../support/memory-sequence-store.js";
 
 const msg = (channelId: string, senderId: string, clientMsgId: string): { message: AcceptedMessage } => ({
@@ -26,23 +20,27 @@ test("assignSeqs numbers after the last seq with padded ids", () => {
   );
 });
 
-test("groupByChannel keeps arrival order per channel; dedupeBatch finds repeats", () => {
-  const items = [msg("a", "u", "1"), msg("b", "u", "2"), msg("a", "u", "3"), msg("a", "u", "1")];
-  const g = groupByChannel(items);
+test("dedupeBatch finds repeats of the same channel, sender and clientMsgId only", () => {
+  const items = [
+    msg("a", "u", "1"),
+    msg("b", "u", "1"),
+    msg("a", "u", "3"),
+    msg("a", "v", "1"),
+    msg("a", "u", "1"),
+  ];
+  const d = dedupeBatch(items);
   assert.deepEqual(
-    g.get("a")?.map((i) => i.message.clientMsgId),
-    ["1", "3", "1"],
+    d.unique.map((i) => `${i.message.channelId}/${i.message.senderId}/${i.message.clientMsgId}`),
+    ["a/u/1", "b/u/1", "a/u/3", "a/v/1"],
   );
-  const d = dedupeBatch(g.get("a") ?? []);
-  assert.equal(d.unique.length, 2);
-  assert.deepEqual([...d.repeatOf], [[2, 0]]);
+  assert.deepEqual([...d.repeatOf], [[4, 0]]);
 });
 
-test("sequenceChannel stores gap-free and caches the last seq", async () => {
+test("sequenceBatch stores gap-free and caches the last seq", async () => {
   const store = new MemorySequenceStore();
   const cache = new Map<string, number>();
-  const r1 = await sequenceChannel(store, "c", [msg("c", "u", "1"), msg("c", "u", "2")], cache);
-  const r2 = await sequenceChannel(store, "c", [msg("c", "v", "1")], cache);
+  const r1 = await sequenceBatch(store, [msg("c", "u", "1"), msg("c", "u", "2")], cache);
+  const r2 = await sequenceBatch(store, [msg("c", "v", "1")], cache);
   assert.deepEqual(
     [...r1, ...r2].map((r) => (r.status === "stored" ? r.message.seq : -1)),
     [1, 2, 3],
@@ -53,9 +51,9 @@ test("sequenceChannel stores gap-free and caches the last seq", async () => {
 
 test("a redelivered message already stored comes back with its stored seq (I3)", async () => {
   const store = new MemorySequenceStore();
-  await sequenceChannel(store, "c", [msg("c", "u", "1"), msg("c", "u", "2")], new Map());
+  await sequenceBatch(store, [msg("c", "u", "1"), msg("c", "u", "2")], new Map());
   // A new owner (empty cache) gets the same messages again plus a new one.
-  const r = await sequenceChannel(store, "c", [msg("c", "u", "2"), msg("c", "u", "3")], new Map());
+  const r = await sequenceBatch(store, [msg("c", "u", "2"), msg("c", "u", "3")], new Map());
   assert.deepEqual(
     r.map((x) => (x.status === "stored" ? [x.message.seq, x.duplicate] : null)),
     [
@@ -68,9 +66,8 @@ test("a redelivered message already stored comes back with its stored seq (I3)",
 
 test("a repeat inside one batch is stored once", async () => {
   const store = new MemorySequenceStore();
-  const r = await sequenceChannel(
+  const r = await sequenceBatch(
     store,
-    "c",
     [msg("c", "u", "1"), msg("c", "u", "1"), msg("c", "u", "2")],
     new Map(),
   );
@@ -88,9 +85,9 @@ test("a stale cache (another writer took the seq) re-reads the store and neither
   const store = new MemorySequenceStore();
   const cacheA = new Map<string, number>();
   const cacheB = new Map<string, number>();
-  await sequenceChannel(store, "c", [msg("c", "u", "1")], cacheA);
-  await sequenceChannel(store, "c", [msg("c", "v", "1"), msg("c", "v", "2")], cacheB);
-  const r = await sequenceChannel(store, "c", [msg("c", "u", "2")], cacheA); // A thinks last = 1
+  await sequenceBatch(store, [msg("c", "u", "1")], cacheA);
+  await sequenceBatch(store, [msg("c", "v", "1"), msg("c", "v", "2")], cacheB);
+  const r = await sequenceBatch(store, [msg("c", "u", "2")], cacheA); // A thinks last = 1
   assert.equal(r[0]?.status === "stored" && r[0].message.seq, 4);
   assert.deepEqual(store.seqsOf("c"), [1, 2, 3, 4]);
 });
@@ -99,18 +96,13 @@ test("a failure stops the channel: later messages fail, earlier ones stay stored
   const store = new MemorySequenceStore();
   store.failNextInsertAt = 1;
   const cache = new Map<string, number>();
-  const r = await sequenceChannel(
-    store,
-    "c",
-    [msg("c", "u", "1"), msg("c", "u", "2"), msg("c", "u", "3")],
-    cache,
-  );
+  const r = await sequenceBatch(store, [msg("c", "u", "1"), msg("c", "u", "2"), msg("c", "u", "3")], cache);
   assert.deepEqual(
     r.map((x) => x.status),
     ["stored", "failed", "failed"],
   );
   assert.equal(cache.has("c"), false, "the cache is dropped after a failure");
-  const again = await sequenceChannel(store, "c", [msg("c", "u", "2"), msg("c", "u", "3")], cache);
+  const again = await sequenceBatch(store, [msg("c", "u", "2"), msg("c", "u", "3")], cache);
   assert.deepEqual(
     again.map((x) => (x.status === "stored" ? x.message.seq : -1)),
     [2, 3],
@@ -136,7 +128,7 @@ test("property: interleaved owners with retries keep every channel gap-free with
       const keys = new Map<string, Set<string>>();
       for (const b of batches) {
         const items = b.sends.map((s) => msg(b.channel, s.sender, `m${s.id}`));
-        const res = await sequenceChannel(store, b.channel, items, caches[b.owner] as Map<string, number>);
+        const res = await sequenceBatch(store, items, caches[b.owner] as Map<string, number>);
         for (const r of res) {
           assert.equal(r.status, "stored");
           const set = keys.get(b.channel) ?? new Set<string>();
