@@ -73,6 +73,8 @@ export interface ChannelHead {
 }
 
 export interface Store extends SequenceStore {
+  /** A fresh id for a record the caller creates (a group channel), in the store's own id format. */
+  newId(): string;
   createUser(u: { username: string; displayName: string; passwordHash: string }): Promise<UserRecord>;
   findUserByUsername(username: string): Promise<UserRecord | null>;
   getUser(id: string): Promise<UserRecord | null>;

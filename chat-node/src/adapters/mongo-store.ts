@@ -321,6 +321,10 @@ export class MongoStore implements Store {
     await this.users.updateOne({ _id: userId }, { $max: { lastSeenAt: at } });
   }
 
+  newId(): string {
+    return new mongoose.Types.ObjectId().toHexString();
+  }
+
   async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
     await this.users.updateOne({ _id: userId }, { $set: { passwordHash } });
   }

@@ -21,7 +21,6 @@ import {
   type UsersQuery,
   type UsersReply,
 } from "@vibetalk/protocol";
-import mongoose from "mongoose";
 import type { ChatNodeConfig } from "../config.js";
 import {
   compareChannelsByActivity,
@@ -182,7 +181,7 @@ export class ChatService {
       );
     }
     await this.requireUsers(memberIds);
-    const id = new mongoose.Types.ObjectId().toHexString();
+    const id = this.d.store.newId();
     const members = [
       this.newMember(id, userId, "owner", now),
       ...memberIds.map((m) => this.newMember(id, m, "member", now)),

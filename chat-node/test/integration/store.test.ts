@@ -175,6 +175,9 @@ test("sequencing over the real store: two owners never fork or gap", async () =>
 });
 
 test("channels, members, heads and receipts", async () => {
+  const ids = new Set(Array.from({ length: 100 }, () => store.newId()));
+  assert.equal(ids.size, 100, "newId never repeats");
+  for (const id of ids) assert.match(id, /^[a-f0-9]{24}$/);
   const owner = hex();
   const ch = channel(hex(), owner);
   const members = [{ ...member(ch.id, owner), role: "owner" as const }, member(ch.id, "u1".padEnd(24, "0"))];
