@@ -1,22 +1,8 @@
+import { RABBITMQ } from "@vibetalk/protocol/cluster";
 import { userExchangeOf } from "./hashing.js";
 
-/** RabbitMQ names (docs/architecture.md#the-message-path). */
-export const topology = {
-  partitionExchange: "vibetalk.partitions",
-  partitionQueue: (k: number) => `vibetalk.partition.${k}`,
-  /** Fanout exchange bound (exchange-to-exchange) to every user exchange: one publish per message. */
-  usersRouter: "vibetalk.users",
-  userExchange: (u: number) => `vibetalk.users.${u}`,
-  nodeQueue: (nodeId: string) => `vibetalk.node.${nodeId}`,
-  /** Fanout exchange bound to every node queue: cluster-wide control events (cache invalidation). */
-  controlExchange: "vibetalk.control",
-  /**
-   * Quorum queue of messages set aside instead of stored (poison messages): the partition queues'
-   * dead-letter target, and where partition consumers park what the store refuses. Published to
-   * through the default exchange (routing key = queue name).
-   */
-  parkedQueue: "vibetalk.parked",
-} as const;
+/** RabbitMQ names, shared with the operator (`@vibetalk/protocol/cluster`). */
+export const topology = RABBITMQ;
 
 /** The binding that makes a node receive a user's events. */
 export function userBinding(userId: string, userExchanges: number): { exchange: string; routingKey: string } {

@@ -1,33 +1,27 @@
 /**
  * Removing a cluster's RabbitMQ topology when it is deleted with `deletionPolicy: Delete`.
  *
- * The names mirror chat-node's topology (chat-node/src/domain/fanout.ts, docs/architecture.md); AMQP cannot
- * list queues, so they are derived from spec.partitions and spec.userExchanges. Per-node queues
- * (`vibetalk.node.<pod>`) are not listed: they carry `x-expires` and vanish on their own.
+ * The names are the ones chat-nodes declare (`@vibetalk/protocol/cluster`, docs/architecture.md); AMQP
+ * cannot list queues, so they are derived from spec.partitions and spec.userExchanges: the partition
+ * queues, the parked queue and the exchanges. Per-node queues (`vibetalk.node.<pod>`) are not listed:
+ * they carry `x-expires` and vanish on their own.
  */
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { connect, type Channel, type ChannelModel } from "amqplib";
 import type { ChatCluster, ChatClusterSpec } from "../api/v1alpha1.js";
 import type { TopologyCleaner } from "./ports.js";
+import { durableTopology } from "@vibetalk/protocol/cluster";
 
 export interface ClusterTopology {
   queues: string[];
   exchanges: string[];
 }
 
-/** The durable queues and exchanges a cluster declares (pure). */
+/** The durable queues and exchanges a cluster declares (pure; the names are chat-node's, shared). */
 export function clusterTopology(
   spec: Pick<ChatClusterSpec, "partitions" | "userExchanges">,
 ): ClusterTopology {
-  return {
-    queues: Array.from({ length: spec.partitions }, (_, k) => `vibetalk.partition.${k}`),
-    exchanges: [
-      "vibetalk.partitions",
-      "vibetalk.users",
-      ...Array.from({ length: spec.userExchanges }, (_, u) => `vibetalk.users.${u}`),
-      "vibetalk.control",
-    ],
-  };
+  return durableTopology(spec);
 }
 
 export type SecretReader = (namespace: string, name: string, key: string) => Promise<string>;

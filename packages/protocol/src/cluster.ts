@@ -4,6 +4,47 @@
  * partition over, and the pod annotation carrying a chat-node's live connection count. See docs/operator.md.
  */
 
+/**
+ * RabbitMQ names of a cluster (docs/architecture.md#the-message-path): chat-nodes declare them, the
+ * operator removes the durable ones when a ChatCluster with `deletionPolicy: Delete` goes.
+ */
+export const RABBITMQ = {
+  partitionExchange: "vibetalk.partitions",
+  partitionQueue: (k: number) => `vibetalk.partition.${k}`,
+  /** Fanout exchange bound (exchange-to-exchange) to every user exchange: one publish per message. */
+  usersRouter: "vibetalk.users",
+  userExchange: (u: number) => `vibetalk.users.${u}`,
+  /** One per chat-node, with `x-expires`: it goes by itself, so no list names it. */
+  nodeQueue: (nodeId: string) => `vibetalk.node.${nodeId}`,
+  /** Fanout exchange bound to every node queue: cluster-wide control events (cache invalidation). */
+  controlExchange: "vibetalk.control",
+  /**
+   * Quorum queue of messages set aside instead of stored (poison messages): the partition queues'
+   * dead-letter target, and where partition consumers park what the store refuses. Published to
+   * through the default exchange (routing key = queue name).
+   */
+  parkedQueue: "vibetalk.parked",
+} as const;
+
+/** The durable queues and exchanges a cluster with P partitions and U user exchanges declares. */
+export function durableTopology(spec: { partitions: number; userExchanges: number }): {
+  queues: string[];
+  exchanges: string[];
+} {
+  return {
+    queues: [
+      ...Array.from({ length: spec.partitions }, (_, k) => RABBITMQ.partitionQueue(k)),
+      RABBITMQ.parkedQueue,
+    ],
+    exchanges: [
+      RABBITMQ.partitionExchange,
+      RABBITMQ.usersRouter,
+      ...Array.from({ length: spec.userExchanges }, (_, u) => RABBITMQ.userExchange(u)),
+      RABBITMQ.controlExchange,
+    ],
+  };
+}
+
 /** Key of `<cluster>-partitions` ConfigMap's data holding the assignment JSON. */
 export const ASSIGNMENT_KEY = "assignment.json";
 /** Pod annotation each chat-node keeps at its live connection count (decimal). */

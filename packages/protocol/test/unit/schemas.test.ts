@@ -12,8 +12,8 @@ import {
   protocolSchemas,
   schemas,
   utf8Bytes,
-} from "../src/index.js";
-import { withReference } from "../src/reference.js";
+} from "../../src/index.js";
+import { withReference } from "../../src/reference.js";
 
 const chan = "0123456789abcdef01234567";
 const user = "aaaaaaaaaaaaaaaaaaaaaaaa";
@@ -156,7 +156,7 @@ test("every error code has a status and ProtocolError renders", () => {
 });
 
 test("docs/protocol.md carries the current schema reference", () => {
-  const path = fileURLToPath(new URL("../../../docs/protocol.md", import.meta.url));
+  const path = fileURLToPath(new URL("../../../../docs/protocol.md", import.meta.url));
   const doc = readFileSync(path, "utf8");
   assert.equal(withReference(doc), doc, "run: npm run docs -w @vibetalk/protocol");
 });
