@@ -67,6 +67,35 @@ const backingService = (what: string) =>
 
 const quantities = mapOf(intOrString({ pattern: QUANTITY_PATTERN }));
 
+/** One direction of the HPA's behavior (autoscaling/v2 HPAScalingRules). */
+const scalingRules = (direction: string, window: number, policies: string) =>
+  obj(
+    {
+      stabilizationWindowSeconds: int({
+        description: `Seconds of past recommendations the HPA considers before scaling ${direction} (default ${window}).`,
+        default: window,
+        minimum: 0,
+        maximum: 3600,
+      }),
+      selectPolicy: oneOf(["Max", "Min", "Disabled"] as const, {
+        description: "Which policy wins when several apply (Disabled: never scale in this direction).",
+        default: "Max",
+      }),
+      policies: arrayOf(
+        obj(
+          {
+            type: oneOf(["Pods", "Percent"] as const),
+            value: int({ minimum: 1, maximum: 10000 }),
+            periodSeconds: int({ minimum: 1, maximum: 1800 }),
+          },
+          { required: ["type", "value", "periodSeconds"] },
+        ),
+        { description: `How fast to scale ${direction}; absent: ${policies}.`, maxItems: 8 },
+      ),
+    },
+    { description: `Scaling ${direction}.`, default: {} },
+  );
+
 export const autoscalingSchema = obj(
   {
     enabled: bool({
@@ -82,6 +111,17 @@ export const autoscalingSchema = obj(
       minimum: 1,
       maximum: 1000000,
     }),
+    behavior: obj(
+      {
+        scaleUp: scalingRules("up", 0, "double the pods or add 4, whichever is more, every 15 s"),
+        scaleDown: scalingRules("down", 600, "one pod a minute"),
+      },
+      {
+        description:
+          "The HPA's behavior, tuned for connection surges: scale up at once and fast, scale down only after 10 minutes of lower load and one pod a minute (every removed pod drains its users onto the others).",
+        default: {},
+      },
+    ),
   },
   {
     default: {},

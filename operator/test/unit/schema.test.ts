@@ -23,6 +23,10 @@ test("defaults apply as the API server applies them, nested under defaulted obje
     minReplicas: 2,
     maxReplicas: 10,
     targetConnectionsPerPod: 5000,
+    behavior: {
+      scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: "Max" },
+      scaleDown: { stabilizationWindowSeconds: 600, selectPolicy: "Max" },
+    },
   });
   assert.deepEqual(spec.service, { type: "ClusterIP", port: 80 });
   assert.deepEqual(spec.podDisruptionBudget, { enabled: true });
@@ -42,6 +46,10 @@ test("given values are kept; defaults fill only what is missing", () => {
     minReplicas: 2,
     maxReplicas: 4,
     targetConnectionsPerPod: 5000,
+    behavior: {
+      scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: "Max" },
+      scaleDown: { stabilizationWindowSeconds: 600, selectPolicy: "Max" },
+    },
   });
 });
 
