@@ -8,10 +8,9 @@ import {
   type ConsumeMessage,
   type RecoveringChannelModel,
 } from "amqplib";
-import { z } from "zod";
 import { fnv1a32 } from "../domain/hashing.js";
 import { planFanOut, recipientsOf, topology, userBinding } from "../domain/fanout.js";
-import type { AcceptedMessage } from "../domain/messages.js";
+import { AcceptedMessageSchema, type AcceptedMessage } from "../domain/messages.js";
 import type { Logger } from "../logger.js";
 import type {
   Broker,
@@ -85,15 +84,6 @@ export const PARKED_HEADERS = {
   at: "x-parked-at",
   node: "x-parked-node",
 } as const;
-
-const AcceptedMessageSchema = z.object({
-  channelId: z.string().min(1),
-  senderId: z.string().min(1),
-  clientMsgId: z.string().min(1),
-  body: z.string(),
-  fileIds: z.array(z.string()),
-  sentAt: z.number(),
-});
 
 function traceOf(headers: unknown): TraceCarrier {
   const out: TraceCarrier = {};

@@ -1,16 +1,21 @@
 import type { Message } from "@vibetalk/protocol";
 import { PREVIEW_CHARS } from "@vibetalk/protocol";
+import { z } from "zod";
 
-/** A message as accepted by a chat-node and published to its channel's partition queue. */
-export interface AcceptedMessage {
-  channelId: string;
-  senderId: string;
-  clientMsgId: string;
-  body: string;
-  fileIds: string[];
+/**
+ * A message as accepted by a chat-node and published to its channel's partition queue; the schema
+ * checks what a partition consumer reads back (a malformed payload is parked, never stored).
+ */
+export const AcceptedMessageSchema = z.object({
+  channelId: z.string().min(1),
+  senderId: z.string().min(1),
+  clientMsgId: z.string().min(1),
+  body: z.string(),
+  fileIds: z.array(z.string()),
   /** When the chat-node accepted it (ms since the epoch); becomes `createdAt`. */
-  sentAt: number;
-}
+  sentAt: z.number(),
+});
+export type AcceptedMessage = z.infer<typeof AcceptedMessageSchema>;
 
 /** A stored message: the unit of the `messages` collection. */
 export interface StoredMessage {
