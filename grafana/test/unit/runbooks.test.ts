@@ -48,7 +48,7 @@ test("every alert links to a heading of a file under docs/ whose section says wh
   for (const r of rules) {
     const link = r.annotations?.runbook_url ?? r.annotations?.runbook;
     assert.ok(link, `${r.alert}: a runbook_url or runbook annotation`);
-    const [file, anchor] = link.split("#");
+    const [file = "", anchor = ""] = link.split("#");
     assert.ok(
       file?.startsWith("docs/") && file.endsWith(".md") && anchor,
       `${r.alert}: docs/<file>.md#<anchor>`,
