@@ -94,6 +94,26 @@ export interface ChatNodeConfig {
   otelServiceName: string;
   /** Static web client directory (PUBLIC_DIR, chat-node/public). */
   publicDir: string;
+  /** The pod's name for log lines (POD_NAME, unset off Kubernetes). */
+  pod: string | undefined;
+  /** Socket.IO transports accepted (SOCKET_TRANSPORTS, `polling,websocket`; polling clients upgrade). */
+  transports: Array<"polling" | "websocket">;
+  /** Engine.IO ping interval and timeout (SOCKET_PING_INTERVAL_MS 25000, SOCKET_PING_TIMEOUT_MS 20000). */
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  /**
+   * The Socket.IO admin view (@socket.io/admin-ui) on the operations port: off unless both
+   * ADMIN_UI_USERNAME and ADMIN_UI_PASSWORD_HASH (bcrypt) are set; ADMIN_UI_READONLY (true) and
+   * ADMIN_UI_ORIGINS (`https://admin.socket.io`, the origins allowed by CORS).
+   */
+  adminUi: AdminUiConfig | undefined;
+}
+
+export interface AdminUiConfig {
+  username: string;
+  passwordHash: string;
+  readonly: boolean;
+  origins: string[];
 }
 
 export interface KubernetesConfig {
@@ -225,6 +245,19 @@ const envSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default("vibetalk-chat-node"),
   PUBLIC_DIR: z.string().min(1).optional(),
+  SOCKET_TRANSPORTS: z
+    .string()
+    .regex(/^\s*(polling|websocket)(\s*,\s*(polling|websocket))*\s*$/, "must list polling and/or websocket")
+    .default("polling,websocket"),
+  SOCKET_PING_INTERVAL_MS: int(1000, 300_000).default(25_000),
+  SOCKET_PING_TIMEOUT_MS: int(1000, 300_000).default(20_000),
+  ADMIN_UI_USERNAME: z.string().min(1).max(100).optional(),
+  ADMIN_UI_PASSWORD_HASH: z
+    .string()
+    .regex(/^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/, "must be a bcrypt hash ($2b$12$…)")
+    .optional(),
+  ADMIN_UI_READONLY: z.enum(["true", "false"]).default("true"),
+  ADMIN_UI_ORIGINS: z.string().default("https://admin.socket.io"),
 });
 
 /** The names of every environment variable chat-node reads. */
@@ -319,6 +352,19 @@ export function loadConfig(env: Env): ChatNodeConfig {
     otelEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
     otelServiceName: e.OTEL_SERVICE_NAME,
     publicDir: e.PUBLIC_DIR ?? defaultPublicDir,
+    pod: e.POD_NAME,
+    transports: [...new Set(list(e.SOCKET_TRANSPORTS))] as Array<"polling" | "websocket">,
+    pingIntervalMs: e.SOCKET_PING_INTERVAL_MS,
+    pingTimeoutMs: e.SOCKET_PING_TIMEOUT_MS,
+    adminUi:
+      e.ADMIN_UI_USERNAME && e.ADMIN_UI_PASSWORD_HASH
+        ? {
+            username: e.ADMIN_UI_USERNAME,
+            passwordHash: e.ADMIN_UI_PASSWORD_HASH,
+            readonly: e.ADMIN_UI_READONLY === "true",
+            origins: list(e.ADMIN_UI_ORIGINS).filter(Boolean),
+          }
+        : undefined,
   };
 }
 
@@ -328,6 +374,9 @@ function crossChecks(e: z.output<typeof envSchema>): string[] {
   if (e.OPS_PORT !== 0 && e.OPS_PORT === e.PORT) problems.push("OPS_PORT: must differ from PORT");
   if (e.PRESENCE_TTL_SECONDS <= e.PRESENCE_HEARTBEAT_SECONDS) {
     problems.push("PRESENCE_TTL_SECONDS: must exceed PRESENCE_HEARTBEAT_SECONDS");
+  }
+  if ((e.ADMIN_UI_USERNAME === undefined) !== (e.ADMIN_UI_PASSWORD_HASH === undefined)) {
+    problems.push("ADMIN_UI_USERNAME: set together with ADMIN_UI_PASSWORD_HASH, or neither");
   }
   if (e.JWT_PREVIOUS_SECRET !== undefined && e.JWT_PREVIOUS_SECRET === e.JWT_SECRET) {
     problems.push("JWT_PREVIOUS_SECRET: must differ from JWT_SECRET");

@@ -24,7 +24,7 @@ try {
   throw err;
 }
 
-const log = createLogger(config.logLevel, config.nodeId);
+const log = createLogger(config.logLevel, config.nodeId, config.pod);
 const tracing = config.otelEndpoint ? await startTracing(config.otelEndpoint, config.otelServiceName) : null;
 const k8sConfig = config.kubernetes;
 // In a pod: the ServiceAccount's token (or the KUBECONFIG the local pod runner hands over).

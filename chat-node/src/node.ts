@@ -81,7 +81,7 @@ function withTimeout(p: Promise<boolean>, ms: number): Promise<boolean> {
 
 /** Builds a chat-node from its config; several may run in one process (tests). */
 export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions = {}): ChatNode {
-  const log = options.logger ?? createLogger(config.logLevel, config.nodeId);
+  const log = options.logger ?? createLogger(config.logLevel, config.nodeId, config.pod);
   const metrics = createMetrics(config.nodeId, { defaultMetrics: options.defaultMetrics ?? true });
   let parts: Parts | null = null;
   let address = { host: config.host, port: config.port };
@@ -182,6 +182,8 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
       log,
     });
     gatewayRef = gateway;
+    // The Socket.IO admin view, on the operations port, only when its credentials are configured.
+    if (config.adminUi) gateway.attachAdmin(ops.server, config.adminUi);
     broker.onNodeEvent((d) => gateway.deliver(d));
     broker.onControlEvent((e) => {
       if (e.t === "members") members.invalidate(e.channelId);

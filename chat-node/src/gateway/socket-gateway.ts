@@ -1,5 +1,7 @@
 import type { Server as HttpServer } from "node:http";
+import { instrument } from "@socket.io/admin-ui";
 import { createAdapter } from "@socket.io/redis-streams-adapter";
+import { Server as EngineServer, type Socket as EngineSocket } from "engine.io";
 import {
   ProtocolError,
   type ClientToServerEvents,
@@ -9,10 +11,10 @@ import {
 import type { Redis } from "ioredis";
 import { Server, type Socket } from "socket.io";
 import type { z } from "zod";
-import type { ChatNodeConfig } from "../config.js";
+import type { AdminUiConfig, ChatNodeConfig } from "../config.js";
 import { TokenBucket } from "../domain/rate-limiter.js";
 import { parseOrThrow } from "../domain/validation.js";
-import type { Logger } from "../logger.js";
+import { newTraceId, traceIdOf, type Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { NodeDelivery, PresenceState, SessionsEndedEvent } from "../ports.js";
 import type { Session, TokenService } from "../services/auth.js";
@@ -29,6 +31,9 @@ interface SocketData {
   issuedAtMs: number;
   presence: string[];
 }
+
+/** The namespace of the admin view (@socket.io/admin-ui), served on the operations port only. */
+export const ADMIN_NAMESPACE = "/admin";
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, {}, SocketData>;
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
@@ -70,6 +75,9 @@ function connectError(code: string, message: string): Error {
 export class SocketGateway {
   readonly io: ChatServer;
   private draining = false;
+  /** The engine on the operations port when the admin view is on (see attachAdmin). */
+  private adminEngine: EngineServer | null = null;
+  private readonly socketLogs = new Map<string, Logger>();
   private readonly limits = new Map<string, { send: TokenBucket; any: TokenBucket }>();
 
   constructor(
@@ -80,6 +88,14 @@ export class SocketGateway {
     this.io = new Server(httpServer, {
       path: "/socket.io/",
       serveClient: true,
+      // WebSocket and HTTP long polling (SOCKET_TRANSPORTS): a client starts on polling and upgrades
+      // when a WebSocket gets through, or stays on polling behind proxies that refuse it.
+      transports: config.transports,
+      allowUpgrades: config.transports.includes("websocket") && config.transports.includes("polling"),
+      // A proxy must keep an idle request or WebSocket open longer than pingInterval + pingTimeout
+      // (docs/nginx.md): a polling GET is answered at the latest at the next ping.
+      pingInterval: config.pingIntervalMs,
+      pingTimeout: config.pingTimeoutMs,
       maxHttpBufferSize: Math.max(64 * 1024, config.limits.maxBodyBytes * 8),
       // Recovery runs the middleware too: a recovered socket re-presents a valid, unrevoked token of
       // the same user (docs/security.md), never just the session id.
@@ -94,7 +110,22 @@ export class SocketGateway {
     this.io.on("connection", (socket) => void this.onConnection(socket));
   }
 
+  /** The per-socket logger: socketId and the connection's trace id (its traceparent, else new). */
+  private socketLog(socket: ChatSocket): Logger {
+    let l = this.socketLogs.get(socket.id);
+    if (!l) {
+      const traceId = traceIdOf(socket.handshake.headers["traceparent"]) ?? newTraceId();
+      l = this.d.log.child({ component: "socket", socketId: socket.id, traceId });
+      this.socketLogs.set(socket.id, l);
+    }
+    return l;
+  }
+
   private async authenticate(socket: ChatSocket, next: (err?: Error) => void): Promise<void> {
+    if (this.adminEngine && (socket.conn as unknown as { server: unknown }).server === this.adminEngine) {
+      // The operations port serves the admin namespace only.
+      return next(connectError("NOT_FOUND", "no chat namespace on the operations port"));
+    }
     if (this.draining) return next(connectError("UNAVAILABLE", "this node is draining; reconnect"));
     let session: Session;
     try {
@@ -104,6 +135,8 @@ export class SocketGateway {
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : "UNAUTHENTICATED";
       this.d.metrics.errors.inc({ code });
+      this.socketLog(socket).debug({ event: "socket.refused", code }, "handshake refused");
+      this.socketLogs.delete(socket.id);
       return next(connectError(code, (err as Error).message));
     }
     const userId = session.userId;
@@ -139,7 +172,22 @@ export class SocketGateway {
     });
     void socket.join(userRoom(userId));
     this.registerHandlers(socket, userId);
-    socket.on("disconnect", () => {
+    const slog = this.socketLog(socket);
+    slog.debug(
+      {
+        event: "socket.connected",
+        userId,
+        transport: socket.conn.transport.name,
+        recovered: socket.recovered,
+      },
+      "socket connected",
+    );
+    socket.conn.once("upgrade", () =>
+      slog.debug({ event: "socket.upgraded", transport: socket.conn.transport.name }, "transport upgraded"),
+    );
+    socket.on("disconnect", (reason) => {
+      slog.debug({ event: "socket.disconnected", reason }, "socket disconnected");
+      this.socketLogs.delete(socket.id);
       this.limits.delete(socket.id);
       void this.d.sessions.remove(userId, socket.id);
     });
@@ -215,6 +263,7 @@ export class SocketGateway {
     ack: ((reply: unknown) => void) | undefined,
     opts: { requireAck?: boolean },
   ): Promise<void> {
+    const t0 = Date.now();
     try {
       if (!ack && opts.requireAck)
         throw new ProtocolError("INVALID_ARGUMENT", `${event} needs an ack callback`);
@@ -223,11 +272,19 @@ export class SocketGateway {
       const payload = parseOrThrow(schema, raw);
       const reply = await fn(payload);
       ack?.({ ok: true, ...reply });
+      this.socketLog(socket).debug(
+        { event: "socket.event", socketEvent: event, ok: true, ms: Date.now() - t0 },
+        "event",
+      );
     } catch (err) {
       const { info, internal } = toErrorInfo(err);
       this.d.metrics.errors.inc({ code: info.code });
+      this.socketLog(socket).debug(
+        { event: "socket.event", socketEvent: event, ok: false, code: info.code, ms: Date.now() - t0 },
+        "event refused",
+      );
       if (internal)
-        this.d.log.error(
+        this.socketLog(socket).error(
           { event: "socket.internal_error", socketEvent: event, err },
           "socket handler failed",
         );
@@ -304,11 +361,49 @@ export class SocketGateway {
     this.io.local.disconnectSockets(true);
   }
 
+  /**
+   * The admin view (@socket.io/admin-ui) on the operations port's HTTP server: a second Engine.IO
+   * server there hands its connections to this same Socket.IO server, whose `/admin` namespace
+   * admin-ui instruments (bcrypt basic auth, read-only unless configured). The client port refuses
+   * `/admin` and the operations port refuses the chat namespace. Every node instruments its own
+   * server; admin-ui gathers the other nodes' sockets with fetchSockets and their events through the
+   * adapter, so one node's admin view shows the whole cluster.
+   */
+  attachAdmin(opsServer: HttpServer, admin: AdminUiConfig): void {
+    const engine = new EngineServer({
+      pingInterval: this.d.config.pingIntervalMs,
+      pingTimeout: this.d.config.pingTimeoutMs,
+      cors: { origin: admin.origins, credentials: true },
+    });
+    engine.attach(opsServer, { path: "/socket.io/" });
+    this.adminEngine = engine;
+    const nsp = this.io.of(ADMIN_NAMESPACE);
+    nsp.use((socket, next) => {
+      if ((socket.conn as unknown as { server: unknown }).server === engine) return next();
+      next(connectError("NOT_FOUND", "the admin namespace is on the operations port only"));
+    });
+    instrument(this.io, {
+      namespaceName: ADMIN_NAMESPACE,
+      auth: { type: "basic", username: admin.username, password: admin.passwordHash },
+      readonly: admin.readonly,
+      serverId: this.d.config.nodeId,
+      mode: "development",
+    });
+    engine.on("connection", (conn: EngineSocket) =>
+      (this.io as unknown as { onconnection(c: EngineSocket): void }).onconnection(conn),
+    );
+  }
+
   async close(): Promise<void> {
     this.draining = true;
+    this.adminEngine?.close();
     this.io.local.disconnectSockets(true);
     // The engine and the adapter (its Redis stream reader); the HTTP server is closed by fastify.
     this.io.engine.close();
-    await Promise.resolve(this.io.of("/").adapter.close()).catch(() => undefined);
+    // Every namespace's adapter (its heartbeat timer and its share of the stream reader): "/" and,
+    // with the admin view, "/admin".
+    const namespaces = this.adminEngine ? ["/", ADMIN_NAMESPACE] : ["/"];
+    for (const name of namespaces)
+      await Promise.resolve(this.io.of(name).adapter.close()).catch(() => undefined);
   }
 }

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import fastifyMultipart from "@fastify/multipart";
 import fastifyStatic from "@fastify/static";
 import {
@@ -19,7 +20,7 @@ import type { ChatNodeConfig } from "../config.js";
 import { KeyedRateLimiter } from "../domain/rate-limiter.js";
 import { parseOrThrow } from "../domain/validation.js";
 import { toErrorInfo } from "../gateway/errors.js";
-import type { Logger } from "../logger.js";
+import { newTraceId, traceIdOf, type Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../ports.js";
 import type { Session, TokenService } from "../services/auth.js";
@@ -98,6 +99,24 @@ export async function createHttpApp(d: HttpDeps): Promise<FastifyInstance> {
     trustProxy: d.config.trustProxy.length > 0 ? d.config.trustProxy : false,
     loggerInstance: d.log.child({ component: "http" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    // Every request line carries reqId (random) and traceId (the caller's W3C traceparent, else new).
+    genReqId: () => randomBytes(8).toString("hex"),
+    childLoggerFactory: (logger, bindings, opts, rawReq) =>
+      logger.child({ ...bindings, traceId: traceIdOf(rawReq.headers["traceparent"]) ?? newTraceId() }, opts),
+  });
+  // One debug line per request, without its query string (a token never travels there, but a
+  // search term should not reach the logs either).
+  app.addHook("onResponse", async (req, reply) => {
+    req.log.debug(
+      {
+        event: "http.request",
+        method: req.method,
+        route: req.routeOptions.url ?? req.url.split("?")[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      "request",
+    );
   });
   const s = d.schemas;
   const authLimiter = new KeyedRateLimiter(AUTH_RATE, AUTH_BURST);

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, ManagedProcess, tempDir } from "@vibetalk/testkit";
@@ -7,12 +8,19 @@ const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
 /** A chat-node in a child process, exactly as a pod runs it: `node --import tsx chat-node/src/main.ts`. */
 export class ChildNode {
+  private finalLog: string | null = null;
   private constructor(
     readonly proc: ManagedProcess,
     readonly url: string,
     readonly opsUrl: string,
     readonly env: Record<string, string>,
+    private readonly dir: { path: string; remove(): Promise<void> },
   ) {}
+
+  /** Everything the process wrote (stdout and stderr), also after stop() removed its folder. */
+  log(): string {
+    return this.finalLog ?? readFileSync(join(this.dir.path, "chat-node.log"), "utf8");
+  }
 
   static async start(services: Services, overrides: Record<string, string> = {}): Promise<ChildNode> {
     const port = overrides["PORT"] ?? String(await freePort());
@@ -27,7 +35,7 @@ export class ChildNode {
       env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/root", ...env },
       logFile: join(dir.path, "chat-node.log"),
     });
-    const node = new ChildNode(proc, `http://127.0.0.1:${port}`, `http://127.0.0.1:${opsPort}`, env);
+    const node = new ChildNode(proc, `http://127.0.0.1:${port}`, `http://127.0.0.1:${opsPort}`, env, dir);
     await node.waitReady(60_000);
     return node;
   }
@@ -53,7 +61,11 @@ export class ChildNode {
     return this.proc.waitExit(10_000);
   }
 
-  stop(): Promise<void> {
-    return this.proc.stop(15_000);
+  /** Stops the process (SIGTERM, a drain) and removes its folder, keeping its log in memory. */
+  async stop(): Promise<void> {
+    await this.proc.stop(15_000);
+    if (this.finalLog !== null) return;
+    this.finalLog = readFileSync(join(this.dir.path, "chat-node.log"), "utf8");
+    await this.dir.remove();
   }
 }

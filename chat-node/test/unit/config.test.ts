@@ -81,3 +81,29 @@ test("validation maps schema failures to protocol errors", () => {
   assert.equal(err({ channelId: "c", clientMsgId: "x", body: "y".repeat(5000) }).code, "PAYLOAD_TOO_LARGE");
   assert.match(err(undefined).message, /payload/);
 });
+
+test("transports, ping and the admin view (off unless both credentials are set)", () => {
+  const d = loadConfig(base);
+  assert.deepEqual(d.transports, ["polling", "websocket"]);
+  assert.equal(d.pingIntervalMs, 25_000);
+  assert.equal(d.pingTimeoutMs, 20_000);
+  assert.equal(d.adminUi, undefined);
+  assert.equal(d.pod, undefined);
+  assert.deepEqual(loadConfig({ ...base, SOCKET_TRANSPORTS: "websocket" }).transports, ["websocket"]);
+  assert.throws(() => loadConfig({ ...base, SOCKET_TRANSPORTS: "flash" }), ConfigError);
+  const hash = `$2b$10$${"a".repeat(53)}`;
+  const on = loadConfig({ ...base, ADMIN_UI_USERNAME: "admin", ADMIN_UI_PASSWORD_HASH: hash });
+  assert.deepEqual(on.adminUi, {
+    username: "admin",
+    passwordHash: hash,
+    readonly: true,
+    origins: ["https://admin.socket.io"],
+  });
+  assert.throws(() => loadConfig({ ...base, ADMIN_UI_USERNAME: "admin" }), /both|together/);
+  assert.throws(
+    () => loadConfig({ ...base, ADMIN_UI_USERNAME: "admin", ADMIN_UI_PASSWORD_HASH: "plain" }),
+    /bcrypt/,
+  );
+  for (const v of ["SOCKET_TRANSPORTS", "ADMIN_UI_USERNAME", "ADMIN_UI_PASSWORD_HASH", "ADMIN_UI_READONLY"])
+    assert.ok(CONFIG_ENV_VARS.includes(v), v);
+});
