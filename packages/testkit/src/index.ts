@@ -32,7 +32,14 @@ export {
   runCommand,
 } from "./process.js";
 export { toolPath, toolVersions, cacheDir, repoRoot } from "./tools.js";
-export { startNginx, type NginxService } from "./nginx.js";
+export {
+  AFFINITY_COOKIE,
+  nginxChatConfig,
+  startNginx,
+  type NginxAffinity,
+  type NginxOptions,
+  type NginxService,
+} from "./nginx.js";
 export { waitFor } from "./wait.js";
 export { acquireHostNetwork, cleanUpNode, GATEWAY, SERVICE_CIDR, type HostNetwork } from "./host-network.js";
 export { startNode, builtImages, PAUSE_IMAGE, type KubeNode, type ImageArchive } from "./node.js";
