@@ -85,8 +85,19 @@ async function start() {
   connect();
 }
 
+/**
+ * Transports: HTTP long polling first, upgraded to a WebSocket when one gets through (Socket.IO's
+ * default), so a proxy or network that refuses WebSockets still chats. `?transport=polling` or
+ * `?transport=websocket` in the page's address forces one (for tests and for diagnosing a proxy).
+ */
+function transports() {
+  const forced = new URLSearchParams(location.search).get("transport");
+  if (forced === "polling" || forced === "websocket") return [forced];
+  return ["polling", "websocket"];
+}
+
 function connect() {
-  const socket = io({ auth: { token: state.token }, transports: ["websocket", "polling"] });
+  const socket = io({ auth: { token: state.token }, transports: transports() });
   state.socket = socket;
   socket.on("connect", () => {
     $("conn-state").classList.add("on");
@@ -96,6 +107,8 @@ function connect() {
   socket.on("disconnect", () => $("conn-state").classList.remove("on"));
   socket.on("connect_error", (err) => {
     if (err.data?.code === "UNAUTHENTICATED") logout();
+    // A draining node refused the handshake (the proxy still sent us there): try again shortly.
+    else if (err.data?.code === "UNAVAILABLE") setTimeout(() => socket.connect(), 300 + Math.random() * 700);
   });
   // A draining node asks us to go: reconnect (the load balancer picks another node).
   socket.on("reconnect", () => {

@@ -69,3 +69,47 @@ test("two browsers: register, start a chat, send, receive, read ticks, unread ba
   await b.waitForSelector(".msg a >> text=note.txt");
   assert.deepEqual(errors, []);
 });
+
+test("WebSocket disabled in the page: the web client chats over HTTP long polling alone", async () => {
+  const pages: Page[] = [];
+  const transports = new Set<string>();
+  const errors: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const ctx = await browser.newContext();
+    // As behind a proxy that refuses WebSockets, or a browser without them.
+    await ctx.addInitScript(() => {
+      Object.defineProperty(window, "WebSocket", { value: undefined, configurable: true, writable: true });
+    });
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("request", (r) => {
+      const t = new URL(r.url()).searchParams.get("transport");
+      if (r.url().includes("/socket.io/") && t) transports.add(t);
+    });
+    page.on("websocket", (w) => transports.add(`opened ${w.url()}`));
+    pages.push(page);
+  }
+  const [a, b] = pages as [Page, Page];
+  assert.equal(await a.evaluate(() => typeof window.WebSocket), "undefined");
+  await register(a, "pollann");
+  await register(b, "pollben");
+  await a.fill("#new-chat-user", "pollben");
+  await a.click('#new-chat button[type="submit"]');
+  await a.waitForSelector("#composer:not([hidden])");
+  const t0 = Date.now();
+  await a.fill("#body", "hello over polling");
+  await a.press("#body", "Enter");
+  await b.waitForSelector(".channel-list li .badge >> text=1", { timeout: 15_000 });
+  console.log(`# browser over polling: sent → peer's badge in ${Date.now() - t0} ms`);
+  await b.click(".channel-list li");
+  await b.waitForSelector(".msg >> text=hello over polling");
+  await a.waitForSelector(".msg.mine .ticks.read", { timeout: 15_000 });
+  await b.type("#body", "yo");
+  await a.waitForSelector("#chat-typing >> text=POLLBEN typing…");
+  await b.press("#body", "Enter");
+  await a.waitForSelector(".msg >> text=yo");
+  await a.waitForSelector("#chat-presence >> text=online");
+  assert.deepEqual([...transports], ["polling"], "only polling requests, no WebSocket opened");
+  assert.deepEqual(errors, []);
+  for (const p of pages) await p.context().close();
+});
