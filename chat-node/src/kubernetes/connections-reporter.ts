@@ -1,5 +1,10 @@
 import * as k8s from "@kubernetes/client-node";
-import { ANNOTATION_CONNECTIONS, ANNOTATION_READINESS, READINESS_CHECKS } from "@vibetalk/protocol/cluster";
+import {
+  ANNOTATION_CONNECTIONS,
+  ANNOTATION_POD_DELETION_COST,
+  ANNOTATION_READINESS,
+  READINESS_CHECKS,
+} from "@vibetalk/protocol/cluster";
 import type { Logger } from "../logger.js";
 
 /** The /readyz body's `checks`: true means the check passes, except `draining` (true while shutting down). */
@@ -12,11 +17,25 @@ export function failingChecks(checks: Checks): string {
   );
 }
 
+/** The one merge patch's annotations: the count (also as the pod's deletion cost) and the failing checks. */
+export function reportAnnotations(
+  connections: number,
+  readiness: string | undefined,
+): Record<string, string> {
+  return {
+    [ANNOTATION_CONNECTIONS]: String(connections),
+    // scale-in removes the pods with the fewest users first (ReplicaSet pod-deletion-cost)
+    [ANNOTATION_POD_DELETION_COST]: String(Math.min(connections, 999_999_999)),
+    ...(readiness === undefined ? {} : { [ANNOTATION_READINESS]: readiness }),
+  };
+}
+
 /**
  * Keeps this pod's `vibetalk.io/connections` annotation at the live connection count, which the operator
  * sums for the HPA's external metric and the ChatCluster's status, and `vibetalk.io/readiness` at the
  * failing checks of its own /readyz (the operator never dials pods: this is how it learns that a backing
- * service is unreachable). Both in one merge patch, only when one of them changed.
+ * service is unreachable), and `controller.kubernetes.io/pod-deletion-cost` at the count, so that a
+ * scale-in removes the emptiest pods. All in one merge patch, only when the count or the checks changed.
  */
 export class ConnectionsReporter {
   private readonly core: k8s.CoreV1Api;
@@ -56,8 +75,7 @@ export class ConnectionsReporter {
       const connections = this.count();
       const readiness = (await this.readiness()) ?? this.reported?.readiness;
       if (this.reported?.connections === connections && this.reported.readiness === readiness) return;
-      const annotations: Record<string, string> = { [ANNOTATION_CONNECTIONS]: String(connections) };
-      if (readiness !== undefined) annotations[ANNOTATION_READINESS] = readiness;
+      const annotations = reportAnnotations(connections, readiness);
       await this.core.patchNamespacedPod(
         { name: this.o.podName, namespace: this.o.namespace, body: { metadata: { annotations } } },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),

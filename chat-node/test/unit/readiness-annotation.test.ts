@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { failingChecks } from "../../src/kubernetes/connections-reporter.js";
+import { failingChecks, reportAnnotations } from "../../src/kubernetes/connections-reporter.js";
 
 test("the readiness annotation lists the failing /readyz checks, sorted; draining counts when true", () => {
   const ok = { broker: true, redis: true, store: true, draining: false, publishing: true };
@@ -15,4 +15,17 @@ test("the readiness annotation lists the failing /readyz checks, sorted; drainin
     /^((broker|draining|publishing|redis|store)(,(broker|draining|publishing|redis|store))*)?$/,
   );
   assert.ok(all.length <= 64);
+});
+
+test("one patch carries the count, the same count as the pod's deletion cost, and the failing checks", () => {
+  assert.deepEqual(reportAnnotations(12, "redis"), {
+    "vibetalk.io/connections": "12",
+    "controller.kubernetes.io/pod-deletion-cost": "12",
+    "vibetalk.io/readiness": "redis",
+  });
+  // /readyz did not answer: the readiness annotation is left as it is
+  assert.deepEqual(Object.keys(reportAnnotations(0, undefined)).sort(), [
+    "controller.kubernetes.io/pod-deletion-cost",
+    "vibetalk.io/connections",
+  ]);
 });

@@ -13,11 +13,19 @@
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { READINESS_CHECKS } from "@vibetalk/protocol/cluster";
-import { ANNOTATION_CONNECTIONS, ANNOTATION_READINESS } from "../resources/meta.js";
+import {
+  ANNOTATION_CONNECTIONS,
+  ANNOTATION_POD_DELETION_COST,
+  ANNOTATION_READINESS,
+} from "../resources/meta.js";
 
 /** The annotations a chat-node may write on its own pod, each with its value validated below. */
-export const CHAT_NODE_POD_ANNOTATIONS = [ANNOTATION_CONNECTIONS, ANNOTATION_READINESS] as const;
-const allowedNames = CHAT_NODE_POD_ANNOTATIONS.join(" and ");
+export const CHAT_NODE_POD_ANNOTATIONS = [
+  ANNOTATION_CONNECTIONS,
+  ANNOTATION_READINESS,
+  ANNOTATION_POD_DELETION_COST,
+] as const;
+const allowedNames = `${CHAT_NODE_POD_ANNOTATIONS.slice(0, -1).join(", ")} and ${ANNOTATION_POD_DELETION_COST}`;
 const check = `(${READINESS_CHECKS.join("|")})`;
 
 export const CHAT_NODE_POD_POLICY = "vibetalk-chat-node-pods";
@@ -33,6 +41,7 @@ const orEmpty = (field: string, empty: "{}" | "[]") =>
 export function chatNodePodPolicySpec(): Record<string, unknown> {
   const a = `'${ANNOTATION_CONNECTIONS}'`;
   const r = `'${ANNOTATION_READINESS}'`;
+  const c = `'${ANNOTATION_POD_DELETION_COST}'`;
   return {
     failurePolicy: "Fail",
     matchConstraints: {
@@ -89,6 +98,11 @@ export function chatNodePodPolicySpec(): Record<string, unknown> {
           `!(${r} in variables.annotations) || (variables.annotations[${r}].size() <= 64 && ` +
           `variables.annotations[${r}].matches('^(${check}(,${check})*)?$'))`,
         message: `${ANNOTATION_READINESS} must list failing checks, comma-separated: ${READINESS_CHECKS.join(", ")}`,
+        reason: "Invalid",
+      },
+      {
+        expression: `!(${c} in variables.annotations) || variables.annotations[${c}].matches('^[0-9]{1,9}$')`,
+        message: `${ANNOTATION_POD_DELETION_COST} must be a connection count (0 to 999999999)`,
         reason: "Invalid",
       },
       {

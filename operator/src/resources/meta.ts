@@ -19,7 +19,12 @@ export const CHAT_NODE_CONTAINER = "chat-node";
 export const ANNOTATION_SPEC_HASH = "vibetalk.io/spec-hash";
 /** On the Deployment while autoscaling is on: the ChatCluster's spec.replicas (controller/replicas.ts). */
 export const ANNOTATION_SPEC_REPLICAS = "vibetalk.io/spec-replicas";
-export { ANNOTATION_CONNECTIONS, ANNOTATION_READINESS, ASSIGNMENT_KEY } from "@vibetalk/protocol/cluster";
+export {
+  ANNOTATION_CONNECTIONS,
+  ANNOTATION_POD_DELETION_COST,
+  ANNOTATION_READINESS,
+  ASSIGNMENT_KEY,
+} from "@vibetalk/protocol/cluster";
 
 export type Component = "chat-node" | "partitions" | "rbac" | "network";
 

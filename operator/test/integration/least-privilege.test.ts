@@ -150,6 +150,11 @@ describe("least privilege on a real API server", { timeout: 300_000 }, () => {
     assert.ok(readiness.ok, readiness.out);
     const cleared = await patch("demo-a", merge({ "vibetalk.io/readiness": "" }));
     assert.ok(cleared.ok, cleared.out);
+    const cost = await patch(
+      "demo-a",
+      merge({ "vibetalk.io/connections": "42", "controller.kubernetes.io/pod-deletion-cost": "42" }),
+    );
+    assert.ok(cost.ok, cost.out);
 
     const denied: [string, Promise<{ ok: boolean; out: string }>, RegExp][] = [
       [
@@ -180,6 +185,11 @@ describe("least privilege on a real API server", { timeout: 300_000 }, () => {
         /must list failing checks/,
       ],
       [
+        "a negative deletion cost",
+        patch("demo-a", merge({ "controller.kubernetes.io/pod-deletion-cost": "-2147483648" })),
+        /must be a connection count/,
+      ],
+      [
         "its spec",
         patch("demo-a", JSON.stringify({ spec: { activeDeadlineSeconds: 5 } })),
         /nothing of its pod but/,
@@ -205,6 +215,7 @@ describe("least privilege on a real API server", { timeout: 300_000 }, () => {
       other: "x",
       "vibetalk.io/connections": "42",
       "vibetalk.io/readiness": "",
+      "controller.kubernetes.io/pod-deletion-cost": "42",
     });
   });
 

@@ -54,6 +54,11 @@ export const ANNOTATION_CONNECTIONS = "vibetalk.io/connections";
  * `checks`), comma-separated and sorted; empty while every check passes.
  */
 export const ANNOTATION_READINESS = "vibetalk.io/readiness";
+/**
+ * Kubernetes' own pod annotation that ReplicaSets read on scale-in (lower cost goes first): each chat-node
+ * keeps it at its connection count, so the emptiest pods are removed.
+ */
+export const ANNOTATION_POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost";
 /** The readiness checks a chat-node reports; `draining` is its own shutdown, not a fault. */
 export const READINESS_CHECKS = ["broker", "draining", "publishing", "redis", "store"] as const;
 export type ReadinessCheck = (typeof READINESS_CHECKS)[number];
