@@ -324,10 +324,29 @@ describe("ChatCluster on a real control plane", { timeout: 600_000 }, () => {
       chatClusterYaml("beta", NS, [
         "replicas: 1",
         "partitions: 8",
-        "autoscaling: {enabled: true, minReplicas: 1, maxReplicas: 4, targetConnectionsPerPod: 100}",
+        "autoscaling: {enabled: true, minReplicas: 1, maxReplicas: 4, targetConnectionsPerPod: 100,",
+        // the default scale-down waits 600 s and removes a pod a minute: quick here
+        "  behavior: {scaleDown: {stabilizationWindowSeconds: 0, policies: [{type: Percent, value: 100, periodSeconds: 5}]}}}",
       ]),
     );
-    await waitFor("the HPA", () => getOrUndefined(cp, ["-n", NS, "get", "hpa", "beta"]));
+    const hpa = await waitFor("the HPA", () =>
+      getOrUndefined<{ spec: { behavior: unknown } }>(cp, ["-n", NS, "get", "hpa", "beta"]),
+    );
+    assert.deepEqual(hpa.spec.behavior, {
+      scaleUp: {
+        stabilizationWindowSeconds: 0,
+        selectPolicy: "Max",
+        policies: [
+          { type: "Percent", value: 100, periodSeconds: 15 },
+          { type: "Pods", value: 4, periodSeconds: 15 },
+        ],
+      },
+      scaleDown: {
+        stabilizationWindowSeconds: 0,
+        selectPolicy: "Max",
+        policies: [{ type: "Percent", value: 100, periodSeconds: 5 }],
+      },
+    });
     const podsOf = async () =>
       (
         await getJson<PodList>(cp, ["-n", NS, "get", "pods", "-l", "app.kubernetes.io/instance=beta"])
