@@ -16,6 +16,7 @@ import {
 import { io as connectSocket, type Socket } from "socket.io-client";
 import type { ChatNode } from "../../src/node.js";
 import {
+  connected,
   sleep,
   startNode,
   startServices,
@@ -211,10 +212,7 @@ describe("transports", () => {
     const typing: boolean[] = [];
     s.on("typing", (t: TypingEvent) => typing.push(t.typing));
     try {
-      await new Promise<void>((resolve, reject) => {
-        s.once("connect", () => resolve());
-        s.once("connect_error", reject);
-      });
+      await connected(s);
       const firstId = s.id;
       await sw.send(ch.id, "before the drop");
       // A broadcast through the adapter gives the client its recovery offset.
@@ -227,11 +225,9 @@ describe("transports", () => {
       await sw.send(ch.id, "while away");
       await sw.emit("typing", { channelId: ch.id, typing: false });
       await sleep(300);
-      await new Promise<void>((resolve, reject) => {
-        s.once("connect", () => resolve());
-        s.once("connect_error", reject);
-        s.connect();
-      });
+      const back = connected(s);
+      s.connect();
+      await back;
       assert.equal(s.recovered, true, "the session was recovered");
       assert.equal(s.id, firstId, "same socket id");
       assert.equal(transportOf(s), "polling");
@@ -264,10 +260,7 @@ describe("transports", () => {
       s.close();
     });
     try {
-      await new Promise<void>((resolve, reject) => {
-        s.once("connect", () => resolve());
-        s.once("connect_error", reject);
-      });
+      await connected(s);
       assert.equal(C.connections(), 1);
       await C.stop();
       await waitFor("the reconnect event", () => reasons.length > 0);

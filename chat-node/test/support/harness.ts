@@ -122,6 +122,21 @@ export async function waitFor<T>(
   }
 }
 
+/** Resolves on the socket's next `connect`, rejects on `connect_error` or after `timeoutMs`. */
+export function connected(s: Socket, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("not connected in time")), timeoutMs);
+    s.once("connect", () => {
+      clearTimeout(t);
+      resolve();
+    });
+    s.once("connect_error", (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+  });
+}
+
 export interface HttpResult<T = unknown> {
   status: number;
   body: T;

@@ -17,9 +17,10 @@ export interface NginxService {
 /**
  * How requests of one Socket.IO session stay on one chat-node (HTTP long polling needs it: another
  * node answers 400 "Session ID unknown"):
- * - `cookie` (default): the first request goes round-robin; nginx answers with a `vt_upstream` cookie
- *   naming the chat-node that served it, and routes later requests carrying a cookie of a current
- *   upstream there. A new chat-node moves nobody; a removed one's clients go round-robin again.
+ * - `cookie` (default): a client's first request goes round-robin; nginx answers with a `vt_upstream`
+ *   cookie naming the chat-node that served it and sends the client's later requests there (new
+ *   sessions to ready chat-nodes only, requests inside a session to draining ones too). A new
+ *   chat-node moves nobody; a removed one's clients go round-robin again.
  * - `ip_hash`: by the client's /24 (IPv4): every loopback client lands on the same node.
  * - `none`: round-robin, no affinity (only to prove that polling needs it).
  */
@@ -52,16 +53,22 @@ export function nginxChatConfig(o: Required<Omit<NginxOptions, "port">> & { list
       : "    server 127.0.0.1:9 down;";
   const cookie = o.affinity === "cookie";
   const pinned = [...new Set([...o.upstreams, ...o.draining])];
+  const entries = (list: string[]) => list.map((a) => `    "${a}" "${a}";`).join("\n");
   const sticky = cookie
-    ? `  # Inside a session (a request with ?sid=) the cookie naming a current or draining chat-node
-  # routes there; a new session (no sid) goes round-robin over the ready chat-nodes only.
-  map $arg_sid $chat_sticky_key {
-    "" "";
-    default $cookie_${AFFINITY_COOKIE};
-  }
-  map $chat_sticky_key $chat_upstream {
-${pinned.map((a) => `    "${a}" "${a}";`).join("\n")}
+    ? `  # The cookie pins a client (every tab of a browser) to the chat-node that served it, as
+  # ingress-nginx's persistent cookie affinity does. A new session (no sid) follows it to a ready
+  # chat-node only; a request inside a session also to a draining one; anything else round-robin.
+  map $cookie_${AFFINITY_COOKIE} $chat_ready {
+${entries(o.upstreams)}
     default chat_nodes;
+  }
+  map $cookie_${AFFINITY_COOKIE} $chat_pinned {
+${entries(pinned)}
+    default chat_nodes;
+  }
+  map $arg_sid $chat_upstream {
+    "" $chat_ready;
+    default $chat_pinned;
   }
   # The last address tried (after a retry $upstream_addr lists them all, comma-separated).
   map $upstream_addr $chat_served_by {
