@@ -165,6 +165,12 @@ const url = (...protocols: string[]) =>
       `must be a ${protocols.join(" or ")}// URL`,
     );
 
+/** A JWT signing secret: refused as jwtSecretProblem says (docs/security.md). */
+const jwtSecret = z.string().superRefine((v, ctx) => {
+  const problem = jwtSecretProblem(v);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
 /** Environment variables read, with their schemas and defaults. */
 const envSchema = z.object({
   PORT: int(0, 65535).default(8080),
@@ -182,17 +188,8 @@ const envSchema = z.object({
   REDIS_URL: url("redis:", "rediss:"),
   RABBITMQ_URL: url("amqp:", "amqps:"),
   MONGODB_URL: url("mongodb:", "mongodb+srv:"),
-  JWT_SECRET: z.string().superRefine((v, ctx) => {
-    const problem = jwtSecretProblem(v);
-    if (problem) ctx.addIssue({ code: "custom", message: problem });
-  }),
-  JWT_PREVIOUS_SECRET: z
-    .string()
-    .superRefine((v, ctx) => {
-      const problem = jwtSecretProblem(v);
-      if (problem) ctx.addIssue({ code: "custom", message: problem });
-    })
-    .optional(),
+  JWT_SECRET: jwtSecret,
+  JWT_PREVIOUS_SECRET: jwtSecret.optional(),
   TRUST_PROXY: z
     .string()
     .refine(
