@@ -10,6 +10,7 @@ import {
   startRabbitMQ,
   startRedis,
   waitFor,
+  waitForCrdEstablished,
   type ControlPlane,
   type HostNetwork,
   type KubeNode,
@@ -151,12 +152,7 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
 
     log("installing the CRD and the operator from crds/ and manifests/…");
     await cp.kubectl(["apply", "--server-side", "-f", join(repoRoot, "crds")]);
-    await cp.kubectl([
-      "wait",
-      "--for=condition=Established",
-      "crd/chatclusters.vibetalk.io",
-      "--timeout=30s",
-    ]);
+    await waitForCrdEstablished(cp, "chatclusters.vibetalk.io");
     if (namespace !== "default") await cp.kubectl(["create", "namespace", namespace]);
     if (o.watchOwnNamespace) {
       const { operatorManifestText } = await import("../../operator/src/manifests/generate.js");

@@ -1,5 +1,5 @@
 /** Helpers for integration tests against the testkit control plane. */
-import { waitFor, type ControlPlane } from "@vibetalk/testkit";
+import { waitForCrdEstablished, type ControlPlane } from "@vibetalk/testkit";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,20 +34,7 @@ export async function applyYaml(cp: ControlPlane, yaml: string, extra: string[] 
 /** Applies the CRD and waits until it is Established; creates the operator's namespace. */
 export async function installCrd(cp: ControlPlane): Promise<void> {
   await cp.kubectl(["apply", "--server-side", "-f", CRD_FILE]);
-  // `kubectl wait` fails at once ("<nil> is of the type <nil>") when it reads the CRD before the API
-  // server has written any condition: poll for Established instead.
-  await waitFor(
-    "the CRD Established",
-    async () =>
-      (
-        await getJson<{ status?: { conditions?: { type: string; status: string }[] } }>(cp, [
-          "get",
-          "crd",
-          "chatclusters.vibetalk.io",
-        ])
-      ).status?.conditions?.some((c) => c.type === "Established" && c.status === "True"),
-    60_000,
-  );
+  await waitForCrdEstablished(cp, "chatclusters.vibetalk.io");
   await cp.kubectl(["create", "namespace", "vibetalk-system"]);
 }
 

@@ -6,6 +6,7 @@ import { makePki } from "./pki.js";
 import { freePort } from "./ports.js";
 import { ManagedProcess, run, tcpOpen, tempDir, waitUntil } from "./process.js";
 import { toolPath } from "./tools.js";
+import { waitFor } from "./wait.js";
 
 export interface ControlPlaneOptions {
   /** Fake kwok nodes to register (default 1). Their pods get 10.0.0.x addresses: never dial them. */
@@ -262,4 +263,26 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await dir.remove();
     throw err;
   }
+}
+
+/**
+ * Waits until the API server serves a CRD (its Established condition True). `kubectl wait
+ * --for=condition=Established` fails at once ("<nil> is of the type <nil>") when it reads the CRD
+ * before the API server has written any condition, so this polls instead.
+ */
+export async function waitForCrdEstablished(
+  cp: ControlPlane,
+  crd: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await waitFor(
+    `the CRD ${crd} Established`,
+    async () => {
+      const status = JSON.parse(await cp.kubectl(["get", "crd", crd, "-o", "json"])) as {
+        status?: { conditions?: { type: string; status: string }[] };
+      };
+      return status.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
+    },
+    timeoutMs,
+  );
 }

@@ -16,6 +16,7 @@ export { serversImage, type ServersImage } from "./servers-image.js";
 export { startMongo, type MongoService } from "./mongo.js";
 export {
   startControlPlane,
+  waitForCrdEstablished,
   NODE_NAME,
   type ControlPlane,
   type ControlPlaneOptions,
