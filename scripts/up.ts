@@ -2,8 +2,7 @@
 // Redis, RabbitMQ and FerretDB, the operator installed from manifests/ and a ChatCluster whose chat-node pods
 // run from the images scripts/images builds, with nginx in front following the chat Service's EndpointSlices.
 // Run through `npm run up` (scripts/up runs scripts/setup and scripts/images first). Ctrl-C stops it.
-import { startVibeTalkCluster } from "@vibetalk/e2e";
-import { startNginx } from "@vibetalk/testkit";
+import { startFrontProxy, startVibeTalkCluster } from "@vibetalk/e2e";
 
 const PORT = Number(process.env.VIBETALK_PORT ?? 8080);
 const REPLICAS = Number(process.env.VIBETALK_NODES ?? 2);
@@ -15,25 +14,15 @@ function log(message: string): void {
 async function main(): Promise<void> {
   const started = Date.now();
   const cluster = await startVibeTalkCluster({ replicas: REPLICAS, partitions: 64, drainSeconds: 10, log });
-  const upstreams = (): Promise<string[]> => cluster.chatEndpoints();
-  let current = await upstreams();
-  const nginx = await startNginx({ port: PORT, upstreams: current });
-  // nginx's upstreams follow the chat Service's ready endpoints (ip_hash keeps long-polling sessions sticky).
-  const follow = setInterval(() => {
-    void upstreams().then(async (next) => {
-      if (next.join() === current.join()) return;
-      current = next;
-      await nginx.setUpstreams(next);
-      log(`nginx upstreams: ${next.join(", ") || "(none ready)"}`);
-    });
-  }, 2000);
+  // nginx follows the chat Service's EndpointSlices: ready pods take new sessions, draining ones keep
+  // theirs (the cookie affinity of docs/nginx.md keeps long-polling sessions on their chat-node).
+  const front = await startFrontProxy(cluster, { port: PORT, log });
   let stopping = false;
   const shutdown = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log("stopping…");
-    clearInterval(follow);
-    await nginx.stop();
+    await front.stop();
     await cluster.stop();
     process.exit(0);
   };
@@ -44,7 +33,7 @@ async function main(): Promise<void> {
   );
   log(`RabbitMQ management: ${cluster.rabbit.managementUrl ?? "off"}`);
   log(
-    `ready in ${((Date.now() - started) / 1000).toFixed(1)} s — open ${nginx.url} in a browser (Ctrl-C stops)`,
+    `ready in ${((Date.now() - started) / 1000).toFixed(1)} s — open ${front.url} in a browser (Ctrl-C stops)`,
   );
 }
 

@@ -62,6 +62,11 @@ export interface VibeTalkCluster {
   readyChatNodes(): Promise<{ name: string; url: string }[]>;
   /** The chat Service's ready endpoints (address:port), from its EndpointSlices: what a proxy follows. */
   chatEndpoints(): Promise<string[]>;
+  /**
+   * Its endpoints by state: `ready`, and `draining` (terminating but still serving, as Kubernetes marks a
+   * pod in its grace period whose readiness still passes: its sessions may reach it, new ones may not).
+   */
+  chatEndpointStates(): Promise<{ ready: string[]; draining: string[] }>;
   /** Patches spec (merge patch on the ChatCluster). */
   patchSpec(spec: Json): Promise<void>;
   /** Waits until the ChatCluster's condition has the status. */
@@ -219,6 +224,24 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
       const pods = await cp.kubectl(["get", "pods", "-A", "-o", "wide"]).catch((e: unknown) => String(e));
       return `status: ${JSON.stringify((cc as Json).status)}\n${pods}`;
     };
+    const chatEndpointStates = async (): Promise<{ ready: string[]; draining: string[] }> => {
+      const slices = await discovery.listNamespacedEndpointSlice({
+        namespace,
+        labelSelector: `kubernetes.io/service-name=${name}`,
+      });
+      const ready: string[] = [];
+      const draining: string[] = [];
+      for (const slice of slices.items) {
+        const port = slice.ports?.find((p) => p.name === "http")?.port;
+        if (!port) continue;
+        for (const e of slice.endpoints) {
+          const address = `${e.addresses[0]}:${port}`;
+          if (e.conditions?.ready && !e.conditions.terminating) ready.push(address);
+          else if (e.conditions?.terminating && e.conditions.serving) draining.push(address);
+        }
+      }
+      return { ready: ready.sort(), draining: draining.sort() };
+    };
     const containerId = async (pod: string): Promise<string> => {
       const p = await core.readNamespacedPod({ name: pod, namespace });
       const id = p.status?.containerStatuses?.find((c) => c.name === "chat-node")?.containerID;
@@ -251,21 +274,8 @@ export async function startVibeTalkCluster(o: ClusterOptions = {}): Promise<Vibe
           .map((p) => ({ name: p.metadata?.name ?? "", url: `http://${p.status?.podIP}:8080` }))
           .sort((a, b) => a.name.localeCompare(b.name));
       },
-      chatEndpoints: async () => {
-        const slices = await discovery.listNamespacedEndpointSlice({
-          namespace,
-          labelSelector: `kubernetes.io/service-name=${name}`,
-        });
-        const out: string[] = [];
-        for (const slice of slices.items) {
-          const port = slice.ports?.find((p) => p.name === "http")?.port;
-          for (const e of slice.endpoints) {
-            if (e.conditions?.ready && !e.conditions.terminating && port)
-              out.push(`${e.addresses[0]}:${port}`);
-          }
-        }
-        return out.sort();
-      },
+      chatEndpointStates,
+      chatEndpoints: async () => (await chatEndpointStates()).ready,
       patchSpec: async (spec) => {
         await cp.kubectl([
           "patch",

@@ -6,3 +6,4 @@ export {
   type VibeTalkCluster,
   type ClusterOptions,
 } from "./cluster.js";
+export { startFrontProxy, type FrontProxy, type FrontProxyOptions } from "./front.js";
