@@ -10,6 +10,8 @@ export interface OperatorMetrics {
   queueDepth: Gauge;
   rebalances: Counter<"cluster">;
   partitionsMoved: Counter<"cluster">;
+  balanceRounds: Counter<"cluster">;
+  socketsShedRequested: Counter<"cluster">;
   assignmentEpoch: Gauge<"cluster">;
   informerHealthy: Gauge<"resource">;
   isLeader: Gauge;
@@ -49,6 +51,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Opera
     partitionsMoved: new Counter({
       name: "vibetalk_operator_partitions_moved_total",
       help: "Partitions whose owner changed.",
+      labelNames: ["cluster"],
+      registers,
+    }),
+    balanceRounds: new Counter({
+      name: "vibetalk_operator_balance_rounds_total",
+      help: "Connection balance rounds published (pods above the band asked to shed sockets).",
+      labelNames: ["cluster"],
+      registers,
+    }),
+    socketsShedRequested: new Counter({
+      name: "vibetalk_operator_sockets_shed_requested_total",
+      help: "Sockets the balance rounds asked chat-nodes to shed (each chat-node counts what it shed in vibetalk_sockets_shed_total).",
       labelNames: ["cluster"],
       registers,
     }),

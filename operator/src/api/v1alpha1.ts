@@ -134,6 +134,55 @@ export const autoscalingSchema = obj(
   },
 );
 
+/** Connection balance after a scale-out (docs/operator.md, "Connection balance"; decision 36). */
+export const rebalanceSchema = obj(
+  {
+    enabled: bool({
+      description:
+        "Ask chat-nodes well above the average connection count to shed a bounded part of their sockets (they reconnect, with jitter, to less-loaded pods); off by default.",
+      default: false,
+    }),
+    tolerancePercent: int({
+      description:
+        "A pod within ± this percentage of the average is balanced and sheds nothing (default 20).",
+      default: 20,
+      minimum: 1,
+      maximum: 100,
+    }),
+    maxShedPercent: int({
+      description: "At most this percentage of a pod's sockets is shed per round (default 20).",
+      default: 20,
+      minimum: 1,
+      maximum: 50,
+    }),
+    intervalSeconds: int({
+      description:
+        "Minimum seconds between two rounds (default 15); at least jitterSeconds + 5, so that the counts of the last round are reported before the next.",
+      default: 15,
+      minimum: 5,
+      maximum: 3600,
+    }),
+    jitterSeconds: int({
+      description:
+        "A round's sockets are asked to reconnect at random moments over this many seconds (default 5).",
+      default: 5,
+      minimum: 0,
+      maximum: 300,
+    }),
+  },
+  {
+    description:
+      "Connection-aware balance: after a scale-out the pods above the band shed sockets towards the average, a bounded fraction per round, never during a drain or rollout.",
+    default: {},
+    validations: [
+      {
+        rule: "!has(self.intervalSeconds) || !has(self.jitterSeconds) || self.intervalSeconds >= self.jitterSeconds + 5",
+        message: "rebalance.intervalSeconds must be at least rebalance.jitterSeconds + 5",
+      },
+    ],
+  },
+);
+
 const labelSelector = (description: string) =>
   obj(
     {
@@ -232,6 +281,7 @@ export const chatClusterSpecSchema = obj(
       maximum: 1000,
     }),
     autoscaling: autoscalingSchema,
+    rebalance: rebalanceSchema,
     partitions: int({
       description: "Number of message partitions P; fixed at creation.",
       default: 64,

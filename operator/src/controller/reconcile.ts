@@ -30,6 +30,7 @@ import {
   type SecretProblem,
 } from "./pods.js";
 import type { ClusterApi, Clock, ConnectionSource, EventRecorder, TopologyCleaner } from "./ports.js";
+import { balanceConnections } from "./balance.js";
 import { HANDOVER_MANAGER, planHandover, replicasHold } from "./replicas.js";
 import { validateCluster } from "./validate.js";
 import { DEFAULT_CHAT_NODE_IMAGE } from "../version.js";
@@ -412,7 +413,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     const converged =
       conditionOf(status, "Ready")?.status === "True" &&
       conditionOf(status, "Progressing")?.status === "False";
-    return converged ? { result: "success" } : { result: "success", requeueAfterMs: convergingRequeueMs };
+    // connection balance after a scale-out (./balance.ts): when a round is due, the time to look again
+    const balanceAfterMs = await balanceConnections(
+      { api, events, metrics, log, clock },
+      target,
+      deployment,
+      pods,
+    );
+    const requeueAfterMs = Math.min(converged ? Infinity : convergingRequeueMs, balanceAfterMs ?? Infinity);
+    return Number.isFinite(requeueAfterMs) ? { result: "success", requeueAfterMs } : { result: "success" };
   }
 
   const defaultImage = deps.defaultImage ?? DEFAULT_CHAT_NODE_IMAGE;

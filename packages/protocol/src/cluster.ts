@@ -133,3 +133,57 @@ export function decodeReleaseRecord(text: string | undefined): ReleaseRecord | u
 export function encodeReleaseRecord(r: ReleaseRecord): string {
   return JSON.stringify(r);
 }
+
+/**
+ * Key of `<cluster>-partitions` ConfigMap's data holding the latest balance round (docs/operator.md,
+ * "Connection balance"): which pods shed how many sockets, written by the operator at most once per
+ * `spec.rebalance.intervalSeconds`; the chat-nodes already read that ConfigMap.
+ */
+export const BALANCE_KEY = "balance.json";
+
+/** One balance round: pods well above the average shed a bounded number of sockets. */
+export interface BalanceRound {
+  /** Grows by one with every round; a chat-node acts on a round once. */
+  round: number;
+  /** RFC 3339 time the operator wrote it; rounds are at least the interval apart. */
+  at: string;
+  /** After this time (RFC 3339) the round is void: a chat-node neither sheds for it nor refuses for it. */
+  expiresAt: string;
+  /** The sockets are asked to reconnect at random moments spread over this many milliseconds (jitter). */
+  windowMs: number;
+  /** Average connections per pod the round was computed from; a shedding pod takes no new socket above it. */
+  average: number;
+  /** Pod name → sockets to shed this round (pods within the band are absent). */
+  shed: Record<string, number>;
+}
+
+export function encodeBalanceRound(r: BalanceRound): string {
+  const shed: Record<string, number> = {};
+  for (const pod of Object.keys(r.shed).sort()) shed[pod] = r.shed[pod]!;
+  return JSON.stringify({ ...r, shed });
+}
+
+/** Parses balance.json; undefined when absent or malformed. */
+export function decodeBalanceRound(text: string | undefined): BalanceRound | undefined {
+  if (text === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const r = v as Partial<Record<keyof BalanceRound, unknown>>;
+  const count = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0;
+  if (!count(r.round) || !count(r.windowMs)) return undefined;
+  if (typeof r.average !== "number" || !Number.isFinite(r.average) || r.average < 0) return undefined;
+  if (typeof r.at !== "string" || Number.isNaN(Date.parse(r.at))) return undefined;
+  if (typeof r.expiresAt !== "string" || Number.isNaN(Date.parse(r.expiresAt))) return undefined;
+  if (typeof r.shed !== "object" || r.shed === null || Array.isArray(r.shed)) return undefined;
+  const shed: Record<string, number> = {};
+  for (const [pod, n] of Object.entries(r.shed)) {
+    if (pod === "" || !count(n)) return undefined;
+    shed[pod] = n;
+  }
+  return { round: r.round, at: r.at, expiresAt: r.expiresAt, windowMs: r.windowMs, average: r.average, shed };
+}

@@ -342,7 +342,8 @@ export const ChannelEventSchema = z.object({
   /** What happened; `removed` means the receiving user is no longer a member. */
   change: ChannelChangeSchema,
 });
-export const ReconnectEventSchema = z.object({ reason: z.literal("draining") });
+/** `draining`: the node is leaving; `rebalance`: the node holds well above the average and sheds some sockets. */
+export const ReconnectEventSchema = z.object({ reason: z.enum(["draining", "rebalance"]) });
 /**
  * An acked message that the server could not store (the store refused it, or it failed too often):
  * it takes no `seq`, is not delivered, and is kept aside (parked) for an operator. Sent to every

@@ -1,0 +1,105 @@
+/**
+ * Connection balance (pure): after a scale-out, WebSocket clients stay on the pods they reached, so the
+ * operator asks the pods well above the average to shed a bounded part of their sockets (docs/operator.md,
+ * "Connection balance"). This file decides how many, and whether a round may run at all.
+ */
+
+export interface BalanceSettings {
+  /** A pod is balanced within ± this fraction of the average (0.2 = ±20 %). */
+  tolerance: number;
+  /** A pod sheds at most this fraction of its own sockets per round (0.2 = a fifth). */
+  maxShedFraction: number;
+}
+
+export interface PodLoad {
+  name: string;
+  connections: number;
+}
+
+export interface ShedPlan {
+  /** Connections per pod over the pods given. */
+  average: number;
+  /** The band [lower, upper] around the average. */
+  lower: number;
+  upper: number;
+  /** Pod → sockets to shed this round; only pods above the band appear. */
+  shed: Record<string, number>;
+  /** Every pod within the band. */
+  balanced: boolean;
+}
+
+/**
+ * How many sockets each pod sheds this round. A pod above `average × (1 + tolerance)` sheds down towards
+ * the average, never below it (the excess above the average is exactly what the pods below it lack, so
+ * the round cannot overshoot the cluster), and at most `maxShedFraction` of its sockets (at least one,
+ * so small pods converge too). Pods at or below the upper bound shed nothing: pods below the band fill
+ * from the reconnects, since a shedding pod takes no new socket while above the average.
+ */
+export function planShed(pods: readonly PodLoad[], s: BalanceSettings): ShedPlan {
+  const n = pods.length;
+  const total = pods.reduce((sum, p) => sum + Math.max(0, p.connections), 0);
+  const average = n === 0 ? 0 : total / n;
+  const lower = average * (1 - s.tolerance);
+  const upper = average * (1 + s.tolerance);
+  const shed: Record<string, number> = {};
+  let balanced = true;
+  for (const p of pods) {
+    const c = Math.max(0, p.connections);
+    if (c < lower || c > upper) balanced = false;
+    if (n < 2 || c <= upper) continue;
+    const excess = Math.floor(c - average);
+    const bound = Math.max(1, Math.floor(c * s.maxShedFraction));
+    const k = Math.min(excess, bound);
+    if (k > 0) shed[p.name] = k;
+  }
+  return { average, lower, upper, shed, balanced };
+}
+
+/** What stops a round: rounds run only on a settled cluster (no drain, no rollout, no pod on its way). */
+export interface ClusterState {
+  /** The Deployment's desired replicas (spec), its observed/desired generation, updated and ready counts. */
+  desiredReplicas: number;
+  generation: number;
+  observedGeneration: number;
+  updatedReplicas: number;
+  /** Pods of the cluster that exist (terminating ones included). */
+  pods: readonly {
+    name: string;
+    ready: boolean;
+    terminating: boolean;
+    /** Its `vibetalk.io/readiness` names `draining`. */
+    draining: boolean;
+    /** Its pod-template-hash label. */
+    templateHash: string;
+  }[];
+}
+
+/** Why no round may run now, or undefined when one may. */
+export function blockedBy(state: ClusterState): string | undefined {
+  const { pods } = state;
+  if (state.observedGeneration < state.generation) return "the Deployment has a change not yet observed";
+  const terminating = pods.filter((p) => p.terminating).map((p) => p.name);
+  if (terminating.length > 0) return `pods terminating (draining): ${terminating.join(", ")}`;
+  const draining = pods.filter((p) => p.draining).map((p) => p.name);
+  if (draining.length > 0) return `pods draining: ${draining.join(", ")}`;
+  if (new Set(pods.map((p) => p.templateHash)).size > 1)
+    return "a rollout is in progress (two pod templates)";
+  if (state.updatedReplicas < state.desiredReplicas) return "a rollout is in progress";
+  if (pods.length !== state.desiredReplicas)
+    return `${pods.length} pods exist, the Deployment wants ${state.desiredReplicas}`;
+  const notReady = pods.filter((p) => !p.ready).map((p) => p.name);
+  if (notReady.length > 0) return `pods not Ready: ${notReady.join(", ")}`;
+  if (pods.length < 2) return "fewer than two pods";
+  return undefined;
+}
+
+/** Milliseconds until the next round may run (0: now), given the previous round's time. */
+export function msUntilNextRound(previousAt: string | undefined, intervalSeconds: number, now: Date): number {
+  if (previousAt === undefined) return 0;
+  const at = Date.parse(previousAt);
+  if (Number.isNaN(at)) return 0;
+  const elapsed = now.getTime() - at;
+  // a previous round stamped far ahead of this clock (another instance's) does not block for ever
+  if (elapsed < -intervalSeconds * 1000) return 0;
+  return Math.max(0, intervalSeconds * 1000 - Math.max(0, elapsed));
+}

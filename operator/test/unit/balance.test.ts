@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { decodeBalanceRound, encodeBalanceRound } from "@vibetalk/protocol/cluster";
+import { blockedBy, msUntilNextRound, planShed, type ClusterState, type PodLoad } from "../../src/balance.js";
+
+const SETTINGS = { tolerance: 0.2, maxShedFraction: 0.2 };
+const loads = (...counts: number[]): PodLoad[] =>
+  counts.map((connections, i) => ({ name: `p${i}`, connections }));
+
+test("2 → 4 under 6,000 connections: the two full pods shed a fifth each, towards the average of 1,500", () => {
+  const plan = planShed(loads(3000, 3000, 0, 0), SETTINGS);
+  assert.equal(plan.average, 1500);
+  assert.equal(plan.lower, 1200);
+  assert.equal(plan.upper, 1800);
+  assert.deepEqual(plan.shed, { p0: 600, p1: 600 });
+  assert.equal(plan.balanced, false);
+});
+
+test("a pod sheds down to the average at most, never below it", () => {
+  // 2,000 is above the band of 1,500 (1,200-1,800); a fifth would be 400, the excess is 500
+  assert.deepEqual(planShed(loads(2000, 1500, 1000), SETTINGS).shed, { p0: 400 });
+  // with half allowed, the excess (500) bounds it
+  assert.deepEqual(planShed(loads(2000, 1500, 1000), { ...SETTINGS, maxShedFraction: 0.5 }).shed, {
+    p0: 500,
+  });
+});
+
+test("pods within the band shed nothing; a pod just above it does", () => {
+  const inBand = planShed(loads(1800, 1500, 1200, 1500), SETTINGS);
+  assert.deepEqual(inBand.shed, {});
+  assert.equal(inBand.balanced, true);
+  const above = planShed(loads(1900, 1500, 1100, 1500), SETTINGS);
+  assert.deepEqual(above.shed, { p0: 380 });
+  assert.equal(above.balanced, false);
+});
+
+test("a pod below the band makes the cluster unbalanced but sheds nobody when no pod is above it", () => {
+  // average 1,000, band 800-1,200: p3 lacks, nobody is above
+  const plan = planShed(loads(1200, 1200, 1200, 400), SETTINGS);
+  assert.deepEqual(plan.shed, {});
+  assert.equal(plan.balanced, false);
+});
+
+test("small counts converge too: at least one socket per round above the band", () => {
+  assert.deepEqual(planShed(loads(3, 0, 0, 0), SETTINGS).shed, { p0: 1 });
+  assert.deepEqual(planShed(loads(4, 1), SETTINGS).shed, { p0: 1 });
+  // 1 beside 0: the average is 0.5, shedding the one socket would only move the imbalance
+  assert.deepEqual(planShed(loads(1, 0), SETTINGS).shed, {});
+});
+
+test("one pod or none: nothing to balance", () => {
+  assert.deepEqual(planShed(loads(5000), SETTINGS).shed, {});
+  assert.deepEqual(planShed([], SETTINGS).shed, {});
+});
+
+test("a wider band sheds less often", () => {
+  assert.deepEqual(planShed(loads(1900, 1500, 1100, 1500), { ...SETTINGS, tolerance: 0.3 }).shed, {});
+});
+
+/** One round as the cluster plays it: shed sockets reconnect at random to pods at or below the average. */
+function playRound(counts: number[], rnd: () => number): number[] {
+  const plan = planShed(loads(...counts), SETTINGS);
+  const next = [...counts];
+  let moving = 0;
+  for (const [name, n] of Object.entries(plan.shed)) {
+    next[Number(name.slice(1))]! -= n;
+    moving += n;
+  }
+  // a shedding pod refuses new sockets above the average: they land elsewhere
+  const open = next.map((c, i) => ({ c, i })).filter(({ i }) => !(`p${i}` in plan.shed));
+  for (let k = 0; k < moving; k++) next[open[Math.floor(rnd() * open.length)]!.i]! += 1;
+  return next;
+}
+
+test("property: rounds keep the total, never push a pod below the average by shedding, and converge", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 2, maxLength: 8 }),
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer(),
+      (start, added, seed) => {
+        const counts = [...start, ...Array.from({ length: added }, () => 0)];
+        const total = counts.reduce((a, b) => a + b, 0);
+        fc.pre(total >= counts.length * 50);
+        let state = seed;
+        const rnd = (): number => {
+          state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
+          return ((state >>> 0) % 1_000_000) / 1_000_000;
+        };
+        let cur = counts;
+        for (let round = 0; round < 40; round++) {
+          const plan = planShed(loads(...cur), SETTINGS);
+          for (const [name, n] of Object.entries(plan.shed)) {
+            const c = cur[Number(name.slice(1))]!;
+            assert.ok(n <= Math.max(1, Math.floor(c * 0.2)), "at most a fifth per round");
+            assert.ok(c - n >= plan.average - 1, "never below the average");
+          }
+          if (Object.keys(plan.shed).length === 0) break;
+          cur = playRound(cur, rnd);
+          assert.equal(
+            cur.reduce((a, b) => a + b, 0),
+            total,
+          );
+        }
+        // no pod stays above the band once the rounds stop
+        const final = planShed(loads(...cur), SETTINGS);
+        assert.deepEqual(final.shed, {});
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+const settled: ClusterState = {
+  desiredReplicas: 4,
+  generation: 3,
+  observedGeneration: 3,
+  updatedReplicas: 4,
+  pods: ["a", "b", "c", "d"].map((name) => ({
+    name,
+    ready: true,
+    terminating: false,
+    draining: false,
+    templateHash: "h1",
+  })),
+};
+
+test("a settled cluster may run a round", () => {
+  assert.equal(blockedBy(settled), undefined);
+});
+
+test("no round during a drain, a rollout, or while pods are on their way", () => {
+  const withPod = (i: number, p: Partial<ClusterState["pods"][number]>): ClusterState => ({
+    ...settled,
+    pods: settled.pods.map((x, j) => (j === i ? { ...x, ...p } : x)),
+  });
+  assert.match(blockedBy(withPod(1, { terminating: true })) ?? "", /terminating/);
+  assert.match(blockedBy(withPod(1, { draining: true })) ?? "", /draining/);
+  assert.match(blockedBy(withPod(2, { templateHash: "h2" })) ?? "", /rollout/);
+  assert.match(blockedBy({ ...settled, updatedReplicas: 3 }) ?? "", /rollout/);
+  assert.match(blockedBy({ ...settled, observedGeneration: 2 }) ?? "", /not yet observed/);
+  assert.match(blockedBy(withPod(3, { ready: false })) ?? "", /not Ready/);
+  assert.match(blockedBy({ ...settled, desiredReplicas: 6, updatedReplicas: 6 }) ?? "", /wants 6/);
+  assert.match(
+    blockedBy({ ...settled, desiredReplicas: 1, updatedReplicas: 1, pods: settled.pods.slice(0, 1) }) ?? "",
+    /fewer than two/,
+  );
+});
+
+test("rounds are at least the interval apart", () => {
+  const at = "2026-12-02T04:00:00.000Z";
+  assert.equal(msUntilNextRound(undefined, 15, new Date(at)), 0);
+  assert.equal(msUntilNextRound(at, 15, new Date("2026-12-02T04:00:05.000Z")), 10_000);
+  assert.equal(msUntilNextRound(at, 15, new Date("2026-12-02T04:00:15.000Z")), 0);
+  // a round stamped slightly ahead of this clock waits the whole interval; far ahead, it does not block
+  assert.equal(msUntilNextRound(at, 15, new Date("2026-12-02T03:59:59.000Z")), 15_000);
+  assert.equal(msUntilNextRound(at, 15, new Date("2026-12-02T03:00:00.000Z")), 0);
+});
+
+test("balance.json round-trips, and a malformed one reads as none", () => {
+  const r = {
+    round: 3,
+    at: "2026-12-02T04:00:00.000Z",
+    expiresAt: "2026-12-02T04:00:15.000Z",
+    windowMs: 5000,
+    average: 1500,
+    shed: { "chat-b": 600, "chat-a": 600 },
+  };
+  const text = encodeBalanceRound(r);
+  assert.equal(text.indexOf("chat-a") < text.indexOf("chat-b"), true);
+  assert.deepEqual(decodeBalanceRound(text), r);
+  assert.equal(decodeBalanceRound(undefined), undefined);
+  assert.equal(decodeBalanceRound("{"), undefined);
+  assert.equal(decodeBalanceRound(JSON.stringify({ ...r, shed: { "chat-a": -1 } })), undefined);
+  assert.equal(decodeBalanceRound(JSON.stringify({ ...r, at: "yesterday" })), undefined);
+  assert.equal(decodeBalanceRound(JSON.stringify({ ...r, round: 1.5 })), undefined);
+});
