@@ -129,17 +129,8 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
       metrics,
       log,
     });
-    let gatewayRef: SocketGateway | null = null;
     const sessions = new UserSessions(
-      {
-        broker,
-        presence,
-        store,
-        receipts: flusher,
-        metrics,
-        log,
-        onPresence: (s) => gatewayRef?.publishPresence(s),
-      },
+      { broker, presence, store, receipts: flusher, metrics, log },
       {
         bindingGraceMs: config.bindingGraceSeconds * 1000,
         heartbeatMs: config.presenceHeartbeatSeconds * 1000,
@@ -147,10 +138,22 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
       },
     );
     const app = await createHttpApp({ config, schemas, service, store, tokens, metrics, log });
+    const gateway = new SocketGateway(app.server, {
+      config,
+      schemas,
+      redis,
+      service,
+      members,
+      sessions,
+      tokens,
+      metrics,
+      log,
+    });
+    sessions.onPresence((state) => gateway.publishPresence(state));
     const ops = createOpsApp({
       metrics,
       log,
-      connections: () => gatewayRef?.connections ?? 0,
+      connections: () => gateway.connections,
       // Ready = this node can take messages: RabbitMQ connected, not draining. A store or Redis
       // outage is shared by every node (readiness there would empty the Service and take the
       // partitions away from all of them while sends still work); it shows in `checks`.
@@ -170,18 +173,6 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
         return { ready: connected && !draining, checks };
       },
     });
-    const gateway = new SocketGateway(app.server, {
-      config,
-      schemas,
-      redis,
-      service,
-      members,
-      sessions,
-      tokens,
-      metrics,
-      log,
-    });
-    gatewayRef = gateway;
     // The Socket.IO admin view, on the operations port, only when its credentials are configured.
     if (config.adminUi) gateway.attachAdmin(ops.server, config.adminUi);
     broker.onNodeEvent((d) => gateway.deliver(d));

@@ -15,6 +15,28 @@ import type { AcceptedMessage, StoredMessage } from "./domain/messages.js";
 import type { ReceiptMarks } from "./domain/receipts.js";
 import type { SequenceStore } from "./domain/sequencing.js";
 
+// ---- errors -----------------------------------------------------------------------------------
+
+/** The server behind a port. */
+export type Dependency = "store" | "broker" | "redis";
+
+/**
+ * A port's server cannot be reached or cannot answer now (down, failing over, blocking, timing
+ * out). Every adapter rejects with this type (or a subclass) for such failures and with nothing
+ * else for them, so callers and the transports map it by type: clients get `UNAVAILABLE` and retry
+ * (docs/protocol.md). The driver's error, when there is one, is the `cause`.
+ */
+export class DependencyUnavailableError extends Error {
+  constructor(
+    readonly dependency: Dependency,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "DependencyUnavailableError";
+  }
+}
+
 // ---- store ------------------------------------------------------------------------------------
 
 export interface UserRecord {

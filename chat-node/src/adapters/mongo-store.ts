@@ -6,7 +6,16 @@ import { memberKey } from "../domain/ids.js";
 import type { StoredMessage } from "../domain/messages.js";
 import { chunk, type ReceiptMarks } from "../domain/receipts.js";
 import type { InsertOutcome } from "../domain/sequencing.js";
-import type { ChannelHead, ChannelRecord, FileRecord, MemberRecord, Store, UserRecord } from "../ports.js";
+import { classifyFailure } from "../domain/failures.js";
+import {
+  DependencyUnavailableError,
+  type ChannelHead,
+  type ChannelRecord,
+  type FileRecord,
+  type MemberRecord,
+  type Store,
+  type UserRecord,
+} from "../ports.js";
 
 /**
  * The store: MongoDB through mongoose, written for FerretDB v1 as much as for MongoDB
@@ -105,12 +114,23 @@ const messageSchema = new Schema<MessageDoc>(
 messageSchema.index({ channelId: 1, senderId: 1, clientMsgId: 1 }, { unique: true, name: "idempotency" });
 messageSchema.index({ channelId: 1, blk: 1 }, { name: "page" });
 
-/** The store's server is known to be down: requests fail at once instead of waiting for it. */
-export class StoreUnavailableError extends Error {
-  constructor() {
-    super("the store is unavailable");
+/**
+ * The store's server is down or cannot answer now: known down (the breaker is open, requests fail
+ * at once instead of waiting for it), or a call failed for a reason about the server, not the
+ * request (the driver's error, classified transient, is the cause).
+ */
+export class StoreUnavailableError extends DependencyUnavailableError {
+  constructor(cause?: unknown) {
+    super("store", "the store is unavailable", { cause });
     this.name = "StoreUnavailableError";
   }
+}
+
+/** A failed store call's error as the port states it: a server-side outage is StoreUnavailableError. */
+function asPortError(err: unknown): unknown {
+  return !(err instanceof DependencyUnavailableError) && classifyFailure(err) === "transient"
+    ? new StoreUnavailableError(err)
+    : err;
 }
 
 /** Methods that work without the server, or report on it. */
@@ -245,7 +265,12 @@ export class MongoStore implements Store {
         if (typeof v !== "function" || UNGUARDED.has(prop)) return v;
         return (...args: unknown[]) => {
           if (!target.available) throw new StoreUnavailableError();
-          return (v as (...a: unknown[]) => unknown).apply(target, args);
+          try {
+            const r = (v as (...a: unknown[]) => unknown).apply(target, args);
+            return r instanceof Promise ? r.catch((err: unknown) => Promise.reject(asPortError(err))) : r;
+          } catch (err) {
+            throw asPortError(err);
+          }
         };
       },
     });

@@ -12,15 +12,16 @@ import { fnv1a32 } from "../domain/hashing.js";
 import { planFanOut, recipientsOf, topology, userBinding } from "../domain/fanout.js";
 import { AcceptedMessageSchema, type AcceptedMessage } from "../domain/messages.js";
 import type { Logger } from "../logger.js";
-import type {
-  Broker,
-  ControlEvent,
-  NodeDelivery,
-  NodeEvent,
-  ParkRequest,
-  PartitionDelivery,
-  PartitionSubscription,
-  TraceCarrier,
+import {
+  DependencyUnavailableError,
+  type Broker,
+  type ControlEvent,
+  type NodeDelivery,
+  type NodeEvent,
+  type ParkRequest,
+  type PartitionDelivery,
+  type PartitionSubscription,
+  type TraceCarrier,
 } from "../ports.js";
 
 export interface RabbitBrokerOptions {
@@ -97,11 +98,19 @@ function traceOf(headers: unknown): TraceCarrier {
   return out;
 }
 
-export class BrokerUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
+/** RabbitMQ is not connected, blocks publishing, or did not confirm in time. */
+export class BrokerUnavailableError extends DependencyUnavailableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("broker", message, options);
     this.name = "BrokerUnavailableError";
   }
+}
+
+/** An amqplib failure (a closed channel or connection) as the port states it. */
+function asPortError(err: unknown): DependencyUnavailableError {
+  return err instanceof DependencyUnavailableError
+    ? err
+    : new BrokerUnavailableError(`RabbitMQ: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
 /**
@@ -349,8 +358,12 @@ export class RabbitBroker implements Broker {
   private async bindOn(userId: string, op: "bind" | "unbind"): Promise<void> {
     const { exchange, routingKey } = userBinding(userId, this.opts.userExchanges);
     const ch = this.bindChannelFor(userId);
-    if (op === "bind") await ch.bindQueue(this.nodeQueue, exchange, routingKey);
-    else await ch.unbindQueue(this.nodeQueue, exchange, routingKey);
+    try {
+      if (op === "bind") await ch.bindQueue(this.nodeQueue, exchange, routingKey);
+      else await ch.unbindQueue(this.nodeQueue, exchange, routingKey);
+    } catch (err) {
+      throw asPortError(err);
+    }
   }
 
   // ---- Broker port ----
@@ -409,6 +422,8 @@ export class RabbitBroker implements Broker {
     });
     try {
       await confirmed;
+    } catch (err) {
+      throw asPortError(err);
     } finally {
       clearTimeout(timer);
     }
@@ -510,7 +525,9 @@ export class RabbitBroker implements Broker {
   async partitionDepth(partition: number): Promise<number> {
     const ch = this.admin;
     if (!ch) throw new BrokerUnavailableError("RabbitMQ is not connected");
-    const r = await ch.checkQueue(topology.partitionQueue(partition));
+    const r = await ch.checkQueue(topology.partitionQueue(partition)).catch((err: unknown) => {
+      throw asPortError(err);
+    });
     return r.messageCount;
   }
 
@@ -537,7 +554,10 @@ export class RabbitBroker implements Broker {
   async parkedDepth(): Promise<number> {
     const ch = this.admin;
     if (!ch) throw new BrokerUnavailableError("RabbitMQ is not connected");
-    return (await ch.checkQueue(topology.parkedQueue)).messageCount;
+    const r = await ch.checkQueue(topology.parkedQueue).catch((err: unknown) => {
+      throw asPortError(err);
+    });
+    return r.messageCount;
   }
 
   async bindUser(userId: string): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { redisCall } from "./redis-errors.js";
 import type { MembershipVersions } from "../ports.js";
 
 /** `vt:members-v:<channelId>`, an INCR per membership change, kept 30 days after the last one. */
@@ -6,15 +7,19 @@ export class RedisMembershipVersions implements MembershipVersions {
   constructor(private readonly redis: Redis) {}
 
   async get(channelId: string): Promise<number> {
-    return Number((await this.redis.get(`vt:members-v:${channelId}`)) ?? 0);
+    return redisCall(async () => {
+      return Number((await this.redis.get(`vt:members-v:${channelId}`)) ?? 0);
+    });
   }
 
   async bump(channelId: string): Promise<void> {
-    const key = `vt:members-v:${channelId}`;
-    await this.redis
-      .multi()
-      .incr(key)
-      .expire(key, 30 * 86_400)
-      .exec();
+    return redisCall(async () => {
+      const key = `vt:members-v:${channelId}`;
+      await this.redis
+        .multi()
+        .incr(key)
+        .expire(key, 30 * 86_400)
+        .exec();
+    });
   }
 }

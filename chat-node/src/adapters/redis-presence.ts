@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { redisCall } from "./redis-errors.js";
 import type { PresenceState, PresenceStore } from "../ports.js";
 
 /**
@@ -20,53 +21,59 @@ export class RedisPresence implements PresenceStore {
   }
 
   async heartbeat(userIds: readonly string[]): Promise<string[]> {
-    if (userIds.length === 0) return [];
-    const now = Date.now();
-    const until = String(now + this.ttlMs);
-    const read = this.redis.pipeline();
-    for (const u of userIds) read.hgetall(this.key(u));
-    const before = (await read.exec()) ?? [];
-    const write = this.redis.pipeline();
-    for (const u of userIds) {
-      write.hset(this.key(u), this.nodeId, until);
-      write.pexpire(this.key(u), this.ttlMs);
-    }
-    await write.exec();
-    const cameOnline: string[] = [];
-    userIds.forEach((u, i) => {
-      const fields = (before[i]?.[1] ?? {}) as Record<string, string>;
-      if (!isLive(fields, now)) cameOnline.push(u);
+    return redisCall(async () => {
+      if (userIds.length === 0) return [];
+      const now = Date.now();
+      const until = String(now + this.ttlMs);
+      const read = this.redis.pipeline();
+      for (const u of userIds) read.hgetall(this.key(u));
+      const before = (await read.exec()) ?? [];
+      const write = this.redis.pipeline();
+      for (const u of userIds) {
+        write.hset(this.key(u), this.nodeId, until);
+        write.pexpire(this.key(u), this.ttlMs);
+      }
+      await write.exec();
+      const cameOnline: string[] = [];
+      userIds.forEach((u, i) => {
+        const fields = (before[i]?.[1] ?? {}) as Record<string, string>;
+        if (!isLive(fields, now)) cameOnline.push(u);
+      });
+      return cameOnline;
     });
-    return cameOnline;
   }
 
   async leave(userId: string, at: Date): Promise<PresenceState> {
-    const key = this.key(userId);
-    const r = await this.redis.multi().hdel(key, this.nodeId).hgetall(key).exec();
-    const fields = (r?.[1]?.[1] ?? {}) as Record<string, string>;
-    if (isLive(fields, Date.now())) return { userId, online: true, lastSeenAt: null };
-    await this.redis.set(`vt:lastseen:${userId}`, String(at.getTime()), "EX", 30 * 86400);
-    return { userId, online: false, lastSeenAt: at };
+    return redisCall(async () => {
+      const key = this.key(userId);
+      const r = await this.redis.multi().hdel(key, this.nodeId).hgetall(key).exec();
+      const fields = (r?.[1]?.[1] ?? {}) as Record<string, string>;
+      if (isLive(fields, Date.now())) return { userId, online: true, lastSeenAt: null };
+      await this.redis.set(`vt:lastseen:${userId}`, String(at.getTime()), "EX", 30 * 86400);
+      return { userId, online: false, lastSeenAt: at };
+    });
   }
 
   async get(userIds: readonly string[]): Promise<PresenceState[]> {
-    if (userIds.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const u of userIds) {
-      p.hgetall(this.key(u));
-      p.get(`vt:lastseen:${u}`);
-    }
-    const r = (await p.exec()) ?? [];
-    const now = Date.now();
-    return userIds.map((userId, i) => {
-      const fields = (r[2 * i]?.[1] ?? {}) as Record<string, string>;
-      const seen = r[2 * i + 1]?.[1];
-      const online = isLive(fields, now);
-      return {
-        userId,
-        online,
-        lastSeenAt: !online && typeof seen === "string" ? new Date(Number(seen)) : null,
-      };
+    return redisCall(async () => {
+      if (userIds.length === 0) return [];
+      const p = this.redis.pipeline();
+      for (const u of userIds) {
+        p.hgetall(this.key(u));
+        p.get(`vt:lastseen:${u}`);
+      }
+      const r = (await p.exec()) ?? [];
+      const now = Date.now();
+      return userIds.map((userId, i) => {
+        const fields = (r[2 * i]?.[1] ?? {}) as Record<string, string>;
+        const seen = r[2 * i + 1]?.[1];
+        const online = isLive(fields, now);
+        return {
+          userId,
+          online,
+          lastSeenAt: !online && typeof seen === "string" ? new Date(Number(seen)) : null,
+        };
+      });
     });
   }
 

@@ -1,3 +1,5 @@
+import { DependencyUnavailableError } from "../ports.js";
+
 /**
  * What a failure to store or fan out a message means for the partition consumer (pure):
  * - `transient`: the store or the broker is unreachable, slow or changing hands; retry the same
@@ -56,6 +58,7 @@ function classifyServerError(code: number | undefined, l: string[]): FailureKind
 }
 
 export function classifyFailure(err: unknown, depth = 0): FailureKind {
+  if (err instanceof DependencyUnavailableError) return "transient";
   if (typeof err !== "object" || err === null) return "unknown";
   const e = err as ErrorShape;
   const name = typeof e.name === "string" ? e.name : "";

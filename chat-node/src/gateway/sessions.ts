@@ -19,9 +19,10 @@ export interface UserSessionsDeps {
   receipts: ReceiptFlusher;
   metrics: Metrics;
   log: Logger;
-  /** A user went online or offline (cluster-wide view). */
-  onPresence(state: PresenceState): void;
 }
+
+/** A user went online or offline (cluster-wide view). */
+export type PresenceListener = (state: PresenceState) => void;
 
 /**
  * The users held by this node: their local sockets, their queue bindings (kept for a grace period
@@ -34,11 +35,31 @@ export class UserSessions {
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly chains = new Map<string, Promise<void>>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly presenceListeners = new Set<PresenceListener>();
 
   constructor(
     private readonly d: UserSessionsDeps,
     private readonly opts: UserSessionsOptions,
   ) {}
+
+  /** Subscribes to the presence changes these sessions see; returns the unsubscribe. */
+  onPresence(listener: PresenceListener): () => void {
+    this.presenceListeners.add(listener);
+    return () => this.presenceListeners.delete(listener);
+  }
+
+  private publishPresence(state: PresenceState): void {
+    for (const l of this.presenceListeners) {
+      try {
+        l(state);
+      } catch (err) {
+        this.d.log.warn(
+          { event: "presence.listener_failed", userId: state.userId, err: (err as Error).message },
+          "presence listener failed",
+        );
+      }
+    }
+  }
 
   private serial(userId: string, op: () => Promise<void>): Promise<void> {
     const prev = this.chains.get(userId) ?? Promise.resolve();
@@ -76,7 +97,7 @@ export class UserSessions {
 
   private async markOnline(userId: string): Promise<void> {
     const cameOnline = await this.d.presence.heartbeat([userId]).catch((): string[] => []);
-    if (cameOnline.includes(userId)) this.d.onPresence({ userId, online: true, lastSeenAt: null });
+    if (cameOnline.includes(userId)) this.publishPresence({ userId, online: true, lastSeenAt: null });
   }
 
   /** A socket of the user is connected here. */
@@ -114,7 +135,7 @@ export class UserSessions {
       const state = await this.d.presence.leave(userId, at);
       if (this.sockets.has(userId) || state.online) return;
       await this.d.store.setLastSeen(userId, at).catch(() => undefined);
-      this.d.onPresence(state);
+      this.publishPresence(state);
     } catch (err) {
       this.d.log.warn(
         { event: "presence.leave_failed", userId, err: (err as Error).message },
@@ -183,7 +204,7 @@ export class UserSessions {
       const users = [...this.sockets.keys()];
       for (let i = 0; i < users.length; i += 1000) {
         const cameOnline = await this.d.presence.heartbeat(users.slice(i, i + 1000));
-        for (const u of cameOnline) this.d.onPresence({ userId: u, online: true, lastSeenAt: null });
+        for (const u of cameOnline) this.publishPresence({ userId: u, online: true, lastSeenAt: null });
       }
     } catch (err) {
       this.d.log.warn(

@@ -21,7 +21,7 @@ import type { Session, TokenService } from "../services/auth.js";
 import type { ChatService } from "../services/chat-service.js";
 import type { MembersCache } from "../services/members-cache.js";
 import { endSpan, startSpan } from "../tracing.js";
-import { toErrorInfo } from "./errors.js";
+import { toErrorInfo } from "../transport/errors.js";
 import type { UserSessions } from "./sessions.js";
 
 interface SocketData {

@@ -19,7 +19,7 @@ import Fastify, {
 import type { ChatNodeConfig } from "../config.js";
 import { KeyedRateLimiter } from "../domain/rate-limiter.js";
 import { parseOrThrow } from "../domain/validation.js";
-import { toErrorInfo } from "../gateway/errors.js";
+import { toErrorInfo } from "../transport/errors.js";
 import { newTraceId, traceIdOf, type Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../ports.js";

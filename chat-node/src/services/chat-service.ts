@@ -66,12 +66,6 @@ export interface ChatServiceDeps {
 /** A password hash to compare against when the user does not exist (same cost either way). */
 let dummyHash: Promise<string> | null = null;
 
-function unavailable(err: unknown): ProtocolError {
-  return err instanceof ProtocolError
-    ? err
-    : new ProtocolError("UNAVAILABLE", "the message broker is unavailable; retry");
-}
-
 /**
  * The application layer: every use case of the HTTP API and the Socket.IO gateway, on the ports.
  * Authorisation lives here, so both transports enforce the same rules.
@@ -439,11 +433,12 @@ export class ChatService {
       "vibetalk.partition": partition,
     });
     try {
+      // A broker that cannot confirm rejects with DependencyUnavailableError: UNAVAILABLE, retried.
       await this.d.broker.publishToPartition(partition, accepted, inject(span));
       endSpan(span);
     } catch (err) {
       endSpan(span, err);
-      throw unavailable(err);
+      throw err;
     }
     this.d.metrics.messagesAccepted.inc();
   }
@@ -461,14 +456,10 @@ export class ChatService {
     }
     if (!this.d.receipts.record(r.channelId, userId, r.kind, r.seq)) return;
     const recipients = [...entry.members.keys()];
-    try {
-      await this.d.broker.publishToUsers(
-        { t: "receipt", receipt: { channelId: r.channelId, userId, kind: r.kind, seq: r.seq } },
-        recipients,
-      );
-    } catch (err) {
-      throw unavailable(err);
-    }
+    await this.d.broker.publishToUsers(
+      { t: "receipt", receipt: { channelId: r.channelId, userId, kind: r.kind, seq: r.seq } },
+      recipients,
+    );
   }
 
   async sync(userId: string, req: SyncRequest): Promise<{ messages: Message[]; more: string[] }> {
