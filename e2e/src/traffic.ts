@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { io, type Socket } from "socket.io-client";
 
@@ -215,4 +216,60 @@ export class SteadySender {
       await sleep(1000 / this.perSecond);
     }
   }
+}
+
+export interface DeliveryReport {
+  acked: number;
+  stored: number;
+  retried: number;
+  lost: number;
+}
+
+/**
+ * I1–I3 after steady traffic: every message the sender sent (each retried until acked) is stored exactly
+ * once, in send order, with gap-free seqs, and reached the reader live or by `sync` after its reconnects,
+ * no seq carrying two different messages. Throws on the first breach; returns the counts.
+ */
+export async function verifyDelivery(
+  url: string,
+  reader: Member,
+  readerClient: RoamingClient,
+  steady: SteadySender,
+  channels: string[],
+): Promise<DeliveryReport> {
+  const acked = steady.sent.filter((s) => s.acked);
+  assert.ok(acked.length > 100, `only ${acked.length} messages acked`);
+  let stored = 0;
+  let retried = 0;
+  for (const channelId of channels) {
+    const messages = await history(url, reader, channelId);
+    const sentHere = steady.sent.filter((s) => s.channelId === channelId);
+    stored += messages.length;
+    retried += sentHere.filter((s) => s.attempts > 1).length;
+    assert.deepEqual(
+      messages.map((m) => m.seq),
+      messages.map((_, i) => i + 1),
+      "gap-free seq",
+    );
+    assert.deepEqual(
+      messages.map((m) => m.clientMsgId),
+      sentHere.map((s) => s.clientMsgId),
+      "each sent message stored once, in send order",
+    );
+    const live = new Map<number, string>();
+    for (const m of readerClient.received.filter((r) => r.channelId === channelId)) {
+      const seen = live.get(m.seq);
+      assert.ok(
+        seen === undefined || seen === m.clientMsgId,
+        `seq ${m.seq} delivered with two different messages`,
+      );
+      live.set(m.seq, m.clientMsgId);
+    }
+    assert.deepEqual(
+      messages.filter((m) => !live.has(m.seq)).map((m) => m.seq),
+      [],
+      `delivered to the reader live or by sync after ${readerClient.reconnects} reconnects`,
+    );
+  }
+  return { acked: acked.length, stored, retried, lost: acked.length - stored };
 }
