@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig, type ChatNodeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { KubeConfig } from "@kubernetes/client-node";
+import { BALANCE_KEY, decodeBalanceRound } from "@vibetalk/protocol/cluster";
 import { KubernetesAssignmentSource } from "./kubernetes/assignment-source.js";
 import { ConnectionsReporter } from "./kubernetes/connections-reporter.js";
 import { createChatNode } from "./node.js";
@@ -30,8 +31,21 @@ const k8sConfig = config.kubernetes;
 // In a pod: the ServiceAccount's token (or the KUBECONFIG the local pod runner hands over).
 const kubeConfig = k8sConfig ? new KubeConfig() : undefined;
 kubeConfig?.loadFromDefault();
+// The operator's connection balance rounds ride on the partitions ConfigMap this source reads anyway.
+let balanceText: string | undefined;
 const assignment =
-  k8sConfig && kubeConfig ? new KubernetesAssignmentSource({ kubeConfig, log, ...k8sConfig }) : undefined;
+  k8sConfig && kubeConfig
+    ? new KubernetesAssignmentSource({
+        kubeConfig,
+        log,
+        ...k8sConfig,
+        onPartitionsData: (data) => {
+          if (data[BALANCE_KEY] === balanceText) return;
+          balanceText = data[BALANCE_KEY];
+          node.balance(decodeBalanceRound(balanceText));
+        },
+      })
+    : undefined;
 const node = createChatNode(config, { logger: log, ...(assignment ? { assignment } : {}) });
 const reporter =
   k8sConfig && kubeConfig

@@ -144,6 +144,11 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
       help: "Partition consumers restarted after a failure",
       registers: r,
     }),
+    socketsShed: new Counter({
+      name: "vibetalk_sockets_shed_total",
+      help: "Sockets asked to reconnect elsewhere by a connection balance round (docs/operator.md)",
+      registers: r,
+    }),
   };
   // Every label value from the start, so rates begin at 0 and dashboards show the series before the first event.
   for (const reason of ["refused", "attempts", "deliveries", "malformed"])

@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { protocolSchemas } from "@vibetalk/protocol";
+import type { BalanceRound } from "@vibetalk/protocol/cluster";
 import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { MongoStore } from "./adapters/mongo-store.js";
@@ -10,6 +11,7 @@ import { RedisRevocations } from "./adapters/redis-revocations.js";
 import type { ChatNodeConfig } from "./config.js";
 import { ReceiptCoalescer } from "./domain/receipts.js";
 import { UserSessions } from "./gateway/sessions.js";
+import { SocketShedder } from "./gateway/shedding.js";
 import { SocketGateway } from "./gateway/socket-gateway.js";
 import { createHttpApp } from "./http/api.js";
 import { createOpsApp } from "./http/ops.js";
@@ -46,6 +48,8 @@ export interface ChatNode {
   /** Owned partitions right now. */
   ownedPartitions(): number[];
   connections(): number;
+  /** A connection balance round from the operator: shed what it asks of this pod (gateway/shedding.ts). */
+  balance(round: BalanceRound | undefined): void;
 }
 
 interface Parts {
@@ -60,6 +64,7 @@ interface Parts {
   manager: PartitionManager;
   heads: ChannelHeadsWriter;
   assignment: AssignmentSource;
+  shedder: SocketShedder;
 }
 
 /** `p`, or false after `ms` (a ping that hangs is a failed ping). */
@@ -173,6 +178,14 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
         return { ready: connected && !draining, checks };
       },
     });
+    const shedder = new SocketShedder({
+      io: gateway.io,
+      podName: config.kubernetes?.podName ?? config.pod ?? config.nodeId,
+      shedTotal: metrics.socketsShed,
+      log,
+      draining: () => draining,
+    });
+    gateway.shedding = () => shedder.refusing(gateway.connections);
     // The Socket.IO admin view, on the operations port, only when its credentials are configured.
     if (config.adminUi) gateway.attachAdmin(ops.server, config.adminUi);
     broker.onNodeEvent((d) => gateway.deliver(d));
@@ -205,7 +218,20 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     const assignment = options.assignment ?? new StaticAssignmentSource(config.ownedPartitions);
     await assignment.start((owned) => manager.apply(owned));
     manager.startLagSampling(5000);
-    parts = { store, redis, broker, app, ops, gateway, sessions, flusher, manager, heads, assignment };
+    parts = {
+      store,
+      redis,
+      broker,
+      app,
+      ops,
+      gateway,
+      sessions,
+      flusher,
+      manager,
+      heads,
+      assignment,
+      shedder,
+    };
     log.info(
       {
         event: "node.started",
@@ -222,6 +248,7 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     const p = parts;
     if (!p) return;
     draining = true;
+    p.shedder.stop();
     const deadline = Date.now() + config.drainSeconds * 1000;
     const left = () => Math.max(0, deadline - Date.now());
     log.info({ event: "node.draining" }, "draining");
@@ -257,5 +284,6 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     stop: () => (stopping ??= shutdown()),
     ownedPartitions: () => parts?.manager.owned() ?? [],
     connections: () => parts?.gateway.connections ?? 0,
+    balance: (round) => void parts?.shedder.apply(round),
   };
 }

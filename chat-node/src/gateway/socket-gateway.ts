@@ -75,6 +75,8 @@ function connectError(code: string, message: string): Error {
 export class SocketGateway {
   readonly io: ChatServer;
   private draining = false;
+  /** True while a connection balance round has this node refuse new sockets (./shedding.ts). */
+  shedding: (() => boolean) | null = null;
   /** The engine on the operations port when the admin view is on (see attachAdmin). */
   private adminEngine: EngineServer | null = null;
   private readonly socketLogs = new Map<string, Logger>();
@@ -127,6 +129,8 @@ export class SocketGateway {
       return next(connectError("NOT_FOUND", "no chat namespace on the operations port"));
     }
     if (this.draining) return next(connectError("UNAVAILABLE", "this node is draining; reconnect"));
+    if (this.shedding?.())
+      return next(connectError("UNAVAILABLE", "this node sheds sockets to less-loaded nodes; reconnect"));
     let session: Session;
     try {
       const auth: unknown = socket.handshake.auth;

@@ -19,6 +19,8 @@ export interface KubernetesAssignmentOptions {
   log: Logger;
   /** How often the assignment and release records are read (default 500 ms). */
   pollMs?: number;
+  /** Every read of `<cluster>-partitions`: its data, for the balance round it also carries (BALANCE_KEY). */
+  onPartitionsData?: (data: Record<string, string>) => void;
 }
 
 const isStatus = (err: unknown, code: number): boolean => (err as { code?: number }).code === code;
@@ -90,6 +92,7 @@ export class KubernetesAssignmentSource implements AssignmentSource {
         name: this.o.partitionsConfigMap,
         namespace: this.o.namespace,
       });
+      this.o.onPartitionsData?.(cm.data ?? {});
       return decodeAssignment(cm.data?.[ASSIGNMENT_KEY]);
     } catch (err) {
       if (isStatus(err, 404)) return undefined;
