@@ -1,0 +1,39 @@
+// The port contracts on the real adapters and servers (docs/chat-node.md#ports-and-fakes): MongoStore
+// on FerretDB, RabbitBroker on RabbitMQ 4, RedisPresence on Redis 8, from @vibetalk/testkit. The same
+// suites run on the in-memory fakes in test/unit/fakes.test.ts. A server that cannot start fails
+// the suite.
+import { after, before } from "node:test";
+import { startMongo, startRedis, type MongoService, type RedisService } from "@vibetalk/testkit";
+import { Redis } from "ioredis";
+import { MongoStore } from "../../src/adapters/mongo-store.js";
+import { RedisPresence } from "../../src/adapters/redis-presence.js";
+import { presenceContract } from "../support/contracts/presence.js";
+import { storeContract } from "../support/contracts/store.js";
+
+let mongo: MongoService | undefined;
+let redisServer: RedisService | undefined;
+let store: MongoStore | undefined;
+let redis: Redis | undefined;
+
+before(async () => {
+  [mongo, redisServer] = await Promise.all([startMongo(), startRedis()]);
+  store = await MongoStore.connect(mongo.url);
+  redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
+});
+after(async () => {
+  await store?.close();
+  redis?.disconnect();
+  await Promise.all([mongo?.stop(), redisServer?.stop()]);
+});
+
+/** A server the suite's `before` started, or a clear failure naming it. */
+function started<T>(what: string, v: T | undefined): T {
+  if (v === undefined) throw new Error(`${what} did not start (see the before hook's error)`);
+  return v;
+}
+
+storeContract("MongoStore on FerretDB", () => started("FerretDB", store));
+presenceContract(
+  "RedisPresence on Redis",
+  (nodeId, ttlMs) => new RedisPresence(started("Redis", redis), nodeId, ttlMs),
+);

@@ -1,0 +1,325 @@
+// The Store contract (docs/chat-node.md#ports-and-fakes), run against MongoStore on FerretDB
+// (integration, contracts.test.ts) and MemoryStore (unit, fakes.test.ts): both must store, order,
+// deduplicate and refuse the same way. Every test uses fresh ids, so one server serves them all.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { test } from "node:test";
+import { ProtocolError } from "@vibetalk/protocol";
+import { messageId } from "../../../src/domain/ids.js";
+import type { StoredMessage } from "../../../src/domain/messages.js";
+import type { ChannelRecord, MemberRecord, Store } from "../../../src/ports.js";
+
+const hex = () => randomBytes(12).toString("hex");
+const tag = () => randomBytes(5).toString("hex");
+
+function channel(id: string, by: string, name = "g"): ChannelRecord {
+  const now = new Date();
+  return {
+    id,
+    type: "group",
+    name,
+    createdBy: by,
+    createdAt: now,
+    lastSeq: 0,
+    lastMessage: null,
+    lastMessageAt: now,
+    memberCount: 0,
+  };
+}
+const member = (channelId: string, userId: string, role: MemberRecord["role"] = "member"): MemberRecord => ({
+  channelId,
+  userId,
+  role,
+  joinedAt: new Date(),
+  lastDeliveredSeq: 0,
+  lastReadSeq: 0,
+});
+function message(channelId: string, seq: number, senderId = "s", clientMsgId = `c${seq}`): StoredMessage {
+  return {
+    id: messageId(channelId, seq),
+    channelId,
+    seq,
+    senderId,
+    clientMsgId,
+    body: `body ${seq} ✓ 🙂`,
+    fileIds: [],
+    createdAt: new Date(1_700_000_000_000 + seq),
+  };
+}
+const seqs = (ms: StoredMessage[]) => ms.map((m) => m.seq);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function read(r: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(Buffer.from(c as Buffer));
+  return Buffer.concat(parts);
+}
+
+export function storeContract(name: string, make: () => Store | Promise<Store>): void {
+  test(`${name}: users are created once per username, found by username and id`, async () => {
+    const s = await make();
+    const username = `u${tag()}`;
+    const u = await s.createUser({ username, displayName: "Ann", passwordHash: "h1" });
+    assert.match(u.id, /^[a-f0-9]{24}$/);
+    assert.deepEqual(
+      { username: u.username, displayName: u.displayName, passwordHash: u.passwordHash, seen: u.lastSeenAt },
+      { username, displayName: "Ann", passwordHash: "h1", seen: null },
+    );
+    assert.ok(u.createdAt instanceof Date);
+    assert.deepEqual(await s.findUserByUsername(username), u);
+    assert.deepEqual(await s.getUser(u.id), u);
+    assert.equal(await s.getUser(hex()), null);
+    assert.equal(await s.findUserByUsername(`${username}x`), null);
+    await assert.rejects(
+      s.createUser({ username, displayName: "Other", passwordHash: "h2" }),
+      (e: unknown) => e instanceof ProtocolError && e.code === "CONFLICT",
+    );
+    const v = await s.createUser({ username: `v${tag()}`, displayName: "V", passwordHash: "h" });
+    const got = await s.getUsers([u.id, v.id, u.id, hex()]);
+    assert.deepEqual(got.map((x) => x.id).sort(), [u.id, v.id].sort());
+    assert.deepEqual(await s.getUsers([]), []);
+  });
+
+  test(`${name}: searchUsers matches a prefix (any case), sorted, paged after a username`, async () => {
+    const s = await make();
+    const p = `q${tag()}`;
+    for (const n of ["c", "a", "d", "b"])
+      await s.createUser({ username: `${p}${n}`, displayName: n, passwordHash: "h" });
+    await s.createUser({ username: `x${p}a`, displayName: "not a prefix match", passwordHash: "h" });
+    const names = async (prefix: string, after: string | null, limit: number) =>
+      (await s.searchUsers(prefix, after, limit)).map((u) => u.username);
+    assert.deepEqual(await names(p, null, 10), [`${p}a`, `${p}b`, `${p}c`, `${p}d`]);
+    assert.deepEqual(await names(p.toUpperCase(), null, 2), [`${p}a`, `${p}b`]);
+    assert.deepEqual(await names(p, `${p}b`, 10), [`${p}c`, `${p}d`]);
+    assert.deepEqual(await names(`${p}.`, null, 10), [], "the prefix is text, not a pattern");
+    const all = await names("", null, 5);
+    assert.equal(all.length, 5);
+    assert.deepEqual([...all].sort(), all);
+  });
+
+  test(`${name}: last seen only moves forward; the password hash is replaced`, async () => {
+    const s = await make();
+    const u = await s.createUser({ username: `l${tag()}`, displayName: "L", passwordHash: "old" });
+    const t = new Date(1_750_000_000_000);
+    await s.setLastSeen(u.id, t);
+    await s.setLastSeen(u.id, new Date(t.getTime() - 60_000));
+    assert.equal((await s.getUser(u.id))?.lastSeenAt?.getTime(), t.getTime());
+    await s.setLastSeen(u.id, new Date(t.getTime() + 1));
+    assert.equal((await s.getUser(u.id))?.lastSeenAt?.getTime(), t.getTime() + 1);
+    await s.setPasswordHash(u.id, "new");
+    assert.equal((await s.getUser(u.id))?.passwordHash, "new");
+  });
+
+  test(`${name}: newId gives distinct ids in the store's format`, async () => {
+    const s = await make();
+    const ids = new Set(Array.from({ length: 50 }, () => s.newId()));
+    assert.equal(ids.size, 50);
+    for (const id of ids) assert.match(id, /^[a-f0-9]{24}$/);
+  });
+
+  test(`${name}: a channel is created once; creating it again returns it as stored, members kept`, async () => {
+    const s = await make();
+    const [a, b, c] = [hex(), hex(), hex()];
+    const id = `dm_${a}_${b}`;
+    const first = await s.createChannel({ ...channel(id, a, "first"), type: "direct", memberCount: 2 }, [
+      member(id, a),
+      member(id, b),
+    ]);
+    assert.equal(first.created, true);
+    assert.equal(first.channel.name, "first");
+    const again = await s.createChannel({ ...channel(id, b, "second"), type: "direct", memberCount: 2 }, [
+      member(id, a, "admin"),
+      member(id, b),
+    ]);
+    assert.equal(again.created, false);
+    assert.equal(again.channel.name, "first");
+    assert.equal(again.channel.createdBy, a);
+    const ms = await s.listMembers(id);
+    assert.deepEqual(ms.map((m) => m.userId).sort(), [a, b].sort());
+    assert.equal(ms.find((m) => m.userId === a)?.role, "member", "an existing member is left as it is");
+    const got = await s.getChannel(id);
+    assert.equal(got?.type, "direct");
+    assert.equal(got?.lastSeq, 0);
+    assert.equal(got?.lastMessage, null);
+    assert.equal(await s.getChannel(`dm_${a}_${c}`), null);
+    const many = await s.getChannels([id, id, `dm_${a}_${c}`]);
+    assert.deepEqual(
+      many.map((x) => x.id),
+      [id],
+    );
+    assert.deepEqual(await s.getChannels([]), []);
+    await s.renameChannel(id, "renamed");
+    assert.equal((await s.getChannel(id))?.name, "renamed");
+  });
+
+  test(`${name}: members are added once, counted, removed, and their roles set`, async () => {
+    const s = await make();
+    const id = s.newId();
+    const [o, m1, m2] = [hex(), hex(), hex()];
+    await s.createChannel({ ...channel(id, o), memberCount: 1 }, [member(id, o, "owner")]);
+    await s.addMembers(id, [member(id, m1), member(id, m2), member(id, o, "member")]);
+    assert.equal((await s.getChannel(id))?.memberCount, 3);
+    assert.equal((await s.getMember(id, o))?.role, "owner", "adding an existing member changes nothing");
+    assert.equal(await s.getMember(id, hex()), null);
+    assert.deepEqual(
+      (await s.listMemberships(m1)).map((m) => m.channelId),
+      [id],
+    );
+    await s.setRole(id, m1, "admin");
+    assert.equal((await s.getMember(id, m1))?.role, "admin");
+    assert.equal(await s.removeMember(id, m2), true);
+    assert.equal(await s.removeMember(id, m2), false);
+    assert.equal((await s.getChannel(id))?.memberCount, 2);
+    assert.deepEqual((await s.listMembers(id)).map((m) => m.userId).sort(), [o, m1].sort());
+    assert.deepEqual(await s.listMemberships(m2), []);
+  });
+
+  test(`${name}: receipt marks are raised, never lowered, and only for members`, async () => {
+    const s = await make();
+    const id = s.newId();
+    const [a, b] = [hex(), hex()];
+    await s.createChannel(channel(id, a), [member(id, a)]);
+    await s.raiseReceipts([{ channelId: id, userId: a, lastDeliveredSeq: 5, lastReadSeq: 3 }]);
+    await s.raiseReceipts([
+      { channelId: id, userId: a, lastDeliveredSeq: 4, lastReadSeq: 4 },
+      { channelId: id, userId: b, lastDeliveredSeq: 9, lastReadSeq: 9 },
+    ]);
+    const m = await s.getMember(id, a);
+    assert.deepEqual([m?.lastDeliveredSeq, m?.lastReadSeq], [5, 4]);
+    assert.equal(await s.getMember(id, b), null, "a mark for a non-member creates nothing");
+    await s.raiseReceipts([]);
+  });
+
+  test(`${name}: channel heads rise with a newer seq only; lastMessageAt follows the message`, async () => {
+    const s = await make();
+    const id = s.newId();
+    const a = hex();
+    await s.createChannel(channel(id, a), [member(id, a)]);
+    const at = new Date(1_760_000_000_000);
+    const head = (seq: number, body: string) => ({
+      channelId: id,
+      lastSeq: seq,
+      lastMessage: { seq, senderId: a, body, hasFiles: false, createdAt: new Date(at.getTime() + seq) },
+    });
+    await s.raiseChannelHeads([head(7, "seven")]);
+    await s.raiseChannelHeads([head(5, "five"), { ...head(9, "nine"), channelId: s.newId() }]);
+    const c = await s.getChannel(id);
+    assert.equal(c?.lastSeq, 7);
+    assert.equal(c?.lastMessage?.body, "seven");
+    assert.equal(c?.lastMessage?.seq, 7);
+    assert.equal(c?.lastMessageAt.getTime(), at.getTime() + 7);
+    await s.raiseChannelHeads([]);
+  });
+
+  test(`${name}: ordered inserts stop at the first duplicate (id or idempotency key)`, async () => {
+    const s = await make();
+    const ch = s.newId();
+    assert.equal(await s.lastSeq(ch), 0);
+    assert.equal(await s.lastMessage(ch), null);
+    assert.deepEqual(await s.insertOrdered([message(ch, 1), message(ch, 2)]), { inserted: 2 });
+    // a stale owner's number: the _id is taken
+    const taken = await s.insertOrdered([message(ch, 3), message(ch, 2, "other", "x"), message(ch, 4)]);
+    assert.equal(taken.inserted, 1);
+    assert.equal(taken.failure?.index, 1);
+    assert.equal(taken.failure?.duplicateKey, true);
+    assert.equal(await s.lastSeq(ch), 3, "nothing after the failure is written");
+    // a retried send: same channel, sender and clientMsgId under a new seq
+    const retry = await s.insertOrdered([message(ch, 4, "s", "c1")]);
+    assert.deepEqual([retry.inserted, retry.failure?.index, retry.failure?.duplicateKey], [0, 0, true]);
+    // the same clientMsgId from another sender, or in another channel, is another message
+    const other = s.newId();
+    assert.deepEqual(await s.insertOrdered([message(ch, 4, "t", "c1"), message(other, 1, "s", "c1")]), {
+      inserted: 2,
+    });
+    const found = await s.findByClientMsgId(ch, "s", "c1");
+    assert.equal(found?.seq, 1);
+    assert.deepEqual(found, message(ch, 1));
+    assert.equal(await s.findByClientMsgId(ch, "s", "nope"), null);
+    assert.equal(await s.findByClientMsgId(other, "t", "c1"), null);
+    assert.deepEqual(await s.insertOrdered([]), { inserted: 0 });
+    assert.equal((await s.lastMessage(ch))?.seq, 4);
+  });
+
+  test(`${name}: a failure deep in a long batch leaves exactly the messages before it`, async () => {
+    const s = await make();
+    const ch = s.newId();
+    await s.insertOrdered([message(ch, 130)]);
+    const batch = range(1, 200).map((q) => message(ch, q));
+    const r = await s.insertOrdered(batch);
+    assert.deepEqual([r.inserted, r.failure?.index, r.failure?.duplicateKey], [129, 129, true]);
+    assert.deepEqual(seqs(await s.messagesAfter(ch, 0, 500)), range(1, 130));
+  });
+
+  test(`${name}: pages of history across blocks: after, before, between, newest`, async () => {
+    const s = await make();
+    const ch = s.newId();
+    await s.createChannel(channel(ch, "s"), []);
+    const all = range(1, 250).map((q) => message(ch, q));
+    assert.deepEqual(await s.insertOrdered(all), { inserted: 250 });
+    // the head copy is stale (0): the newest message is still found
+    assert.equal((await s.lastMessage(ch))?.seq, 250);
+    assert.equal(await s.lastSeq(ch), 250);
+    assert.deepEqual(await s.lastMessage(ch), all[249]);
+    assert.deepEqual(seqs(await s.messagesAfter(ch, 0, 3)), [1, 2, 3]);
+    assert.deepEqual(seqs(await s.messagesAfter(ch, 95, 10)), range(96, 105));
+    assert.deepEqual(seqs(await s.messagesAfter(ch, 95, 10, 99)), [96, 97, 98]);
+    assert.deepEqual(seqs(await s.messagesAfter(ch, 248, 10)), [249, 250]);
+    assert.deepEqual(await s.messagesAfter(ch, 250, 10), []);
+    assert.deepEqual(seqs(await s.messagesBefore(ch, null, 3)), [248, 249, 250]);
+    assert.deepEqual(seqs(await s.messagesBefore(ch, 201, 5)), range(196, 200));
+    assert.deepEqual(seqs(await s.messagesBefore(ch, 3, 10)), [1, 2]);
+    assert.deepEqual(await s.messagesBefore(ch, 1, 10), []);
+    assert.deepEqual((await s.messagesAfter(ch, 149, 1))[0], all[149], "every field round-trips");
+    // a fresh head makes no difference to the answer
+    await s.raiseChannelHeads([
+      {
+        channelId: ch,
+        lastSeq: 250,
+        lastMessage: { seq: 250, senderId: "s", body: "b", hasFiles: false, createdAt: new Date() },
+      },
+    ]);
+    assert.equal((await s.lastMessage(ch))?.seq, 250);
+    const empty = s.newId();
+    assert.deepEqual(await s.messagesBefore(empty, null, 10), []);
+    assert.deepEqual(await s.messagesAfter(empty, 0, 10), []);
+  });
+
+  test(`${name}: files keep their bytes and metadata; unknown or malformed ids are not found`, async () => {
+    const s = await make();
+    const ch = s.newId();
+    const bytes = randomBytes(70_000);
+    const f = await s.saveFile(
+      { channelId: ch, uploaderId: "u1", name: "a b.png", contentType: "image/png" },
+      Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]),
+    );
+    assert.match(f.id, /^[a-f0-9]{24}$/);
+    assert.deepEqual(
+      { ch: f.channelId, up: f.uploaderId, name: f.name, type: f.contentType, size: f.size },
+      { ch, up: "u1", name: "a b.png", type: "image/png", size: 70_000 },
+    );
+    assert.ok(f.createdAt instanceof Date);
+    assert.deepEqual(await s.getFile(f.id), f);
+    assert.ok((await read(s.openFile(f.id))).equals(bytes));
+    assert.deepEqual(
+      (await s.getFiles([f.id, f.id, hex(), "not-an-id"])).map((x) => x.id),
+      [f.id],
+    );
+    assert.equal(await s.getFile(hex()), null);
+    assert.equal(await s.getFile("not-an-id"), null);
+    assert.throws(
+      () => s.openFile("not-an-id"),
+      (e: unknown) => e instanceof ProtocolError && e.code === "NOT_FOUND",
+    );
+    await assert.rejects(read(s.openFile(hex())));
+    await s.deleteFile(f.id);
+    assert.equal(await s.getFile(f.id), null);
+    await s.deleteFile(hex());
+    await s.deleteFile("not-an-id");
+  });
+
+  test(`${name}: ping answers true while the server is up`, async () => {
+    const s = await make();
+    assert.equal(await s.ping(), true);
+  });
+}

@@ -1,0 +1,312 @@
+// The Store port in memory (docs/chat-node.md#ports-and-fakes): what MongoStore does on FerretDB, as
+// storeContract (test/support/contracts/store.ts) states it, with no server.
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { ProtocolError, type Role } from "@vibetalk/protocol";
+import { memberKey } from "../../../src/domain/ids.js";
+import type { StoredMessage } from "../../../src/domain/messages.js";
+import type { ReceiptMarks } from "../../../src/domain/receipts.js";
+import type { InsertOutcome } from "../../../src/domain/sequencing.js";
+import {
+  DependencyUnavailableError,
+  type ChannelHead,
+  type ChannelRecord,
+  type FileRecord,
+  type MemberRecord,
+  type Store,
+  type UserRecord,
+} from "../../../src/ports.js";
+import { MemorySequenceStore } from "../memory-sequence-store.js";
+
+const copy = <T>(v: T): T => structuredClone(v);
+const objectId = () => randomBytes(12).toString("hex");
+const isObjectId = (id: string) => /^[a-f0-9]{24}$/.test(id);
+
+/**
+ * Messages (sequencing, idempotency keys, the knobs of MemorySequenceStore) plus users, channels,
+ * members and files. Records go in and come out as copies, as through a server. `unavailable`
+ * makes every call reject with DependencyUnavailableError, as MongoStore does while its server is
+ * down.
+ */
+export class MemoryStore extends MemorySequenceStore implements Store {
+  readonly users = new Map<string, UserRecord>();
+  readonly channels = new Map<string, ChannelRecord>();
+  readonly members = new Map<string, MemberRecord>();
+  readonly files = new Map<string, { record: FileRecord; content: Buffer }>();
+  /** While true every call rejects with DependencyUnavailableError (the store is down). */
+  unavailable = false;
+  /** Calls per method, for tests that check what reached the store. */
+  readonly calls = new Map<string, number>();
+
+  private check(method: string): void {
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+    if (this.unavailable) throw new DependencyUnavailableError("store", "the store is unavailable");
+  }
+
+  newId(): string {
+    return objectId();
+  }
+
+  // ---- users ----
+
+  async createUser(u: { username: string; displayName: string; passwordHash: string }): Promise<UserRecord> {
+    this.check("createUser");
+    for (const x of this.users.values())
+      if (x.username === u.username) throw new ProtocolError("CONFLICT", "username is taken");
+    const rec: UserRecord = { id: objectId(), ...u, createdAt: new Date(), lastSeenAt: null };
+    this.users.set(rec.id, rec);
+    return copy(rec);
+  }
+
+  async findUserByUsername(username: string): Promise<UserRecord | null> {
+    this.check("findUserByUsername");
+    for (const u of this.users.values()) if (u.username === username) return copy(u);
+    return null;
+  }
+
+  async getUser(id: string): Promise<UserRecord | null> {
+    this.check("getUser");
+    const u = this.users.get(id);
+    return u ? copy(u) : null;
+  }
+
+  async getUsers(ids: readonly string[]): Promise<UserRecord[]> {
+    this.check("getUsers");
+    return [...new Set(ids)].flatMap((id) => {
+      const u = this.users.get(id);
+      return u ? [copy(u)] : [];
+    });
+  }
+
+  async searchUsers(prefix: string, after: string | null, limit: number): Promise<UserRecord[]> {
+    this.check("searchUsers");
+    const p = prefix.toLowerCase();
+    return [...this.users.values()]
+      .filter((u) => u.username.startsWith(p) && (after === null || u.username > after))
+      .sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0))
+      .slice(0, limit)
+      .map(copy);
+  }
+
+  async setLastSeen(userId: string, at: Date): Promise<void> {
+    this.check("setLastSeen");
+    const u = this.users.get(userId);
+    if (u && (!u.lastSeenAt || u.lastSeenAt < at)) u.lastSeenAt = new Date(at);
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    this.check("setPasswordHash");
+    const u = this.users.get(userId);
+    if (u) u.passwordHash = passwordHash;
+  }
+
+  // ---- channels ----
+
+  async createChannel(
+    channel: ChannelRecord,
+    members: readonly MemberRecord[],
+  ): Promise<{ channel: ChannelRecord; created: boolean }> {
+    this.check("createChannel");
+    const existing = this.channels.get(channel.id);
+    if (!existing) this.channels.set(channel.id, copy(channel));
+    this.insertMembers(members);
+    return { channel: copy(existing ?? channel), created: !existing };
+  }
+
+  async getChannel(id: string): Promise<ChannelRecord | null> {
+    this.check("getChannel");
+    const c = this.channels.get(id);
+    return c ? copy(c) : null;
+  }
+
+  async getChannels(ids: readonly string[]): Promise<ChannelRecord[]> {
+    this.check("getChannels");
+    return [...new Set(ids)].flatMap((id) => {
+      const c = this.channels.get(id);
+      return c ? [copy(c)] : [];
+    });
+  }
+
+  async renameChannel(id: string, name: string): Promise<void> {
+    this.check("renameChannel");
+    const c = this.channels.get(id);
+    if (c) c.name = name;
+  }
+
+  async raiseChannelHeads(heads: readonly ChannelHead[]): Promise<void> {
+    this.check("raiseChannelHeads");
+    for (const h of heads) {
+      const c = this.channels.get(h.channelId);
+      if (!c || c.lastSeq >= h.lastSeq) continue;
+      c.lastSeq = h.lastSeq;
+      c.lastMessage = copy(h.lastMessage);
+      c.lastMessageAt = new Date(h.lastMessage.createdAt);
+    }
+  }
+
+  // ---- members ----
+
+  async listMembers(channelId: string): Promise<MemberRecord[]> {
+    this.check("listMembers");
+    return [...this.members.values()].filter((m) => m.channelId === channelId).map(copy);
+  }
+
+  async listMemberships(userId: string): Promise<MemberRecord[]> {
+    this.check("listMemberships");
+    return [...this.members.values()].filter((m) => m.userId === userId).map(copy);
+  }
+
+  async getMember(channelId: string, userId: string): Promise<MemberRecord | null> {
+    this.check("getMember");
+    const m = this.members.get(memberKey(channelId, userId));
+    return m ? copy(m) : null;
+  }
+
+  async addMembers(channelId: string, members: readonly MemberRecord[]): Promise<void> {
+    this.check("addMembers");
+    this.insertMembers(members);
+    this.refreshMemberCount(channelId);
+  }
+
+  async removeMember(channelId: string, userId: string): Promise<boolean> {
+    this.check("removeMember");
+    const removed = this.members.delete(memberKey(channelId, userId));
+    this.refreshMemberCount(channelId);
+    return removed;
+  }
+
+  async setRole(channelId: string, userId: string, role: Role): Promise<void> {
+    this.check("setRole");
+    const m = this.members.get(memberKey(channelId, userId));
+    if (m) m.role = role;
+  }
+
+  async raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void> {
+    this.check("raiseReceipts");
+    for (const r of marks) {
+      const m = this.members.get(memberKey(r.channelId, r.userId));
+      if (!m) continue;
+      m.lastDeliveredSeq = Math.max(m.lastDeliveredSeq, r.lastDeliveredSeq);
+      m.lastReadSeq = Math.max(m.lastReadSeq, r.lastReadSeq);
+    }
+  }
+
+  private insertMembers(members: readonly MemberRecord[]): void {
+    for (const m of members) {
+      const k = memberKey(m.channelId, m.userId);
+      if (!this.members.has(k)) this.members.set(k, copy(m));
+    }
+  }
+
+  private refreshMemberCount(channelId: string): void {
+    const c = this.channels.get(channelId);
+    if (c) c.memberCount = [...this.members.values()].filter((m) => m.channelId === channelId).length;
+  }
+
+  // ---- messages ----
+
+  override async lastSeq(channelId: string): Promise<number> {
+    this.check("lastSeq");
+    return super.lastSeq(channelId);
+  }
+
+  override async insertOrdered(docs: StoredMessage[]): Promise<InsertOutcome> {
+    this.check("insertOrdered");
+    return super.insertOrdered(docs.map(copy));
+  }
+
+  override async findByClientMsgId(
+    channelId: string,
+    senderId: string,
+    clientMsgId: string,
+  ): Promise<StoredMessage | null> {
+    this.check("findByClientMsgId");
+    const m = await super.findByClientMsgId(channelId, senderId, clientMsgId);
+    return m ? copy(m) : null;
+  }
+
+  async lastMessage(channelId: string): Promise<StoredMessage | null> {
+    this.check("lastMessage");
+    let top: StoredMessage | null = null;
+    for (const m of this.byId.values()) if (m.channelId === channelId && (!top || m.seq > top.seq)) top = m;
+    return top ? copy(top) : null;
+  }
+
+  /** Messages with `from <= seq <= to`, ascending. */
+  private range(channelId: string, from: number, to: number): StoredMessage[] {
+    return [...this.byId.values()]
+      .filter((m) => m.channelId === channelId && m.seq >= from && m.seq <= to)
+      .sort((a, b) => a.seq - b.seq)
+      .map(copy);
+  }
+
+  async messagesAfter(
+    channelId: string,
+    afterSeq: number,
+    limit: number,
+    beforeSeq?: number,
+  ): Promise<StoredMessage[]> {
+    this.check("messagesAfter");
+    return this.range(channelId, afterSeq + 1, Math.min(afterSeq + limit, (beforeSeq ?? Infinity) - 1));
+  }
+
+  async messagesBefore(channelId: string, beforeSeq: number | null, limit: number): Promise<StoredMessage[]> {
+    this.check("messagesBefore");
+    const top = beforeSeq === null ? await super.lastSeq(channelId) : beforeSeq - 1;
+    return this.range(channelId, Math.max(1, top - limit + 1), top);
+  }
+
+  // ---- files ----
+
+  async saveFile(
+    meta: Omit<FileRecord, "id" | "size" | "createdAt">,
+    content: Readable,
+  ): Promise<FileRecord> {
+    this.check("saveFile");
+    const parts: Buffer[] = [];
+    for await (const c of content) parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+    const bytes = Buffer.concat(parts);
+    const record: FileRecord = { id: objectId(), ...meta, size: bytes.length, createdAt: new Date() };
+    this.files.set(record.id, { record, content: bytes });
+    return copy(record);
+  }
+
+  async getFile(id: string): Promise<FileRecord | null> {
+    this.check("getFile");
+    const f = this.files.get(id);
+    return f ? copy(f.record) : null;
+  }
+
+  async getFiles(ids: readonly string[]): Promise<FileRecord[]> {
+    this.check("getFiles");
+    return [...new Set(ids)].flatMap((id) => {
+      const f = this.files.get(id);
+      return f ? [copy(f.record)] : [];
+    });
+  }
+
+  openFile(id: string): Readable {
+    this.check("openFile");
+    if (!isObjectId(id)) throw new ProtocolError("NOT_FOUND", "no such file");
+    const f = this.files.get(id);
+    if (!f) {
+      const r = new Readable({ read() {} });
+      process.nextTick(() => r.destroy(new Error(`FileNotFound: file ${id} was not found`)));
+      return r;
+    }
+    return Readable.from([Buffer.from(f.content)]);
+  }
+
+  async deleteFile(id: string): Promise<void> {
+    this.check("deleteFile");
+    this.files.delete(id);
+  }
+
+  // ---- lifecycle ----
+
+  async ping(): Promise<boolean> {
+    return !this.unavailable;
+  }
+
+  async close(): Promise<void> {}
+}
