@@ -2,10 +2,12 @@
 // processes, and measures the chat's throughput and latencies next to two baselines run in the same process:
 // the broker floor (raw publish-confirm-consume) and the store ceiling (raw FerretDB inserts).
 // Other modes: `--sweep` (defaults sweep, sweep.ts), `--latency` (where light-load latency goes, latency.ts),
-// `--idle-rss` (idle memory of the chat-node image beside the tsx process, idle-rss.ts).
+// `--idle-rss` (idle memory of the chat-node image beside the tsx process, idle-rss.ts), `--balance`
+// (connection balance after a scale-out on the real node, balance.ts).
 // `--chat-node=<commit>` runs that commit's chat-node (exported into bench/out/) instead of the working tree.
 import { join } from "node:path";
 import { repoRoot, startMongo, startRabbitMQ, startRedis } from "@vibetalk/testkit";
+import { runBalanceBench } from "./balance.js";
 import { brokerFloor, storeCeiling } from "./baselines.js";
 import { runChatBench, startChatNodes, type ChatBenchOptions } from "./chat.js";
 import { idleRssSection, measureIdleRss } from "./idle-rss.js";
@@ -156,13 +158,15 @@ async function idleRss(): Promise<void> {
   }
 }
 
-const entry = process.argv.includes("--idle-rss")
-  ? idleRss
-  : process.argv.includes("--latency")
-    ? () => runLatencyProbe(process.argv)
-    : process.argv.includes("--sweep")
-      ? () => runSweep(process.argv)
-      : main;
+const entry = process.argv.includes("--balance")
+  ? () => runBalanceBench(process.argv)
+  : process.argv.includes("--idle-rss")
+    ? idleRss
+    : process.argv.includes("--latency")
+      ? () => runLatencyProbe(process.argv)
+      : process.argv.includes("--sweep")
+        ? () => runSweep(process.argv)
+        : main;
 entry().catch((err: unknown) => {
   console.error(err);
   process.exit(1);
