@@ -206,7 +206,7 @@ export function buildDeployment(cluster: ChatCluster, o: { initialReplicas?: num
       ...(replicas === undefined ? {} : { replicas }),
       revisionHistoryLimit: 5,
       selector: { matchLabels: selectorLabels(name) },
-      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       template: podTemplate(cluster),
     },
   };

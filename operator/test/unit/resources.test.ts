@@ -82,6 +82,16 @@ test("Deployment: name, replicas, selector matches the pod labels", () => {
     assert.equal(pod.metadata?.labels?.[k], v);
 });
 
+test("Deployment rolls one pod at a time whatever the size: a new pod Ready before an old one drains", () => {
+  for (const replicas of [2, 10, 40]) {
+    const { spec } = deploymentParts({ replicas });
+    assert.deepEqual(spec.strategy, {
+      type: "RollingUpdate",
+      rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+    });
+  }
+});
+
 test("Deployment: image, probes on the ops port, ports, grace period = drainSeconds + margin, service account", () => {
   const { podSpec, container } = deploymentParts({ drainSeconds: 40 });
   assert.equal(podSpec.serviceAccountName, "demo-chat-node");
