@@ -74,17 +74,19 @@ export async function balanceConnections(
   const { namespace, name } = cluster.metadata;
   const clusterKey = `${namespace}/${name}`;
   if (blockedBy(clusterState(deployment, pods)) !== undefined) return undefined;
+  // the Ready pods (not blocked: every pod still on its way is; an ended one is left out)
+  const plan = planShed(
+    pods.filter(isPodReady).map((p) => ({ name: p.metadata?.name ?? "", connections: podConnections(p) })),
+    s,
+  );
+  // balanced, or only pods below the band (they fill from new connections): nothing to publish
+  if (Object.keys(plan.shed).length === 0) return undefined;
   const cmName = ownedNames(name).partitionsConfigMap;
   const cm = await d.api.getConfigMap(namespace, cmName);
   const rv = cm?.metadata?.resourceVersion;
   if (!cm || !rv) return undefined;
   const previous = decodeBalanceRound(cm.data?.[BALANCE_KEY]);
   const now = d.clock.now();
-  const plan = planShed(
-    pods.map((p) => ({ name: p.metadata?.name ?? "", connections: podConnections(p) })),
-    s,
-  );
-  if (Object.keys(plan.shed).length === 0) return undefined;
   const wait = msUntilNextRound(previous?.at, s.intervalSeconds, now);
   if (wait > 0) return wait;
   const round = {
