@@ -3,27 +3,38 @@
 // suites run on the in-memory fakes in test/unit/fakes.test.ts. A server that cannot start fails
 // the suite.
 import { after, before } from "node:test";
-import { startMongo, startRedis, type MongoService, type RedisService } from "@vibetalk/testkit";
+import {
+  startMongo,
+  startRabbitMQ,
+  startRedis,
+  type MongoService,
+  type RabbitMQService,
+  type RedisService,
+} from "@vibetalk/testkit";
 import { Redis } from "ioredis";
 import { MongoStore } from "../../src/adapters/mongo-store.js";
+import { RabbitBroker } from "../../src/adapters/rabbit-broker.js";
 import { RedisPresence } from "../../src/adapters/redis-presence.js";
+import { createLogger } from "../../src/logger.js";
+import { brokerContract } from "../support/contracts/broker.js";
 import { presenceContract } from "../support/contracts/presence.js";
 import { storeContract } from "../support/contracts/store.js";
 
 let mongo: MongoService | undefined;
 let redisServer: RedisService | undefined;
+let rabbit: RabbitMQService | undefined;
 let store: MongoStore | undefined;
 let redis: Redis | undefined;
 
 before(async () => {
-  [mongo, redisServer] = await Promise.all([startMongo(), startRedis()]);
+  [mongo, redisServer, rabbit] = await Promise.all([startMongo(), startRedis(), startRabbitMQ()]);
   store = await MongoStore.connect(mongo.url);
   redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
 });
 after(async () => {
   await store?.close();
   redis?.disconnect();
-  await Promise.all([mongo?.stop(), redisServer?.stop()]);
+  await Promise.all([mongo?.stop(), redisServer?.stop(), rabbit?.stop()]);
 });
 
 /** A server the suite's `before` started, or a clear failure naming it. */
@@ -36,4 +47,25 @@ storeContract("MongoStore on FerretDB", () => started("FerretDB", store));
 presenceContract(
   "RedisPresence on Redis",
   (nodeId, ttlMs) => new RedisPresence(started("Redis", redis), nodeId, ttlMs),
+);
+
+const PARTITIONS = 32;
+const FANOUT_MAX = 5;
+const log = createLogger("error", "contracts");
+brokerContract(
+  "RabbitBroker on RabbitMQ",
+  (nodeId) =>
+    RabbitBroker.connect({
+      url: started("RabbitMQ", rabbit).url,
+      nodeId,
+      partitions: PARTITIONS,
+      userExchanges: 2,
+      bindChannels: 2,
+      nodeQueueExpiresMs: 60_000,
+      nodePrefetch: 1000,
+      fanoutMaxRecipients: FANOUT_MAX,
+      publishTimeoutMs: 5000,
+      log,
+    }),
+  { partitions: PARTITIONS, fanoutMaxRecipients: FANOUT_MAX, quietMs: 200 },
 );

@@ -204,6 +204,7 @@ export function storeContract(name: string, make: () => Store | Promise<Store>):
     });
     await s.raiseChannelHeads([head(7, "seven")]);
     await s.raiseChannelHeads([head(5, "five"), { ...head(9, "nine"), channelId: s.newId() }]);
+    await s.raiseChannelHeads([head(7, "seven again")]);
     const c = await s.getChannel(id);
     assert.equal(c?.lastSeq, 7);
     assert.equal(c?.lastMessage?.body, "seven");
