@@ -103,7 +103,12 @@ export async function runBalanceBench(argv: string[]): Promise<void> {
     await sleep(3000);
     const tb = Date.now();
     await cluster.patchSpec({ rebalance: { enabled: true } });
-    const balanced = await waitBalanced(cluster, { timeoutMs: 600_000, expectPods: 4, log });
+    const balanced = await waitBalanced(cluster, {
+      timeoutMs: 600_000,
+      expectPods: 4,
+      expectTotal: clients.length,
+      log,
+    });
     const balanceMs = Date.now() - tb;
     const round = await latestRound(cluster);
     const shed = await shedTotal(cluster);

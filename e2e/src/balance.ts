@@ -117,10 +117,19 @@ export async function shedTotal(cluster: VibeTalkCluster): Promise<number> {
   return sum;
 }
 
-/** Polls the pods' counts until every pod is within the band; returns the time it took and the samples. */
+/**
+ * Polls the pods' counts until every pod is within the band with all `expectTotal` sockets counted (none
+ * still reconnecting); returns the time it took and the samples.
+ */
 export async function waitBalanced(
   cluster: VibeTalkCluster,
-  o: { timeoutMs: number; tolerance?: number; log?: (m: string) => void; expectPods: number },
+  o: {
+    timeoutMs: number;
+    tolerance?: number;
+    log?: (m: string) => void;
+    expectPods: number;
+    expectTotal: number;
+  },
 ): Promise<{ ms: number; counts: Record<string, number>; samples: string[] }> {
   const t0 = Date.now();
   const samples: string[] = [];
@@ -133,7 +142,12 @@ export async function waitBalanced(
       o.log?.(samples.at(-1)!);
       last = line;
     }
-    if (Object.keys(counts).length === o.expectPods && withinBand(counts, o.tolerance ?? 0.2))
+    const sum = Object.values(counts).reduce((x, y) => x + y, 0);
+    if (
+      Object.keys(counts).length === o.expectPods &&
+      sum === o.expectTotal &&
+      withinBand(counts, o.tolerance ?? 0.2)
+    )
       return { ms: Date.now() - t0, counts, samples };
     if (Date.now() - t0 > o.timeoutMs)
       throw new Error(`not within the band after ${o.timeoutMs} ms:\n${samples.join("\n")}`);

@@ -119,7 +119,12 @@ test("spec.rebalance on: every pod ends within ±20 % of the average; messages s
 
   const t0 = Date.now();
   await cluster.patchSpec({ rebalance: { enabled: true } });
-  const balanced = await waitBalanced(cluster, { timeoutMs: 180_000, expectPods: 4, log });
+  const balanced = await waitBalanced(cluster, {
+    timeoutMs: 180_000,
+    expectPods: 4,
+    expectTotal: total,
+    log,
+  });
   log(`within ±20 % of the average after ${balanced.ms} ms (spec patched at +0)`);
   // the last round's sockets have reconnected; messages keep flowing a little longer
   await sleep(5000);

@@ -17,6 +17,8 @@ export interface PodLoad {
 }
 
 export interface ShedPlan {
+  /** Connections over the pods given. */
+  total: number;
   /** Connections per pod over the pods given. */
   average: number;
   /** The band [lower, upper] around the average. */
@@ -52,7 +54,7 @@ export function planShed(pods: readonly PodLoad[], s: BalanceSettings): ShedPlan
     const k = Math.min(excess, bound);
     if (k > 0) shed[p.name] = k;
   }
-  return { average, lower, upper, shed, balanced };
+  return { total, average, lower, upper, shed, balanced };
 }
 
 /** What stops a round: rounds run only on a settled cluster (no drain, no rollout, no pod on its way). */
@@ -93,13 +95,32 @@ export function blockedBy(state: ClusterState): string | undefined {
   return undefined;
 }
 
-/** Milliseconds until the next round may run (0: now), given the previous round's time. */
-export function msUntilNextRound(previousAt: string | undefined, intervalSeconds: number, now: Date): number {
-  if (previousAt === undefined) return 0;
-  const at = Date.parse(previousAt);
+/** The previous round is taken as landed once the connections are back to this share of its total. */
+export const LANDED_SHARE = 0.95;
+
+/**
+ * Milliseconds until the next round may run (0: now): at least `intervalSeconds` after the previous one,
+ * and, until three intervals have passed, only once the connections are back to `LANDED_SHARE` of the
+ * previous round's total (its shed sockets reconnected: an average computed while they are in flight is
+ * too low and would shed too much). Clients that leave for good delay a round by two intervals at most.
+ */
+export function msUntilNextRound(
+  previous: { at: string; total?: number } | undefined,
+  intervalSeconds: number,
+  now: Date,
+  total: number,
+): number {
+  if (previous === undefined) return 0;
+  const at = Date.parse(previous.at);
   if (Number.isNaN(at)) return 0;
+  const interval = intervalSeconds * 1000;
   const elapsed = now.getTime() - at;
   // a previous round stamped far ahead of this clock (another instance's) does not block for ever
-  if (elapsed < -intervalSeconds * 1000) return 0;
-  return Math.max(0, intervalSeconds * 1000 - Math.max(0, elapsed));
+  if (elapsed < -interval) return 0;
+  const wait = interval - Math.max(0, elapsed);
+  if (wait > 0) return wait;
+  const landing = previous.total !== undefined && total < previous.total * LANDED_SHARE;
+  if (!landing) return 0;
+  const giveUp = 3 * interval - elapsed;
+  return giveUp > 0 ? Math.min(giveUp, 2000) : 0;
 }

@@ -87,7 +87,7 @@ export async function balanceConnections(
   if (!cm || !rv) return undefined;
   const previous = decodeBalanceRound(cm.data?.[BALANCE_KEY]);
   const now = d.clock.now();
-  const wait = msUntilNextRound(previous?.at, s.intervalSeconds, now);
+  const wait = msUntilNextRound(previous, s.intervalSeconds, now, plan.total);
   if (wait > 0) return wait;
   const round = {
     round: (previous?.round ?? 0) + 1,
@@ -97,6 +97,7 @@ export async function balanceConnections(
     windowMs: s.jitterSeconds * 1000,
     average: Math.round(plan.average * 10) / 10,
     shed: plan.shed,
+    total: plan.total,
   };
   try {
     await d.api.patchConfigMapData(namespace, cmName, { [BALANCE_KEY]: encodeBalanceRound(round) }, rv);

@@ -10,6 +10,7 @@ const loads = (...counts: number[]): PodLoad[] =>
 
 test("2 → 4 under 6,000 connections: the two full pods shed a fifth each, towards the average of 1,500", () => {
   const plan = planShed(loads(3000, 3000, 0, 0), SETTINGS);
+  assert.equal(plan.total, 6000);
   assert.equal(plan.average, 1500);
   assert.equal(plan.lower, 1200);
   assert.equal(plan.upper, 1800);
@@ -150,12 +151,25 @@ test("no round during a drain, a rollout, or while pods are on their way", () =>
 
 test("rounds are at least the interval apart", () => {
   const at = "2026-12-02T04:00:00.000Z";
-  assert.equal(msUntilNextRound(undefined, 15, new Date(at)), 0);
-  assert.equal(msUntilNextRound(at, 15, new Date("2026-12-02T04:00:05.000Z")), 10_000);
-  assert.equal(msUntilNextRound(at, 15, new Date("2026-12-02T04:00:15.000Z")), 0);
+  const t = (iso: string) => new Date(iso);
+  assert.equal(msUntilNextRound(undefined, 15, t(at), 100), 0);
+  assert.equal(msUntilNextRound({ at }, 15, t("2026-12-02T04:00:05.000Z"), 100), 10_000);
+  assert.equal(msUntilNextRound({ at }, 15, t("2026-12-02T04:00:15.000Z"), 100), 0);
   // a round stamped slightly ahead of this clock waits the whole interval; far ahead, it does not block
-  assert.equal(msUntilNextRound(at, 15, new Date("2026-12-02T03:59:59.000Z")), 15_000);
-  assert.equal(msUntilNextRound(at, 15, new Date("2026-12-02T03:00:00.000Z")), 0);
+  assert.equal(msUntilNextRound({ at }, 15, t("2026-12-02T03:59:59.000Z"), 100), 15_000);
+  assert.equal(msUntilNextRound({ at }, 15, t("2026-12-02T03:00:00.000Z"), 100), 0);
+});
+
+test("the next round waits for the last one's sockets to land, two more intervals at most", () => {
+  const prev = { at: "2026-12-02T04:00:00.000Z", total: 6000 };
+  const t = (iso: string) => new Date(iso);
+  // 1,200 sockets still reconnecting after the interval: wait (and look again within 2 s)
+  assert.equal(msUntilNextRound(prev, 15, t("2026-12-02T04:00:16.000Z"), 4800), 2000);
+  // back to 95 %: go
+  assert.equal(msUntilNextRound(prev, 15, t("2026-12-02T04:00:16.000Z"), 5700), 0);
+  // clients that left for good hold the next round back until three intervals, no longer
+  assert.equal(msUntilNextRound(prev, 15, t("2026-12-02T04:00:44.000Z"), 4800), 1000);
+  assert.equal(msUntilNextRound(prev, 15, t("2026-12-02T04:00:45.000Z"), 4800), 0);
 });
 
 test("balance.json round-trips, and a malformed one reads as none", () => {
@@ -166,6 +180,7 @@ test("balance.json round-trips, and a malformed one reads as none", () => {
     windowMs: 5000,
     average: 1500,
     shed: { "chat-b": 600, "chat-a": 600 },
+    total: 6000,
   };
   const text = encodeBalanceRound(r);
   assert.equal(text.indexOf("chat-a") < text.indexOf("chat-b"), true);

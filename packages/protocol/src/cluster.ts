@@ -155,6 +155,11 @@ export interface BalanceRound {
   average: number;
   /** Pod name → sockets to shed this round (pods within the band are absent). */
   shed: Record<string, number>;
+  /**
+   * Connections over the Ready pods the round was computed from: the next round waits until the count is
+   * back near it (the shed sockets have landed), so it is not computed from an average missing them.
+   */
+  total?: number;
 }
 
 export function encodeBalanceRound(r: BalanceRound): string {
@@ -175,15 +180,23 @@ export function decodeBalanceRound(text: string | undefined): BalanceRound | und
   if (typeof v !== "object" || v === null) return undefined;
   const r = v as Partial<Record<keyof BalanceRound, unknown>>;
   const count = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0;
-  if (!count(r.round) || !count(r.windowMs)) return undefined;
-  if (typeof r.average !== "number" || !Number.isFinite(r.average) || r.average < 0) return undefined;
-  if (typeof r.at !== "string" || Number.isNaN(Date.parse(r.at))) return undefined;
-  if (typeof r.expiresAt !== "string" || Number.isNaN(Date.parse(r.expiresAt))) return undefined;
+  const time = (x: unknown): x is string => typeof x === "string" && !Number.isNaN(Date.parse(x));
+  const amount = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && x >= 0;
+  if (!count(r.round) || !count(r.windowMs) || !amount(r.average)) return undefined;
+  if (!time(r.at) || !time(r.expiresAt)) return undefined;
   if (typeof r.shed !== "object" || r.shed === null || Array.isArray(r.shed)) return undefined;
   const shed: Record<string, number> = {};
   for (const [pod, n] of Object.entries(r.shed)) {
     if (pod === "" || !count(n)) return undefined;
     shed[pod] = n;
   }
-  return { round: r.round, at: r.at, expiresAt: r.expiresAt, windowMs: r.windowMs, average: r.average, shed };
+  return {
+    round: r.round,
+    at: r.at,
+    expiresAt: r.expiresAt,
+    windowMs: r.windowMs,
+    average: r.average,
+    shed,
+    ...(count(r.total) ? { total: r.total } : {}),
+  };
 }
