@@ -92,8 +92,9 @@ export async function balanceConnections(
   const round = {
     round: (previous?.round ?? 0) + 1,
     at: now.toISOString(),
-    // void before the next round may start, so a stale one never refuses sockets for long
-    expiresAt: new Date(now.getTime() + s.intervalSeconds * 1000).toISOString(),
+    // the shedding pods refuse new sockets above the average until then: while the shed sockets land
+    // (as long as the next round may wait for them), and not for long if the operator goes away
+    expiresAt: new Date(now.getTime() + 3 * s.intervalSeconds * 1000).toISOString(),
     windowMs: s.jitterSeconds * 1000,
     average: Math.round(plan.average * 10) / 10,
     shed: plan.shed,

@@ -147,7 +147,10 @@ export interface BalanceRound {
   round: number;
   /** RFC 3339 time the operator wrote it; rounds are at least the interval apart. */
   at: string;
-  /** After this time (RFC 3339) the round is void: a chat-node neither sheds for it nor refuses for it. */
+  /**
+   * After this time (RFC 3339) the round is void: a chat-node neither sheds for it nor refuses new sockets
+   * for it (three intervals after `at`: the shed sockets land meanwhile).
+   */
   expiresAt: string;
   /** The sockets are asked to reconnect at random moments spread over this many milliseconds (jitter). */
   windowMs: number;
