@@ -3,7 +3,8 @@
 // the broker floor (raw publish-confirm-consume) and the store ceiling (raw FerretDB inserts).
 // Other modes: `--sweep` (defaults sweep, sweep.ts), `--latency` (where light-load latency goes, latency.ts),
 // `--idle-rss` (idle memory of the chat-node image beside the tsx process, idle-rss.ts), `--balance`
-// (connection balance after a scale-out on the real node, balance.ts).
+// (connection balance after a scale-out on the real node, balance.ts), `--connections [--scenario=idle]`
+// (connection scale beside a bare Socket.IO server, connections.ts).
 // `--chat-node=<commit>` runs that commit's chat-node (exported into bench/out/) instead of the working tree.
 import { join } from "node:path";
 import { repoRoot, startMongo, startRabbitMQ, startRedis } from "@vibetalk/testkit";
@@ -14,6 +15,7 @@ import { idleRssSection, measureIdleRss } from "./idle-rss.js";
 import { runLatencyProbe } from "./latency.js";
 import { writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
+import { runConnectionsBench } from "./connections.js";
 import { ms } from "./stats.js";
 import { runSweep } from "./sweep.js";
 
@@ -158,15 +160,17 @@ async function idleRss(): Promise<void> {
   }
 }
 
-const entry = process.argv.includes("--balance")
-  ? () => runBalanceBench(process.argv)
-  : process.argv.includes("--idle-rss")
-    ? idleRss
-    : process.argv.includes("--latency")
-      ? () => runLatencyProbe(process.argv)
-      : process.argv.includes("--sweep")
-        ? () => runSweep(process.argv)
-        : main;
+const entry = process.argv.includes("--connections")
+  ? () => runConnectionsBench(process.argv)
+  : process.argv.includes("--balance")
+    ? () => runBalanceBench(process.argv)
+    : process.argv.includes("--idle-rss")
+      ? idleRss
+      : process.argv.includes("--latency")
+        ? () => runLatencyProbe(process.argv)
+        : process.argv.includes("--sweep")
+          ? () => runSweep(process.argv)
+          : main;
 entry().catch((err: unknown) => {
   console.error(err);
   process.exit(1);

@@ -1,0 +1,519 @@
+// Connection scale (issue 17, items 3 and 4): `npm run bench -- --connections [--scenario=idle] [--write]`.
+// Starts real Redis, RabbitMQ and FerretDB, K chat-node processes splitting the partitions, a bare Socket.IO
+// server (bare-server.ts, the baseline) and client processes (client-fleet.ts), then, in one run:
+//   1. the baseline: N/K WebSocket clients to the bare server (as many as each chat-node will hold);
+//   2. the chat: N clients, each its own user with a session token, spread evenly over the chat-nodes.
+// For each server process: connect rate, RSS per connection (RSS after a settle period minus RSS before,
+// ÷ connections) with the V8 heap's share, event-loop delay p99 while connecting and while idle, CPU; Redis
+// commands per connection. Every process gets the open-files hard limit as its soft limit, which caps one
+// process at about that many sockets: K defaults to N / 18,000 rounded up (at least 2). Targets only the
+// 127.0.0.0/8 servers it started. Ctrl-C stops the run; everything started is stopped and removed.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  freePort,
+  ManagedProcess,
+  repoRoot,
+  startMongo,
+  startRabbitMQ,
+  startRedis,
+  tempDir,
+  waitUntil,
+} from "@vibetalk/testkit";
+import type { BareCommand, BareReport } from "./bare-server.js";
+import {
+  ClientFleet,
+  forkRaised,
+  nextMessage,
+  openFilesLimit,
+  withOpenFilesRaised,
+  type FleetTarget,
+} from "./client-fleet.js";
+import { cpuSeconds } from "./cpu.js";
+import { flag, table, writeSection } from "./report.js";
+import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
+
+const num = (name: string, d: number): number => Number(process.env[name] ?? d);
+const MiB = 1024 * 1024;
+
+/** One server process's figures over one phase. */
+interface ServerFigures {
+  name: string;
+  pid: number;
+  nofile: string;
+  connections: number;
+  idleRssMiB: number;
+  rssMiB: number;
+  rssPerConnKiB: number;
+  heapPerConnKiB: number;
+  eventLoopP99ConnectMs: number;
+  eventLoopP99IdleMs: number;
+  cpuConnectS: number;
+  cpuIdlePerSecond: number;
+}
+
+interface PhaseResult {
+  target: number;
+  connected: number;
+  errors: number;
+  errorSamples: string[];
+  seconds: number;
+  rate: number;
+  dropped: number;
+  servers: ServerFigures[];
+  clientCpuS: number;
+  redisCommands?: number;
+}
+
+interface Probe {
+  name: string;
+  pid: number;
+  /** Memory and event-loop delay since the last call (which resets it). */
+  stats(): Promise<{ rss: number; heapUsed: number; eventLoopP99Ms: number; connections: number }>;
+}
+
+function rssBytes(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) * 1024;
+}
+
+/** A Prometheus sample by metric name (the first series). */
+function sample(text: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
+  return Number(m?.[1] ?? NaN);
+}
+
+/** Total commands Redis has run (INFO stats total_commands_processed), over a raw RESP connection. */
+function redisCommands(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, "127.0.0.1");
+    let buf = "";
+    s.setTimeout(5000, () => s.destroy(new Error("redis INFO timed out")));
+    s.on("data", (d) => {
+      buf += d.toString();
+      const m = /total_commands_processed:(\d+)/.exec(buf);
+      if (m) {
+        resolve(Number(m[1]));
+        s.end();
+      }
+    });
+    s.on("error", reject);
+    s.write("INFO stats\r\n");
+  });
+}
+
+interface ChatNodeProc {
+  proc: ManagedProcess;
+  url: string;
+  opsUrl: string;
+}
+
+/** K chat-nodes as chat.ts starts them (tsx, partitions split), each with an ops port and the limit raised. */
+async function startNodes(
+  k: number,
+  env: Record<string, string>,
+  chatNodeDir: string,
+  logDir: string,
+): Promise<ChatNodeProc[]> {
+  return Promise.all(
+    Array.from({ length: k }, async (_, i) => {
+      const [port, opsPort] = [await freePort(), await freePort()];
+      const from = Math.floor((i * 64) / k);
+      const to = Math.floor(((i + 1) * 64) / k) - 1;
+      const c = withOpenFilesRaised(process.execPath, ["--import", "tsx", join(chatNodeDir, "src/main.ts")]);
+      const proc = new ManagedProcess({
+        name: `chat-node-${i}`,
+        ...c,
+        cwd: repoRoot,
+        logFile: join(logDir, `chat-node-${i}.log`),
+        env: {
+          ...process.env,
+          ...env,
+          PORT: String(port),
+          HOST: "127.0.0.1",
+          OPS_PORT: String(opsPort),
+          OPS_HOST: "127.0.0.1",
+          NODE_ID: `conn-${i}`,
+          OWNED_PARTITIONS: `${from}-${to}`,
+          LOG_LEVEL: "warn",
+        },
+      });
+      const opsUrl = `http://127.0.0.1:${opsPort}`;
+      await waitUntil(`chat-node-${i}`, proc, async () => (await fetch(`${opsUrl}/readyz`)).ok, 120_000, 250);
+      return { proc, url: `http://127.0.0.1:${port}`, opsUrl };
+    }),
+  );
+}
+
+function chatNodeProbe(n: ChatNodeProc, i: number): Probe {
+  return {
+    name: `chat-node ${i}`,
+    pid: n.proc.pid!,
+    async stats() {
+      const text = await (await fetch(`${n.opsUrl}/metrics`)).text();
+      return {
+        rss: rssBytes(n.proc.pid!),
+        heapUsed: sample(text, "vibetalk_process_nodejs_heap_size_used_bytes"),
+        eventLoopP99Ms: sample(text, "vibetalk_process_nodejs_eventloop_lag_p99_seconds") * 1000,
+        connections: sample(text, "vibetalk_connections"),
+      };
+    },
+  };
+}
+
+/** Runs one phase: the fleet opens `plan` against `probes`' servers, settles, and is closed again. */
+async function phase(
+  label: string,
+  fleet: ClientFleet,
+  plan: FleetTarget[][],
+  probes: Probe[],
+  o: { addresses: string[]; concurrency: number; timeoutMs: number; settleS: number; deadlineS: number },
+  redisPort?: number,
+): Promise<PhaseResult> {
+  const target = plan.flat().reduce((a, t) => a + t.count, 0);
+  const fleetPids = fleet.procs.map((p) => p.pid);
+  const before = await Promise.all(probes.map((p) => p.stats())); // also resets the event-loop histograms
+  const cpu0 = await Promise.all(probes.map((p) => cpuSeconds([p.pid])));
+  const clientCpu0 = await cpuSeconds(fleetPids);
+  const redis0 = redisPort ? await redisCommands(redisPort) : NaN;
+  let last = { t: performance.now(), n: 0 };
+  console.log(`[connections] ${label}: opening ${target} WebSocket clients…`);
+  const deadline = sleep(o.deadlineS * 1000, "deadline" as const, { ref: false });
+  const connecting = fleet.connect(plan, o, (connected, errors) => {
+    const t = performance.now();
+    const rate = ((connected - last.n) * 1000) / (t - last.t);
+    last = { t, n: connected };
+    console.log(
+      `[connections] ${label}: ${connected}/${target} connected, ${rate.toFixed(0)}/s, ${errors} errors`,
+    );
+  });
+  const r = await Promise.race([connecting, deadline]);
+  if (r === "deadline")
+    throw new Error(`${label}: not all connected within ${o.deadlineS} s (BENCH_DEADLINE_S)`);
+  const atConnected = await Promise.all(probes.map((p) => p.stats()));
+  const cpu1 = await Promise.all(probes.map((p) => cpuSeconds([p.pid])));
+  const clientCpu1 = await cpuSeconds(fleetPids);
+  console.log(
+    `[connections] ${label}: ${r.connected} connected in ${r.seconds.toFixed(1)} s (${(r.connected / r.seconds).toFixed(0)}/s), ${r.errors} errors; settling ${o.settleS} s…`,
+  );
+  await sleep(o.settleS * 1000);
+  const after = await Promise.all(probes.map((p) => p.stats()));
+  const cpu2 = await Promise.all(probes.map((p) => cpuSeconds([p.pid])));
+  const redis1 = redisPort ? await redisCommands(redisPort) : NaN;
+  const dropped = await fleet.disconnect();
+  const servers = probes.map((p, i): ServerFigures => {
+    const n = after[i]!.connections;
+    return {
+      name: p.name,
+      pid: p.pid,
+      nofile: openFilesLimit(p.pid).soft,
+      connections: n,
+      idleRssMiB: before[i]!.rss / MiB,
+      rssMiB: after[i]!.rss / MiB,
+      rssPerConnKiB: (after[i]!.rss - before[i]!.rss) / n / 1024,
+      heapPerConnKiB: (after[i]!.heapUsed - before[i]!.heapUsed) / n / 1024,
+      eventLoopP99ConnectMs: atConnected[i]!.eventLoopP99Ms,
+      eventLoopP99IdleMs: after[i]!.eventLoopP99Ms,
+      cpuConnectS: cpu1[i]! - cpu0[i]!,
+      cpuIdlePerSecond: (cpu2[i]! - cpu1[i]!) / o.settleS,
+    };
+  });
+  return {
+    target,
+    connected: r.connected,
+    errors: r.errors,
+    errorSamples: r.errorSamples,
+    seconds: r.seconds,
+    rate: r.connected / r.seconds,
+    dropped,
+    servers,
+    clientCpuS: clientCpu1 - clientCpu0,
+    ...(redisPort ? { redisCommands: redis1 - redis0 } : {}),
+  };
+}
+
+/** Splits `total` clients over `procs` client processes and `urls` evenly (remainders to the first ones). */
+function spread(total: number, procs: number, urls: string[], jwtSecret?: string): FleetTarget[][] {
+  const share = (n: number, parts: number, i: number) => Math.floor(n / parts) + (i < n % parts ? 1 : 0);
+  return Array.from({ length: procs }, (_, p) => {
+    const mine = share(total, procs, p);
+    return urls
+      .map((url, u) => ({
+        url,
+        count: share(mine, urls.length, (u + p) % urls.length),
+        ...(jwtSecret ? { jwtSecret } : {}),
+      }))
+      .filter((t) => t.count > 0);
+  });
+}
+
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "–");
+const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : "–");
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+export async function runConnectionsBench(argv: string[]): Promise<void> {
+  const scenario = flag(argv, "scenario") ?? "idle";
+  if (scenario !== "idle") throw new Error(`--scenario=${scenario}: only "idle" is built so far`);
+  const n = num("BENCH_CONNECTIONS", 20_000);
+  const perProcess = num("BENCH_CLIENTS_PER_PROCESS", 18_000);
+  const k = num("BENCH_NODES", Math.max(2, Math.ceil(n / perProcess)));
+  const fleetProcs = Math.max(1, Math.ceil(n / perProcess));
+  const addressCount = num("BENCH_SOURCE_ADDRESSES", Math.max(4, Math.ceil(n / 10_000)));
+  const addresses = Array.from({ length: addressCount }, (_, i) => `127.0.0.${i + 2}`);
+  const o = {
+    addresses,
+    concurrency: num("BENCH_CONCURRENCY", 64),
+    timeoutMs: 30_000,
+    settleS: num("BENCH_SETTLE_S", 15),
+    deadlineS: num("BENCH_DEADLINE_S", 600),
+  };
+  const perNode = Math.ceil(n / k);
+  const src = await chatNodeSource(chatNodeSpec(argv));
+  const mine = openFilesLimit("self");
+  console.log(
+    `[connections] ${src.label}; ${n} connections over ${k} chat-nodes (${perNode} each), baseline ${perNode} to a bare Socket.IO server; ${fleetProcs} client processes, source addresses ${addresses[0]}–${addresses.at(-1)}; open files here ${mine.soft} (hard ${mine.hard})`,
+  );
+  if (Number(mine.hard) < perNode + 500)
+    console.log(
+      `[connections] the hard open-files limit ${mine.hard} is below the ${perNode} sockets each server holds: expect EMFILE (raise BENCH_NODES)`,
+    );
+
+  const stopping: (() => Promise<void> | void)[] = [];
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.log("[connections] interrupted: stopping everything (Ctrl-C again to kill)…");
+    void cleanUp().then(() => process.exit(130));
+  };
+  const cleanUp = async () => {
+    for (const s of stopping.splice(0).reverse()) await Promise.resolve(s()).catch(() => undefined);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    console.log("[connections] starting Redis, RabbitMQ, FerretDB…");
+    const [redis, rabbit, mongo] = await Promise.all([startRedis(), startRabbitMQ(), startMongo()]);
+    stopping.push(() => Promise.all([redis.stop(), rabbit.stop(), mongo.stop()]).then(() => undefined));
+    const logs = await tempDir("bench-connections");
+    stopping.push(() => logs.remove());
+    const jwtSecret = randomBytes(24).toString("hex");
+    console.log(
+      `[connections] starting ${k} chat-nodes, the bare Socket.IO server, ${fleetProcs} client processes…`,
+    );
+    const procs: ManagedProcess[] = [];
+    stopping.push(() => Promise.all(procs.map((p) => p.stop(30_000))).then(() => undefined));
+    const bare = forkRaised("bare-server.ts");
+    stopping.push(() => void bare.kill("SIGKILL"));
+    const barePort = await nextMessage<BareReport, number>(
+      bare,
+      (m) => (m.t === "listening" ? m.port : undefined),
+      60_000,
+    );
+    const fleet = await ClientFleet.start(fleetProcs);
+    stopping.push(() => fleet.stop());
+    const nodes = await startNodes(
+      k,
+      { REDIS_URL: redis.url, RABBITMQ_URL: rabbit.url, MONGODB_URL: mongo.url, JWT_SECRET: jwtSecret },
+      src.dir,
+      logs.path,
+    );
+    procs.push(...nodes.map((x) => x.proc));
+    const bareProbe: Probe = {
+      name: "bare Socket.IO",
+      pid: bare.pid!,
+      async stats() {
+        bare.send({ t: "stats" } satisfies BareCommand);
+        return nextMessage<BareReport, BareReport & { t: "stats" }>(
+          bare,
+          (m) => (m.t === "stats" ? m : undefined),
+          30_000,
+        );
+      },
+    };
+    console.log(
+      `[connections] open files: client processes ${fleet.procs.map((p) => p.nofile.soft).join(", ")}; chat-nodes ${nodes.map((x) => openFilesLimit(x.proc.pid!).soft).join(", ")}; bare ${openFilesLimit(bare.pid!).soft}`,
+    );
+    await sleep(5000); // the same quiet start for every server before its idle RSS is read
+    const baseline = await phase(
+      "bare Socket.IO",
+      fleet,
+      spread(perNode, fleetProcs, [`http://127.0.0.1:${barePort}`]),
+      [bareProbe],
+      o,
+    );
+    const chat = await phase(
+      "chat-nodes",
+      fleet,
+      spread(
+        n,
+        fleetProcs,
+        nodes.map((x) => x.url),
+        jwtSecret,
+      ),
+      nodes.map(chatNodeProbe),
+      o,
+      redis.port,
+    );
+    const body = connectionsSection(
+      {
+        n,
+        k,
+        perNode,
+        fleetProcs,
+        addresses,
+        concurrency: o.concurrency,
+        settleS: o.settleS,
+        src: src.label,
+        nofile: mine,
+      },
+      baseline,
+      chat,
+    );
+    console.log(body);
+    if (argv.includes("--write")) {
+      await writeSection(join(repoRoot, "bench/RESULTS.md"), { heading: "Connection scale", body });
+      console.log("[connections] wrote the Connection scale section of bench/RESULTS.md");
+    }
+  } finally {
+    await cleanUp();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+interface RunInfo {
+  n: number;
+  k: number;
+  perNode: number;
+  fleetProcs: number;
+  addresses: string[];
+  concurrency: number;
+  settleS: number;
+  src: string;
+  nofile: { soft: string; hard: string };
+}
+
+export function connectionsSection(r: RunInfo, bare: PhaseResult, chat: PhaseResult): string {
+  const b = bare.servers[0]!;
+  const chatRss = median(chat.servers.map((s) => s.rssPerConnKiB));
+  const chatRatePerNode = chat.rate / r.k;
+  const rows = (p: PhaseResult) =>
+    p.servers.map((s) => [
+      s.name,
+      f0(s.connections),
+      s.nofile,
+      f0(s.idleRssMiB),
+      f0(s.rssMiB),
+      f1(s.rssPerConnKiB),
+      f1(s.heapPerConnKiB),
+      f1(s.eventLoopP99ConnectMs),
+      f1(s.eventLoopP99IdleMs),
+      f1(s.cpuConnectS),
+      `${f1((s.cpuConnectS * 1e6) / s.connections)} µs`,
+      `${f1(s.cpuIdlePerSecond * 100)} %`,
+    ]);
+  const maxLoop = Math.max(
+    ...chat.servers.map((s) => Math.max(s.eventLoopP99ConnectMs, s.eventLoopP99IdleMs)),
+  );
+  return [
+    `Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${r.src}, this machine (2 cores, 24 GiB, shared with other sessions' tests). Command:`,
+    "",
+    "```sh",
+    `BENCH_CONNECTIONS=${r.n} npm run bench -- --connections --scenario=idle --write`,
+    "```",
+    "",
+    `${r.k} chat-nodes (\`node --import tsx\`, real Redis, RabbitMQ, FerretDB, the 64 partitions split) hold ${r.n} WebSocket`,
+    `clients, each its own user with a session token; the baseline, in the same run and before them, is a bare Socket.IO`,
+    `server (same Node.js, run the same way, no auth, adapter or handlers) holding ${r.perNode} clients, as many as each`,
+    `chat-node. Clients: ${r.fleetProcs} child processes, ${r.concurrency} handshakes in flight each, bound to source addresses`,
+    `${r.addresses[0]}–${r.addresses.at(-1)}. Open-files limit: each process raises its soft limit to the hard limit, here ${r.nofile.hard},`,
+    `which caps one process at about that many sockets (an unprivileged process cannot raise the hard limit). RSS per`,
+    `connection: RSS ${r.settleS} s after the last handshake minus RSS just before the first, ÷ that process's connections; heap:`,
+    "the same for V8's used heap (so RSS − heap is sockets, buffers and native memory). Event-loop p99: perf_hooks at 10 ms",
+    "resolution (chat-node's `vibetalk_process_nodejs_eventloop_lag_p99_seconds`), over the connect phase and over the settle",
+    "period. CPU from /proc.",
+    "",
+    table(
+      ["", "bare Socket.IO", "chat-nodes", "ratio chat ÷ bare"],
+      [
+        [
+          "connections open / asked",
+          `${bare.connected} / ${bare.target}`,
+          `${chat.connected} / ${chat.target}`,
+          "",
+        ],
+        [
+          "handshake errors; dropped before close",
+          `${bare.errors}; ${bare.dropped}`,
+          `${chat.errors}; ${chat.dropped}`,
+          "",
+        ],
+        [
+          "connect rate, all processes (connections/s)",
+          f0(bare.rate),
+          f0(chat.rate),
+          (chat.rate / bare.rate).toFixed(2),
+        ],
+        [
+          "connect rate per server process (connections/s)",
+          f0(bare.rate),
+          f0(chatRatePerNode),
+          (chatRatePerNode / bare.rate).toFixed(2),
+        ],
+        [
+          "RSS per connection (KiB; chat: median over nodes)",
+          f1(b.rssPerConnKiB),
+          f1(chatRss),
+          (chatRss / b.rssPerConnKiB).toFixed(2),
+        ],
+        [
+          "V8 heap per connection (KiB)",
+          f1(b.heapPerConnKiB),
+          f1(median(chat.servers.map((s) => s.heapPerConnKiB))),
+          "",
+        ],
+        [
+          "server CPU per handshake (µs)",
+          f1((b.cpuConnectS * 1e6) / b.connections),
+          f1(median(chat.servers.map((s) => (s.cpuConnectS * 1e6) / s.connections))),
+          "",
+        ],
+        ["client processes' CPU over the connect phase (s)", f1(bare.clientCpuS), f1(chat.clientCpuS), ""],
+        [
+          "Redis commands per connection (connect + settle)",
+          "–",
+          chat.redisCommands !== undefined ? f1(chat.redisCommands / chat.connected) : "–",
+          "",
+        ],
+      ],
+    ),
+    "",
+    table(
+      [
+        "process",
+        "connections",
+        "open files",
+        "RSS before MiB",
+        "RSS after MiB",
+        "RSS/conn KiB",
+        "heap/conn KiB",
+        "loop p99 connecting ms",
+        "loop p99 idle ms",
+        "CPU connecting s",
+        "CPU/handshake",
+        "CPU idle",
+      ],
+      [...rows(bare), ...rows(chat)],
+    ),
+    "",
+    "Targets of issue 17, item 5:",
+    "",
+    `- ${r.n} connections across the chat-nodes of one machine: ${chat.connected >= 100_000 ? "met" : `not met in this run (${chat.connected} held; 100,000 is the target)`}.`,
+    `- Event-loop p99 ≤ 50 ms on each chat-node: ${maxLoop <= 50 ? "met" : "not met"} (worst ${f1(maxLoop)} ms).`,
+    `- Memory per connection ≤ 1.25× bare Socket.IO: ${chatRss / b.rssPerConnKiB <= 1.25 ? "met" : "not met"} (${(chatRss / b.rssPerConnKiB).toFixed(2)}×).`,
+    ...(chat.errorSamples.length ? ["", `Handshake errors seen: ${chat.errorSamples.join("; ")}`] : []),
+  ].join("\n");
+}
