@@ -1,0 +1,48 @@
+/** Users, channels, members and message history (every route needs a token). */
+import type { FastifyInstance } from "fastify";
+import { parseOrThrow } from "../../domain/validation.js";
+import { channelView } from "../../services/views.js";
+import type { HttpDeps } from "../api.js";
+
+export function channelRoutes(d: HttpDeps, authed: FastifyInstance): void {
+  const s = d.schemas;
+  authed.get("/users", async (req) => d.service.searchUsers(parseOrThrow(s.UsersQuery, req.query)));
+  authed.post("/channels", async (req, reply) => {
+    const body = parseOrThrow(s.CreateChannelBody, req.body);
+    const r = await d.service.createChannel(req.userId, body);
+    return reply.code(r.created ? 201 : 200).send({ channel: channelView(r.channel) });
+  });
+  authed.get("/channels", async (req) => {
+    const q = parseOrThrow(s.ChannelsQuery, req.query);
+    return d.service.listChannels(req.userId, q.cursor, q.limit);
+  });
+  authed.get("/channels/:id", async (req) => {
+    const { id } = parseOrThrow(s.ChannelIdParams, req.params);
+    return d.service.channelDetails(req.userId, id);
+  });
+  authed.patch("/channels/:id", async (req) => {
+    const { id } = parseOrThrow(s.ChannelIdParams, req.params);
+    const { name } = parseOrThrow(s.RenameChannelBody, req.body);
+    return { channel: channelView(await d.service.rename(req.userId, id, name)) };
+  });
+  authed.post("/channels/:id/members", async (req) => {
+    const { id } = parseOrThrow(s.ChannelIdParams, req.params);
+    const { userIds } = parseOrThrow(s.AddMembersBody, req.body);
+    return d.service.addMembers(req.userId, id, userIds);
+  });
+  authed.patch("/channels/:id/members/:userId", async (req) => {
+    const p = parseOrThrow(s.MemberParams, req.params);
+    const { role } = parseOrThrow(s.UpdateMemberBody, req.body);
+    return d.service.setRole(req.userId, p.id, p.userId, role);
+  });
+  authed.delete("/channels/:id/members/:userId", async (req) => {
+    const p = parseOrThrow(s.MemberParams, req.params);
+    await d.service.removeMember(req.userId, p.id, p.userId);
+    return { ok: true };
+  });
+  authed.get("/channels/:id/messages", async (req) => {
+    const { id } = parseOrThrow(s.ChannelIdParams, req.params);
+    const q = parseOrThrow(s.MessagesQuery, req.query);
+    return { messages: await d.service.messages(req.userId, id, q) };
+  });
+}
