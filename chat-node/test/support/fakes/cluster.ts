@@ -1,0 +1,109 @@
+// A chat cluster's services in memory (store, broker, Redis) and the service layer of as many nodes
+// as a test needs on them: ChatService, MembersCache, receipts, tokens and UserSessions wired as
+// node.ts wires them, with the fakes in place of the servers (docs/chat-node.md#ports-and-fakes).
+import { loadConfig, type ChatNodeConfig } from "../../../src/config.js";
+import { ReceiptCoalescer } from "../../../src/domain/receipts.js";
+import { UserSessions, type UserSessionsOptions } from "../../../src/gateway/sessions.js";
+import { createLogger } from "../../../src/logger.js";
+import { createMetrics, type Metrics } from "../../../src/metrics.js";
+import type { NodeDelivery } from "../../../src/ports.js";
+import { TokenService } from "../../../src/services/auth.js";
+import { ChatService } from "../../../src/services/chat-service.js";
+import { MembersCache } from "../../../src/services/members-cache.js";
+import { ReceiptFlusher } from "../../../src/services/receipt-flusher.js";
+import { MemoryRevocations } from "../revocations.js";
+import type { MemoryBroker} from "./memory-broker.js";
+import { MemoryBrokerServer } from "./memory-broker.js";
+import { MemoryMembershipVersions } from "./memory-membership-versions.js";
+import type { MemoryPresence} from "./memory-presence.js";
+import { MemoryPresenceServer } from "./memory-presence.js";
+import { MemoryStore } from "./memory-store.js";
+
+export const TEST_ENV = {
+  REDIS_URL: "redis://127.0.0.1:6379",
+  RABBITMQ_URL: "amqp://guest:guest@127.0.0.1:5672",
+  MONGODB_URL: "mongodb://127.0.0.1:27017/vibetalk",
+  JWT_SECRET: "a-unit-test-secret-of-32-bytes-or-more",
+};
+
+export interface FakeNode {
+  config: ChatNodeConfig;
+  service: ChatService;
+  members: MembersCache;
+  receipts: ReceiptCoalescer;
+  flusher: ReceiptFlusher;
+  tokens: TokenService;
+  broker: MemoryBroker;
+  presence: MemoryPresence;
+  metrics: Metrics;
+  /** Builds this node's UserSessions (not started). */
+  sessions(opts?: Partial<UserSessionsOptions>): UserSessions;
+  /** Node events this node received (its broker's node queue). */
+  events: NodeDelivery[];
+}
+
+export class FakeCluster {
+  readonly store = new MemoryStore();
+  readonly brokerServer: MemoryBrokerServer;
+  readonly redis = new MemoryPresenceServer();
+  readonly versions = new MemoryMembershipVersions();
+  readonly revocations = new MemoryRevocations();
+  private n = 0;
+
+  constructor(readonly env: Record<string, string> = {}) {
+    const c = loadConfig({ ...TEST_ENV, ...env });
+    this.brokerServer = new MemoryBrokerServer(c.partitions, c.fanoutMaxRecipients);
+  }
+
+  async node(env: Record<string, string> = {}): Promise<FakeNode> {
+    const nodeId = `node-${this.n++}`;
+    const config = loadConfig({ ...TEST_ENV, ...this.env, ...env, NODE_ID: nodeId });
+    const log = createLogger("silent", nodeId);
+    const metrics = createMetrics(nodeId, { defaultMetrics: false });
+    const broker = await this.brokerServer.connect(nodeId);
+    const members = new MembersCache(this.store, config.membersCacheTtlMs, this.versions);
+    const receipts = new ReceiptCoalescer(config.receiptFlushMs);
+    const flusher = new ReceiptFlusher(receipts, this.store, metrics, log, config.receiptFlushMs);
+    const presence = this.redis.node(nodeId, config.presenceTtlSeconds * 1000);
+    const tokens = new TokenService({ current: config.jwtSecret }, config.jwtTtlSeconds, this.revocations);
+    const service = new ChatService({
+      config,
+      store: this.store,
+      broker,
+      members,
+      receipts,
+      presence,
+      tokens,
+      metrics,
+      log,
+    });
+    const events: NodeDelivery[] = [];
+    broker.onNodeEvent((d) => events.push(d));
+    broker.onControlEvent((e) => {
+      if (e.t === "members") members.invalidate(e.channelId);
+    });
+    const sessions = (opts: Partial<UserSessionsOptions> = {}) =>
+      new UserSessions(
+        { broker, presence, store: this.store, receipts: flusher, metrics, log },
+        {
+          bindingGraceMs: config.bindingGraceSeconds * 1000,
+          heartbeatMs: config.presenceHeartbeatSeconds * 1000,
+          bindTimeoutMs: 5000,
+          ...opts,
+        },
+      );
+    return {
+      config,
+      service,
+      members,
+      receipts,
+      flusher,
+      tokens,
+      broker,
+      presence,
+      metrics,
+      sessions,
+      events,
+    };
+  }
+}
