@@ -2,6 +2,7 @@
  * ChatCluster, vibetalk.io/v1alpha1: the one source of truth for the CRD schema and the operator's
  * types. `crds/chatcluster.yaml` is generated from `chatClusterSchema` (see ../crd/generate.ts).
  */
+import type { PartitionAssignment as WirePartitionAssignment } from "@vibetalk/protocol/cluster";
 import {
   arrayOf,
   bool,
@@ -445,7 +446,16 @@ export type ChatClusterSpecInput = Input<typeof chatClusterSpecSchema>;
 export type ChatClusterStatus = Static<typeof chatClusterStatusSchema>;
 export type Condition = Static<typeof conditionSchema>;
 export type ConditionStatus = Condition["status"];
-export type PartitionAssignment = Static<typeof partitionAssignmentSchema>;
+/**
+ * The assignment's one type is the chat-nodes' contract (@vibetalk/protocol/cluster); the status schema
+ * above must describe exactly it, checked both ways at compile time.
+ */
+export type PartitionAssignment = WirePartitionAssignment;
+type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type _AssignmentSchemaIsTheContract = Assert<
+  SameType<Static<typeof partitionAssignmentSchema>, PartitionAssignment>
+>;
+type Assert<T extends true> = T;
 export type SecretKeySelector = ChatClusterSpec["jwtSecretRef"];
 export type DeletionPolicy = ChatClusterSpec["deletionPolicy"];
 export type NetworkPolicySpec = ChatClusterSpec["networkPolicy"];
