@@ -4,6 +4,7 @@
 // spec.rebalance off for a while (the baseline: what the cluster does without it), then on with its defaults;
 // measured: the time until every pod is within ±20 % of the average, the shed rate, and messages lost
 // (acked but not stored, or stored but not delivered to a reader) of a steady sender running throughout.
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { repoRoot } from "@vibetalk/testkit";
@@ -30,6 +31,8 @@ import {
 import { table, writeSection } from "./report.js";
 
 const num = (name: string, d: number): number => Number(process.env[name] ?? d);
+const head = (): string =>
+  execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot, encoding: "utf8" }).trim();
 const log = (m: string): void => console.log(`[bench] ${m}`);
 
 async function waitTotal(c: VibeTalkCluster, pods: number, total: number, timeoutMs = 180_000) {
@@ -157,7 +160,7 @@ export async function runBalanceBench(argv: string[]): Promise<void> {
       ["reader reconnects (shed readers)", String(readerReconnects)],
     ];
     const body = [
-      `Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, this machine (2 cores, the cluster and the ${clients.length} clients on it), ${((Date.now() - started) / 60000).toFixed(1)} min. Command:`,
+      `Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, images built from ${head()}, this machine (2 cores, the cluster and the ${clients.length} clients on it), ${((Date.now() - started) / 60000).toFixed(1)} min. Command:`,
       "",
       "```sh",
       `BENCH_BALANCE_SOCKETS=${sockets} BENCH_BALANCE_USERS=${users} npm run bench -- --balance --write`,
