@@ -33,6 +33,7 @@ import {
   type FleetTarget,
 } from "./client-fleet.js";
 import { cpuSeconds } from "./cpu.js";
+import { prepareDirect, type DirectOptions, type DirectResult } from "./direct.js";
 import { flag, table, writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
 
@@ -65,7 +66,9 @@ interface PhaseResult {
   dropped: number;
   servers: ServerFigures[];
   clientCpuS: number;
-  redisCommands?: number;
+  /** Redis commands run during the connect phase and during the settle period, by command. */
+  redisConnect?: [string, number][];
+  redisIdle?: [string, number][];
 }
 
 interface Probe {
@@ -85,23 +88,32 @@ function sample(text: string, name: string): number {
   return Number(m?.[1] ?? NaN);
 }
 
-/** Total commands Redis has run (INFO stats total_commands_processed), over a raw RESP connection. */
-function redisCommands(port: number): Promise<number> {
+/** Calls per Redis command so far (INFO commandstats), over a raw RESP connection. */
+function redisCommandStats(port: number): Promise<Map<string, number>> {
   return new Promise((resolve, reject) => {
     const s = connect(port, "127.0.0.1");
     let buf = "";
     s.setTimeout(5000, () => s.destroy(new Error("redis INFO timed out")));
     s.on("data", (d) => {
       buf += d.toString();
-      const m = /total_commands_processed:(\d+)/.exec(buf);
-      if (m) {
-        resolve(Number(m[1]));
-        s.end();
-      }
+      const len = /^\$(\d+)\r\n/.exec(buf);
+      if (!len || Buffer.byteLength(buf) < len[0].length + Number(len[1])) return;
+      const calls = new Map<string, number>();
+      for (const m of buf.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1]!, Number(m[2]));
+      resolve(calls);
+      s.end();
     });
     s.on("error", reject);
-    s.write("INFO stats\r\n");
+    s.write("INFO commandstats\r\n");
   });
+}
+
+/** b − a per command, largest first. */
+function commandDelta(a: Map<string, number>, b: Map<string, number>): [string, number][] {
+  return [...b]
+    .map(([k, v]): [string, number] => [k, v - (a.get(k) ?? 0)])
+    .filter(([, v]) => v > 0)
+    .sort((x, y) => y[1] - x[1]);
 }
 
 interface ChatNodeProc {
@@ -171,13 +183,15 @@ async function phase(
   probes: Probe[],
   o: { addresses: string[]; concurrency: number; timeoutMs: number; settleS: number; deadlineS: number },
   redisPort?: number,
+  /** Runs while the clients are held, after the figures are read (the `direct` load). */
+  during?: () => Promise<void>,
 ): Promise<PhaseResult> {
   const target = plan.flat().reduce((a, t) => a + t.count, 0);
   const fleetPids = fleet.procs.map((p) => p.pid);
   const before = await Promise.all(probes.map((p) => p.stats())); // also resets the event-loop histograms
   const cpu0 = await Promise.all(probes.map((p) => cpuSeconds([p.pid])));
   const clientCpu0 = await cpuSeconds(fleetPids);
-  const redis0 = redisPort ? await redisCommands(redisPort) : NaN;
+  const redis0 = redisPort ? await redisCommandStats(redisPort) : undefined;
   let last = { t: performance.now(), n: 0 };
   console.log(`[connections] ${label}: opening ${target} WebSocket clients…`);
   const deadline = sleep(o.deadlineS * 1000, "deadline" as const, { ref: false });
@@ -195,16 +209,18 @@ async function phase(
   const atConnected = await Promise.all(probes.map((p) => p.stats()));
   const cpu1 = await Promise.all(probes.map((p) => cpuSeconds([p.pid])));
   const clientCpu1 = await cpuSeconds(fleetPids);
+  const redis1 = redisPort ? await redisCommandStats(redisPort) : undefined;
   console.log(
     `[connections] ${label}: ${r.connected} connected in ${r.seconds.toFixed(1)} s (${(r.connected / r.seconds).toFixed(0)}/s), ${r.errors} errors; settling ${o.settleS} s…`,
   );
   await sleep(o.settleS * 1000);
   const after = await Promise.all(probes.map((p) => p.stats()));
   const cpu2 = await Promise.all(probes.map((p) => cpuSeconds([p.pid])));
-  const redis1 = redisPort ? await redisCommands(redisPort) : NaN;
+  const redis2 = redisPort ? await redisCommandStats(redisPort) : undefined;
+  if (during) await during();
   const dropped = await fleet.disconnect();
   const servers = probes.map((p, i): ServerFigures => {
-    const n = after[i]!.connections;
+    const n = after[i]!.connections - before[i]!.connections;
     return {
       name: p.name,
       pid: p.pid,
@@ -230,7 +246,9 @@ async function phase(
     dropped,
     servers,
     clientCpuS: clientCpu1 - clientCpu0,
-    ...(redisPort ? { redisCommands: redis1 - redis0 } : {}),
+    ...(redis0 && redis1 && redis2
+      ? { redisConnect: commandDelta(redis0, redis1), redisIdle: commandDelta(redis1, redis2) }
+      : {}),
   };
 }
 
@@ -251,11 +269,23 @@ function spread(total: number, procs: number, urls: string[], jwtSecret?: string
 
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "–");
 const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : "–");
+const sum = (xs: [string, number][]) => xs.reduce((a, [, v]) => a + v, 0);
+const top = (xs: [string, number][], per: number) =>
+  xs
+    .slice(0, 6)
+    .map(([k, v]) => `${k} ${(v / per).toFixed(3)}`)
+    .join(", ");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 export async function runConnectionsBench(argv: string[]): Promise<void> {
   const scenario = flag(argv, "scenario") ?? "idle";
-  if (scenario !== "idle") throw new Error(`--scenario=${scenario}: only "idle" is built so far`);
+  if (scenario !== "idle" && scenario !== "direct")
+    throw new Error(`--scenario=${scenario}: "idle" and "direct" are built so far`);
+  const directOptions: DirectOptions = {
+    pairs: num("BENCH_PAIRS", 100),
+    rate: num("BENCH_DIRECT_RATE", 50),
+    seconds: num("BENCH_DIRECT_SECONDS", 30),
+  };
   const n = num("BENCH_CONNECTIONS", 20_000);
   const perProcess = num("BENCH_CLIENTS_PER_PROCESS", 18_000);
   const k = num("BENCH_NODES", Math.max(2, Math.ceil(n / perProcess)));
@@ -344,6 +374,24 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
       [bareProbe],
       o,
     );
+    let direct: { quiet: DirectResult; loaded?: DirectResult; options: DirectOptions } | undefined;
+    let during: (() => Promise<void>) | undefined;
+    if (scenario === "direct") {
+      console.log(`[connections] direct: registering ${directOptions.pairs} pairs of users…`);
+      const d = await prepareDirect(
+        nodes.map((x) => x.url),
+        directOptions.pairs,
+      );
+      stopping.push(() => d.close());
+      console.log(
+        `[connections] direct, no other connections (the baseline): ${directOptions.rate} messages/s for ${directOptions.seconds} s…`,
+      );
+      direct = { quiet: await d.run(directOptions), options: directOptions };
+      during = async () => {
+        console.log(`[connections] direct, beside the ${n} idle connections: the same load…`);
+        direct!.loaded = await d.run(directOptions);
+      };
+    }
     const chat = await phase(
       "chat-nodes",
       fleet,
@@ -356,6 +404,7 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
       nodes.map(chatNodeProbe),
       o,
       redis.port,
+      during,
     );
     const body = connectionsSection(
       {
@@ -368,9 +417,11 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
         settleS: o.settleS,
         src: src.label,
         nofile: mine,
+        scenario,
       },
       baseline,
       chat,
+      direct,
     );
     console.log(body);
     if (argv.includes("--write")) {
@@ -394,9 +445,61 @@ interface RunInfo {
   settleS: number;
   src: string;
   nofile: { soft: string; hard: string };
+  scenario: string;
 }
 
-export function connectionsSection(r: RunInfo, bare: PhaseResult, chat: PhaseResult): string {
+function directSection(
+  d: { quiet: DirectResult; loaded?: DirectResult; options: DirectOptions },
+  n: number,
+): string[] {
+  const q = d.quiet;
+  const l = d.loaded;
+  const row = (
+    name: string,
+    f: (r: DirectResult) => string,
+    ratio?: (a: DirectResult, b: DirectResult) => number,
+  ) => [name, f(q), l ? f(l) : "–", l && ratio ? ratio(l, q).toFixed(2) : ""];
+  const lat = (s: DirectResult["sendToAck"]) => `${f1(s.p50)} / ${f1(s.p99)} ms`;
+  return [
+    "",
+    `Scenario \`direct\`: ${d.options.pairs} pairs of registered users, the two of a pair on different chat-nodes, one direct`,
+    `channel each, ${d.options.rate} messages/s in all for ${d.options.seconds} s (round robin over the pairs, alternating sender),`,
+    "from sockets in the benchmark process (one clock); send→deliver at the peer's socket. The baseline is the same",
+    `load in the same run with no other connection open; then again while the ${n} idle clients above are held.`,
+    "",
+    table(
+      ["direct", "no other connections", `beside ${n} idle connections`, "ratio"],
+      [
+        row("messages sent / acked / refused", (r) => `${r.sent} / ${r.acked} / ${r.refused}`),
+        row("messages/s sent", (r) => f1(r.messagesPerSecond)),
+        row(
+          "send→ack p50 / p99",
+          (r) => lat(r.sendToAck),
+          (a, b) => a.sendToAck.p99 / b.sendToAck.p99,
+        ),
+        row(
+          "send→deliver p50 / p99",
+          (r) => lat(r.sendToDeliver),
+          (a, b) => a.sendToDeliver.p99 / b.sendToDeliver.p99,
+        ),
+        row("send→deliver max", (r) => `${f1(r.sendToDeliver.max)} ms`),
+        row(
+          "lost / duplicated / reordered (deliveries)",
+          (r) => `${r.lost} / ${r.duplicated} / ${r.reordered}`,
+        ),
+      ],
+    ),
+    "",
+    "(ratio: p99 beside the idle connections ÷ p99 without them.)",
+  ];
+}
+
+export function connectionsSection(
+  r: RunInfo,
+  bare: PhaseResult,
+  chat: PhaseResult,
+  direct?: { quiet: DirectResult; loaded?: DirectResult; options: DirectOptions },
+): string {
   const b = bare.servers[0]!;
   const chatRss = median(chat.servers.map((s) => s.rssPerConnKiB));
   const chatRatePerNode = chat.rate / r.k;
@@ -422,7 +525,7 @@ export function connectionsSection(r: RunInfo, bare: PhaseResult, chat: PhaseRes
     `Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${r.src}, this machine (2 cores, 24 GiB, shared with other sessions' tests). Command:`,
     "",
     "```sh",
-    `BENCH_CONNECTIONS=${r.n} npm run bench -- --connections --scenario=idle --write`,
+    `BENCH_CONNECTIONS=${r.n} npm run bench -- --connections --scenario=${r.scenario} --write`,
     "```",
     "",
     `${r.k} chat-nodes (\`node --import tsx\`, real Redis, RabbitMQ, FerretDB, the 64 partitions split) hold ${r.n} WebSocket`,
@@ -483,9 +586,15 @@ export function connectionsSection(r: RunInfo, bare: PhaseResult, chat: PhaseRes
         ],
         ["client processes' CPU over the connect phase (s)", f1(bare.clientCpuS), f1(chat.clientCpuS), ""],
         [
-          "Redis commands per connection (connect + settle)",
+          "Redis commands per connection during the connect phase",
           "–",
-          chat.redisCommands !== undefined ? f1(chat.redisCommands / chat.connected) : "–",
+          chat.redisConnect ? f1(sum(chat.redisConnect) / chat.connected) : "–",
+          "",
+        ],
+        [
+          "Redis commands per connection per second while idle",
+          "–",
+          chat.redisIdle ? (sum(chat.redisIdle) / chat.connected / r.settleS).toFixed(3) : "–",
           "",
         ],
       ],
@@ -509,11 +618,24 @@ export function connectionsSection(r: RunInfo, bare: PhaseResult, chat: PhaseRes
       [...rows(bare), ...rows(chat)],
     ),
     "",
+    ...(chat.redisIdle && chat.redisConnect
+      ? [
+          `Redis commands by kind, per connection — while connecting: ${top(chat.redisConnect, chat.connected)}; idle, per second: ${top(chat.redisIdle, chat.connected * r.settleS)}.`,
+          "",
+        ]
+      : []),
     "Targets of issue 17, item 5:",
     "",
     `- ${r.n} connections across the chat-nodes of one machine: ${chat.connected >= 100_000 ? "met" : `not met in this run (${chat.connected} held; 100,000 is the target)`}.`,
     `- Event-loop p99 ≤ 50 ms on each chat-node: ${maxLoop <= 50 ? "met" : "not met"} (worst ${f1(maxLoop)} ms).`,
     `- Memory per connection ≤ 1.25× bare Socket.IO: ${chatRss / b.rssPerConnKiB <= 1.25 ? "met" : "not met"} (${(chatRss / b.rssPerConnKiB).toFixed(2)}×).`,
+    ...(direct ? directSection(direct, r.n) : []),
+    ...(direct
+      ? [
+          "",
+          `- Zero lost, duplicated or reordered (direct): ${[direct.quiet, direct.loaded].every((x) => x && x.lost + x.duplicated + x.reordered === 0) ? "met" : "not met"}.`,
+        ]
+      : []),
     ...(chat.errorSamples.length ? ["", `Handshake errors seen: ${chat.errorSamples.join("; ")}`] : []),
   ].join("\n");
 }
