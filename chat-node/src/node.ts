@@ -9,8 +9,7 @@ import { RedisMembershipVersions } from "./adapters/redis-membership-versions.js
 import { RedisPresence } from "./adapters/redis-presence.js";
 import { RedisRevocations } from "./adapters/redis-revocations.js";
 import type { ChatNodeConfig } from "./config.js";
-import { ReceiptCoalescer } from "./domain/receipts.js";
-import { UserSessions } from "./gateway/sessions.js";
+import type { UserSessions } from "./gateway/sessions.js";
 import { SocketShedder } from "./gateway/shedding.js";
 import { SocketGateway } from "./gateway/socket-gateway.js";
 import { createHttpApp } from "./http/api.js";
@@ -21,10 +20,8 @@ import { ChannelHeadsWriter } from "./partitions/channel-heads.js";
 import { PartitionManager } from "./partitions/manager.js";
 import { StaticAssignmentSource } from "./partitions/static-assignment.js";
 import type { AssignmentSource } from "./ports.js";
-import { TokenService } from "./services/auth.js";
-import { ChatService } from "./services/chat-service.js";
-import { MembersCache } from "./services/members-cache.js";
-import { ReceiptFlusher } from "./services/receipt-flusher.js";
+import { buildServiceLayer } from "./services/layer.js";
+import type { ReceiptFlusher } from "./services/receipt-flusher.js";
 
 export interface ChatNodeOptions {
   /** Partition ownership; defaults to the static assignment of the config. */
@@ -114,34 +111,20 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
       log,
     });
     metrics.legacyPartitionQueues.set(broker.legacyPartitionQueues.length);
-    const members = new MembersCache(store, config.membersCacheTtlMs, new RedisMembershipVersions(redis));
-    const coalescer = new ReceiptCoalescer(config.receiptFlushMs);
-    const flusher = new ReceiptFlusher(coalescer, store, metrics, log, config.receiptFlushMs);
     const presence = new RedisPresence(redis, config.nodeId, config.presenceTtlSeconds * 1000);
-    const tokens = new TokenService(
-      { current: config.jwtSecret, previous: config.jwtPreviousSecret },
-      config.jwtTtlSeconds,
-      new RedisRevocations(redis),
-    );
-    const service = new ChatService({
+    const { service, members, flusher, tokens, ...layer } = buildServiceLayer(
       config,
-      store,
-      broker,
-      members,
-      receipts: coalescer,
-      presence,
-      tokens,
+      {
+        store,
+        broker,
+        presence,
+        versions: new RedisMembershipVersions(redis),
+        revocations: new RedisRevocations(redis),
+      },
       metrics,
       log,
-    });
-    const sessions = new UserSessions(
-      { broker, presence, store, receipts: flusher, metrics, log },
-      {
-        bindingGraceMs: config.bindingGraceSeconds * 1000,
-        heartbeatMs: config.presenceHeartbeatSeconds * 1000,
-        bindTimeoutMs: 5000,
-      },
     );
+    const sessions = layer.sessions();
     const app = await createHttpApp({ config, schemas, service, store, tokens, metrics, log });
     const gateway = new SocketGateway(app.server, {
       config,

@@ -1,21 +1,18 @@
 // A chat cluster's services in memory (store, broker, Redis) and the service layer of as many nodes
-// as a test needs on them: ChatService, MembersCache, receipts, tokens and UserSessions wired as
-// node.ts wires them, with the fakes in place of the servers (docs/chat-node.md#ports-and-fakes).
+// as a test needs on them: ChatService, MembersCache, receipts, tokens and UserSessions wired by the
+// same buildServiceLayer as node.ts, with the fakes in place of the servers
+// (docs/chat-node.md#ports-and-fakes).
 import { loadConfig, type ChatNodeConfig } from "../../../src/config.js";
-import { ReceiptCoalescer } from "../../../src/domain/receipts.js";
-import { UserSessions, type UserSessionsOptions } from "../../../src/gateway/sessions.js";
+import type { UserSessions, UserSessionsOptions } from "../../../src/gateway/sessions.js";
+import { buildServiceLayer, type ServiceLayer } from "../../../src/services/layer.js";
 import { createLogger } from "../../../src/logger.js";
 import { createMetrics, type Metrics } from "../../../src/metrics.js";
 import type { NodeDelivery } from "../../../src/ports.js";
-import { TokenService } from "../../../src/services/auth.js";
-import { ChatService } from "../../../src/services/chat-service.js";
-import { MembersCache } from "../../../src/services/members-cache.js";
-import { ReceiptFlusher } from "../../../src/services/receipt-flusher.js";
 import { MemoryRevocations } from "../revocations.js";
-import type { MemoryBroker} from "./memory-broker.js";
+import type { MemoryBroker } from "./memory-broker.js";
 import { MemoryBrokerServer } from "./memory-broker.js";
 import { MemoryMembershipVersions } from "./memory-membership-versions.js";
-import type { MemoryPresence} from "./memory-presence.js";
+import type { MemoryPresence } from "./memory-presence.js";
 import { MemoryPresenceServer } from "./memory-presence.js";
 import { MemoryStore } from "./memory-store.js";
 
@@ -26,13 +23,8 @@ export const TEST_ENV = {
   JWT_SECRET: "a-unit-test-secret-of-32-bytes-or-more",
 };
 
-export interface FakeNode {
+export interface FakeNode extends Omit<ServiceLayer, "sessions"> {
   config: ChatNodeConfig;
-  service: ChatService;
-  members: MembersCache;
-  receipts: ReceiptCoalescer;
-  flusher: ReceiptFlusher;
-  tokens: TokenService;
   broker: MemoryBroker;
   presence: MemoryPresence;
   metrics: Metrics;
@@ -61,37 +53,20 @@ export class FakeCluster {
     const log = createLogger("silent", nodeId);
     const metrics = createMetrics(nodeId, { defaultMetrics: false });
     const broker = await this.brokerServer.connect(nodeId);
-    const members = new MembersCache(this.store, config.membersCacheTtlMs, this.versions);
-    const receipts = new ReceiptCoalescer(config.receiptFlushMs);
-    const flusher = new ReceiptFlusher(receipts, this.store, metrics, log, config.receiptFlushMs);
     const presence = this.redis.node(nodeId, config.presenceTtlSeconds * 1000);
-    const tokens = new TokenService({ current: config.jwtSecret }, config.jwtTtlSeconds, this.revocations);
-    const service = new ChatService({
+    const layer = buildServiceLayer(
       config,
-      store: this.store,
-      broker,
-      members,
-      receipts,
-      presence,
-      tokens,
+      { store: this.store, broker, presence, versions: this.versions, revocations: this.revocations },
       metrics,
       log,
-    });
+    );
+    const { service, members, receipts, flusher, tokens } = layer;
     const events: NodeDelivery[] = [];
     broker.onNodeEvent((d) => events.push(d));
     broker.onControlEvent((e) => {
       if (e.t === "members") members.invalidate(e.channelId);
     });
-    const sessions = (opts: Partial<UserSessionsOptions> = {}) =>
-      new UserSessions(
-        { broker, presence, store: this.store, receipts: flusher, metrics, log },
-        {
-          bindingGraceMs: config.bindingGraceSeconds * 1000,
-          heartbeatMs: config.presenceHeartbeatSeconds * 1000,
-          bindTimeoutMs: 5000,
-          ...opts,
-        },
-      );
+    const sessions = (opts: Partial<UserSessionsOptions> = {}) => layer.sessions(opts);
     return {
       config,
       service,
