@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { failingChecks, reportAnnotations } from "../../src/kubernetes/connections-reporter.js";
+import { failingChecks, reportAnnotations } from "../../src/kubernetes/annotations.js";
 
 test("the readiness annotation lists the failing /readyz checks, sorted; draining counts when true", () => {
   const ok = { broker: true, redis: true, store: true, draining: false, publishing: true };
