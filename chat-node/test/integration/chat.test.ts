@@ -467,6 +467,8 @@ describe("operations", () => {
     const u = await TestUser.register(C);
     await u.connect(C);
     await u.connect(C);
+    // Earlier tests' sockets on C close asynchronously (slowly on a loaded machine): wait for them.
+    await waitFor("only this test's two sockets on C", async () => C.connections() === 2);
     assert.deepEqual((await http(C.opsUrl, "GET", "/internal/connections")).body, { connections: 2 });
     const metrics = (await http<string>(C.opsUrl, "GET", "/metrics")).body;
     for (const name of [
