@@ -33,8 +33,9 @@ import {
   type FleetTarget,
 } from "./client-fleet.js";
 import { cpuSeconds } from "./cpu.js";
+import { heapDiff, takeHeapSnapshot, type HeapDelta } from "./heap-diff.js";
 import { prepareDirect, type DirectOptions, type DirectResult } from "./direct.js";
-import { flag, table, writeSection } from "./report.js";
+import { flag, median, table, writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
 
 const num = (name: string, d: number): number => Number(process.env[name] ?? d);
@@ -69,6 +70,8 @@ interface PhaseResult {
   /** Redis commands run during the connect phase and during the settle period, by command. */
   redisConnect?: [string, number][];
   redisIdle?: [string, number][];
+  /** What grew on the first server's heap, per connection (BENCH_HEAP_SNAPSHOTS=1). */
+  heap?: { name: string; totalPerConnection: number; rows: HeapDelta[] };
 }
 
 interface Probe {
@@ -181,7 +184,15 @@ async function phase(
   fleet: ClientFleet,
   plan: FleetTarget[][],
   probes: Probe[],
-  o: { addresses: string[]; concurrency: number; timeoutMs: number; settleS: number; deadlineS: number },
+  o: {
+    addresses: string[];
+    concurrency: number;
+    timeoutMs: number;
+    settleS: number;
+    deadlineS: number;
+    /** Heap snapshots of the first server before and after (BENCH_HEAP_SNAPSHOTS=1): where they go. */
+    snapshotDir?: string;
+  },
   redisPort?: number,
   /** Runs while the clients are held, after the figures are read (the `direct` load). */
   during?: () => Promise<void>,
@@ -189,6 +200,7 @@ async function phase(
   const target = plan.flat().reduce((a, t) => a + t.count, 0);
   const fleetPids = fleet.procs.map((p) => p.pid);
   const before = await Promise.all(probes.map((p) => p.stats())); // also resets the event-loop histograms
+  const snapBefore = o.snapshotDir ? await takeHeapSnapshot(probes[0]!.pid, o.snapshotDir) : undefined;
   const cpu0 = await Promise.all(probes.map((p) => cpuSeconds([p.pid])));
   const clientCpu0 = await cpuSeconds(fleetPids);
   const redis0 = redisPort ? await redisCommandStats(redisPort) : undefined;
@@ -217,6 +229,7 @@ async function phase(
   const after = await Promise.all(probes.map((p) => p.stats()));
   const cpu2 = await Promise.all(probes.map((p) => cpuSeconds([p.pid])));
   const redis2 = redisPort ? await redisCommandStats(redisPort) : undefined;
+  const snapAfter = o.snapshotDir ? await takeHeapSnapshot(probes[0]!.pid, o.snapshotDir) : undefined;
   if (during) await during();
   const dropped = await fleet.disconnect();
   const servers = probes.map((p, i): ServerFigures => {
@@ -236,7 +249,12 @@ async function phase(
       cpuIdlePerSecond: (cpu2[i]! - cpu1[i]!) / o.settleS,
     };
   });
+  const heap =
+    snapBefore && snapAfter
+      ? await heapDiff(snapBefore, snapAfter, after[0]!.connections - before[0]!.connections)
+      : undefined;
   return {
+    ...(heap ? { heap: { name: probes[0]!.name, ...heap } } : {}),
     target,
     connected: r.connected,
     errors: r.errors,
@@ -275,7 +293,6 @@ const top = (xs: [string, number][], per: number) =>
     .slice(0, 6)
     .map(([k, v]) => `${k} ${(v / per).toFixed(3)}`)
     .join(", ");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 export async function runConnectionsBench(argv: string[]): Promise<void> {
   const scenario = flag(argv, "scenario") ?? "idle";
@@ -329,13 +346,20 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
     stopping.push(() => Promise.all([redis.stop(), rabbit.stop(), mongo.stop()]).then(() => undefined));
     const logs = await tempDir("bench-connections");
     stopping.push(() => logs.remove());
+    const snapshotDir = process.env.BENCH_HEAP_SNAPSHOTS === "1" ? logs.path : undefined;
+    const snapEnv: Record<string, string> = snapshotDir
+      ? {
+          NODE_OPTIONS:
+            `${process.env.NODE_OPTIONS ?? ""} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}`.trim(),
+        }
+      : {};
     const jwtSecret = randomBytes(24).toString("hex");
     console.log(
       `[connections] starting ${k} chat-nodes, the bare Socket.IO server, ${fleetProcs} client processes…`,
     );
     const procs: ManagedProcess[] = [];
     stopping.push(() => Promise.all(procs.map((p) => p.stop(30_000))).then(() => undefined));
-    const bare = forkRaised("bare-server.ts");
+    const bare = forkRaised("bare-server.ts", { ...process.env, ...snapEnv });
     stopping.push(() => void bare.kill("SIGKILL"));
     const barePort = await nextMessage<BareReport, number>(
       bare,
@@ -346,7 +370,13 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
     stopping.push(() => fleet.stop());
     const nodes = await startNodes(
       k,
-      { REDIS_URL: redis.url, RABBITMQ_URL: rabbit.url, MONGODB_URL: mongo.url, JWT_SECRET: jwtSecret },
+      {
+        REDIS_URL: redis.url,
+        RABBITMQ_URL: rabbit.url,
+        MONGODB_URL: mongo.url,
+        JWT_SECRET: jwtSecret,
+        ...snapEnv,
+      },
       src.dir,
       logs.path,
     );
@@ -372,7 +402,7 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
       fleet,
       spread(perNode, fleetProcs, [`http://127.0.0.1:${barePort}`]),
       [bareProbe],
-      o,
+      { ...o, snapshotDir },
     );
     let direct: { quiet: DirectResult; loaded?: DirectResult; options: DirectOptions } | undefined;
     let during: (() => Promise<void>) | undefined;
@@ -402,7 +432,7 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
         jwtSecret,
       ),
       nodes.map(chatNodeProbe),
-      o,
+      { ...o, snapshotDir },
       redis.port,
       during,
     );
@@ -446,6 +476,27 @@ interface RunInfo {
   src: string;
   nofile: { soft: string; hard: string };
   scenario: string;
+}
+
+function heapSection(bare: PhaseResult, chat: PhaseResult): string[] {
+  if (!bare.heap || !chat.heap) return [];
+  const kinds = [...new Set([...chat.heap.rows, ...bare.heap.rows].map((r) => r.kind))];
+  const get = (p: PhaseResult, k: string) => p.heap!.rows.find((r) => r.kind === k);
+  const cell = (d?: HeapDelta) =>
+    d ? `${f1(d.bytesPerConnection / 1024)} (${d.countPerConnection.toFixed(1)})` : "";
+  return [
+    `Heap snapshots (BENCH_HEAP_SNAPSHOTS=1; a diagnostic run, the snapshots stop the process for seconds): what`,
+    `grew on the heap of ${bare.heap.name} and ${chat.heap.name}, KiB per connection (objects per connection), by node type and constructor:`,
+    "",
+    table(
+      ["kind", bare.heap.name, chat.heap.name],
+      [
+        ["all", f1(bare.heap.totalPerConnection / 1024), f1(chat.heap.totalPerConnection / 1024)],
+        ...kinds.map((k) => [k, cell(get(bare, k)), cell(get(chat, k))]),
+      ],
+    ),
+    "",
+  ];
 }
 
 function directSection(
@@ -624,6 +675,7 @@ export function connectionsSection(
           "",
         ]
       : []),
+    ...heapSection(bare, chat),
     "Targets of issue 17, item 5:",
     "",
     `- ${r.n} connections across the chat-nodes of one machine: ${chat.connected >= 100_000 ? "met" : `not met in this run (${chat.connected} held; 100,000 is the target)`}.`,
