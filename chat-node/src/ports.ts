@@ -94,9 +94,8 @@ export interface ChannelHead {
   lastMessage: LastMessageRecord;
 }
 
-export interface Store extends SequenceStore {
-  /** A fresh id for a record the caller creates (a group channel), in the store's own id format. */
-  newId(): string;
+/** Accounts: users by id and username, their password hashes and last seen. */
+export interface UserStore {
   createUser(u: { username: string; displayName: string; passwordHash: string }): Promise<UserRecord>;
   findUserByUsername(username: string): Promise<UserRecord | null>;
   getUser(id: string): Promise<UserRecord | null>;
@@ -105,7 +104,12 @@ export interface Store extends SequenceStore {
   searchUsers(prefix: string, after: string | null, limit: number): Promise<UserRecord[]>;
   setLastSeen(userId: string, at: Date): Promise<void>;
   setPasswordHash(userId: string, passwordHash: string): Promise<void>;
+}
 
+/** Channels and their heads (last seq and preview). */
+export interface ChannelStore {
+  /** A fresh id for a record the caller creates (a group channel), in the store's own id format. */
+  newId(): string;
   /** Inserts a channel and its members; a channel that exists already is returned as it is. */
   createChannel(
     channel: ChannelRecord,
@@ -116,7 +120,10 @@ export interface Store extends SequenceStore {
   renameChannel(id: string, name: string): Promise<void>;
   /** Raises each channel's `lastSeq` / preview, once per channel per stored batch. */
   raiseChannelHeads(heads: readonly ChannelHead[]): Promise<void>;
+}
 
+/** Members of channels: roles and receipt marks. */
+export interface MemberStore {
   listMembers(channelId: string): Promise<MemberRecord[]>;
   listMemberships(userId: string): Promise<MemberRecord[]>;
   getMember(channelId: string, userId: string): Promise<MemberRecord | null>;
@@ -127,7 +134,10 @@ export interface Store extends SequenceStore {
   setRole(channelId: string, userId: string, role: Role): Promise<void>;
   /** Raises receipt high-water marks with `$max` (in small batches). */
   raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void>;
+}
 
+/** Messages: the consumer's sequencing (SequenceStore) and history pages. */
+export interface MessageStore extends SequenceStore {
   /** The newest message of a channel. */
   lastMessage(channelId: string): Promise<StoredMessage | null>;
   /** Messages with `afterSeq < seq < beforeSeq` in ascending order, the first `limit`. */
@@ -139,13 +149,23 @@ export interface Store extends SequenceStore {
   ): Promise<StoredMessage[]>;
   /** The last `limit` messages with `seq < beforeSeq` (all when null), in ascending order. */
   messagesBefore(channelId: string, beforeSeq: number | null, limit: number): Promise<StoredMessage[]>;
+}
 
+/** Uploaded files: metadata and bytes. */
+export interface FileStore {
   saveFile(meta: Omit<FileRecord, "id" | "size" | "createdAt">, content: Readable): Promise<FileRecord>;
   getFile(id: string): Promise<FileRecord | null>;
   getFiles(ids: readonly string[]): Promise<FileRecord[]>;
   openFile(id: string): Readable;
   deleteFile(id: string): Promise<void>;
+}
 
+/**
+ * The store, by concern: a part of the node that needs one concern takes that port (MembersCache a
+ * ChannelStore and MemberStore, ReceiptFlusher a MemberStore); one adapter (MongoStore) and one fake
+ * (MemoryStore) implement them all.
+ */
+export interface Store extends UserStore, ChannelStore, MemberStore, MessageStore, FileStore {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Broker, PresenceState, PresenceStore, Store } from "../ports.js";
+import type { Broker, PresenceState, PresenceStore, UserStore } from "../ports.js";
 import type { ReceiptFlusher } from "../services/receipt-flusher.js";
 
 export interface UserSessionsOptions {
@@ -15,7 +15,7 @@ export interface UserSessionsOptions {
 export interface UserSessionsDeps {
   broker: Broker;
   presence: PresenceStore;
-  store: Store;
+  store: UserStore;
   receipts: ReceiptFlusher;
   metrics: Metrics;
   log: Logger;

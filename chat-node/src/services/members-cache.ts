@@ -1,5 +1,5 @@
 import { ProtocolError } from "@vibetalk/protocol";
-import type { ChannelRecord, MemberRecord, MembershipVersions, Store } from "../ports.js";
+import type { ChannelRecord, ChannelStore, MemberRecord, MemberStore, MembershipVersions } from "../ports.js";
 
 export interface ChannelEntry {
   channel: ChannelRecord;
@@ -29,7 +29,7 @@ export class MembersCache {
   private generation = 0;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ChannelStore & MemberStore,
     private readonly ttlMs: number,
     private readonly versions: MembershipVersions | null = null,
     private readonly maxEntries = 20_000,

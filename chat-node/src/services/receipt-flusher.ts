@@ -1,7 +1,7 @@
 import type { ReceiptCoalescer, ReceiptMarks } from "../domain/receipts.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Store } from "../ports.js";
+import type { MemberStore } from "../ports.js";
 
 /** Writes coalesced receipt marks: each member at most once per interval, on demand for a user. */
 export class ReceiptFlusher {
@@ -10,7 +10,7 @@ export class ReceiptFlusher {
 
   constructor(
     private readonly coalescer: ReceiptCoalescer,
-    private readonly store: Store,
+    private readonly store: MemberStore,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly intervalMs: number,
