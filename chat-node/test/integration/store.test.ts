@@ -9,7 +9,7 @@ import { MongoStore } from "../../src/adapters/mongo-store.js";
 import { messageId } from "../../src/domain/ids.js";
 import { assignSeqs, sequenceBatch } from "../../src/domain/sequencing.js";
 import type { AcceptedMessage } from "../../src/domain/messages.js";
-import type { ChannelRecord, MemberRecord } from "../../src/ports.js";
+import { channel, member } from "../support/contracts/store.js";
 
 let mongo: MongoService | undefined;
 let store: MongoStore;
@@ -38,29 +38,6 @@ const accepted = (channelId: string, senderId: string, clientMsgId: string): Acc
   body: `body ${clientMsgId}`,
   fileIds: [],
   sentAt: Date.now(),
-});
-
-function channel(id: string, by: string): ChannelRecord {
-  const now = new Date();
-  return {
-    id,
-    type: "group",
-    name: "g",
-    createdBy: by,
-    createdAt: now,
-    lastSeq: 0,
-    lastMessage: null,
-    lastMessageAt: now,
-    memberCount: 0,
-  };
-}
-const member = (channelId: string, userId: string): MemberRecord => ({
-  channelId,
-  userId,
-  role: "member",
-  joinedAt: new Date(),
-  lastDeliveredSeq: 0,
-  lastReadSeq: 0,
 });
 
 test("users: unique usernames, prefix search with cursor", async () => {

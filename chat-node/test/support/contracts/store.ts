@@ -13,7 +13,8 @@ import type { ChannelRecord, MemberRecord, Store } from "../../../src/ports.js";
 const hex = () => randomBytes(12).toString("hex");
 const tag = () => randomBytes(5).toString("hex");
 
-function channel(id: string, by: string, name = "g"): ChannelRecord {
+/** A new group channel record (also for the MongoStore-only tests of store.test.ts). */
+export function channel(id: string, by: string, name = "g"): ChannelRecord {
   const now = new Date();
   return {
     id,
@@ -27,7 +28,11 @@ function channel(id: string, by: string, name = "g"): ChannelRecord {
     memberCount: 0,
   };
 }
-const member = (channelId: string, userId: string, role: MemberRecord["role"] = "member"): MemberRecord => ({
+export const member = (
+  channelId: string,
+  userId: string,
+  role: MemberRecord["role"] = "member",
+): MemberRecord => ({
   channelId,
   userId,
   role,
