@@ -287,6 +287,12 @@ function spread(total: number, procs: number, urls: string[], jwtSecret?: string
 
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "–");
 const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : "–");
+/** The BENCH_* variables of this run, as they were set (BENCH_CONNECTIONS always). */
+const benchEnv = () =>
+  Object.entries({ BENCH_CONNECTIONS: process.env.BENCH_CONNECTIONS ?? "20000", ...process.env })
+    .filter(([k]) => k.startsWith("BENCH_"))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
 const sum = (xs: [string, number][]) => xs.reduce((a, [, v]) => a + v, 0);
 const top = (xs: [string, number][], per: number) =>
   xs
@@ -576,7 +582,7 @@ export function connectionsSection(
     `Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${r.src}, this machine (2 cores, 24 GiB, shared with other sessions' tests). Command:`,
     "",
     "```sh",
-    `BENCH_CONNECTIONS=${r.n} npm run bench -- --connections --scenario=${r.scenario} --write`,
+    `${benchEnv()} npm run bench -- --connections --scenario=${r.scenario} --write`,
     "```",
     "",
     `${r.k} chat-nodes (\`node --import tsx\`, real Redis, RabbitMQ, FerretDB, the 64 partitions split) hold ${r.n} WebSocket`,
