@@ -1,5 +1,5 @@
 // The port contracts on the real adapters and servers (docs/chat-node.md#ports-and-fakes): MongoStore
-// on FerretDB, RabbitBroker on RabbitMQ 4, RedisPresence on Redis 8, from @vibetalk/testkit. The same
+// on FerretDB, RabbitBroker on RabbitMQ 4, RedisPresence and RedisMembershipVersions on Redis 8, from @vibetalk/testkit. The same
 // suites run on the in-memory fakes in test/unit/fakes.test.ts. A server that cannot start fails
 // the suite.
 import { after, before } from "node:test";
@@ -14,9 +14,11 @@ import {
 import { Redis } from "ioredis";
 import { MongoStore } from "../../src/adapters/mongo-store.js";
 import { RabbitBroker } from "../../src/adapters/rabbit-broker.js";
+import { RedisMembershipVersions } from "../../src/adapters/redis-membership-versions.js";
 import { RedisPresence } from "../../src/adapters/redis-presence.js";
 import { createLogger } from "../../src/logger.js";
 import { brokerContract } from "../support/contracts/broker.js";
+import { membershipVersionsContract } from "../support/contracts/membership-versions.js";
 import { presenceContract } from "../support/contracts/presence.js";
 import { storeContract } from "../support/contracts/store.js";
 
@@ -47,6 +49,10 @@ storeContract("MongoStore on FerretDB", () => started("FerretDB", store));
 presenceContract(
   "RedisPresence on Redis",
   (nodeId, ttlMs) => new RedisPresence(started("Redis", redis), nodeId, ttlMs),
+);
+membershipVersionsContract(
+  "RedisMembershipVersions on Redis",
+  () => new RedisMembershipVersions(started("Redis", redis)),
 );
 
 const PARTITIONS = 32;

@@ -1,9 +1,11 @@
 // The port contracts on the in-memory fakes (docs/chat-node.md#ports-and-fakes); the same suites run
 // on the real adapters and servers in test/integration/contracts.test.ts.
 import { brokerContract } from "../support/contracts/broker.js";
+import { membershipVersionsContract } from "../support/contracts/membership-versions.js";
 import { presenceContract } from "../support/contracts/presence.js";
 import { storeContract } from "../support/contracts/store.js";
 import { MemoryBrokerServer } from "../support/fakes/memory-broker.js";
+import { MemoryMembershipVersions } from "../support/fakes/memory-membership-versions.js";
 import { MemoryPresenceServer } from "../support/fakes/memory-presence.js";
 import { MemoryStore } from "../support/fakes/memory-store.js";
 
@@ -11,6 +13,10 @@ storeContract("MemoryStore", () => new MemoryStore());
 
 const presence = new MemoryPresenceServer();
 presenceContract("MemoryPresence", (nodeId, ttlMs) => presence.node(nodeId, ttlMs));
+
+// One server's counters, shared by every node's adapter.
+const versions = new MemoryMembershipVersions();
+membershipVersionsContract("MemoryMembershipVersions", () => versions);
 
 const broker = new MemoryBrokerServer(64, 5);
 brokerContract("MemoryBroker", (nodeId) => broker.connect(nodeId), {
