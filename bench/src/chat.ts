@@ -75,6 +75,8 @@ interface User {
 
 export interface ChatNodes {
   urls: string[];
+  /** Each node's operations port: /readyz, /metrics, /internal/connections. */
+  opsUrls: string[];
   logFiles: string[];
   stop(): Promise<void>;
 }
@@ -94,7 +96,8 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
-async function post<T>(base: string, path: string, body: unknown, token?: string): Promise<T> {
+/** POST to the HTTP API (`/api/v1`), JSON in and out; throws on a non-2xx answer. */
+export async function post<T>(base: string, path: string, body: unknown, token?: string): Promise<T> {
   const res = await fetch(`${base}/api/v1${path}`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -110,7 +113,7 @@ export async function startChatNodes(o: ChatBenchOptions): Promise<ChatNodes> {
   const secret = randomBytes(24).toString("hex");
   const procs: ManagedProcess[] = [];
   const started = Array.from({ length: o.nodes }, async (_, i) => {
-    const port = await freePort();
+    const [port, opsPort] = [await freePort(), await freePort()];
     const from = Math.floor((i * 64) / o.nodes);
     const to = Math.floor(((i + 1) * 64) / o.nodes) - 1;
     const logFile = join(dir.path, `chat-node-${i}.log`);
@@ -129,6 +132,8 @@ export async function startChatNodes(o: ChatBenchOptions): Promise<ChatNodes> {
         ...process.env,
         PORT: String(port),
         HOST: "127.0.0.1",
+        OPS_PORT: String(opsPort),
+        OPS_HOST: "127.0.0.1",
         NODE_ID: `bench-${i}`,
         REDIS_URL: o.redisUrl,
         RABBITMQ_URL: o.rabbitUrl,
@@ -143,8 +148,10 @@ export async function startChatNodes(o: ChatBenchOptions): Promise<ChatNodes> {
     });
     procs.push(p);
     const url = `http://127.0.0.1:${port}`;
-    await waitUntil(`chat-node-${i}`, p, async () => (await fetch(`${url}/readyz`)).ok, 90_000, 200);
-    return { url, logFile };
+    const opsUrl = `http://127.0.0.1:${opsPort}`;
+    // readiness is on the operations port (docs/chat-node.md); several nodes each need their own
+    await waitUntil(`chat-node-${i}`, p, async () => (await fetch(`${opsUrl}/readyz`)).ok, 90_000, 200);
+    return { url, opsUrl, logFile };
   });
   const stop = async () => {
     await Promise.all(procs.map((p) => p.stop(30_000)));
@@ -152,7 +159,12 @@ export async function startChatNodes(o: ChatBenchOptions): Promise<ChatNodes> {
   };
   try {
     const nodes = await Promise.all(started);
-    return { urls: nodes.map((n) => n.url), logFiles: nodes.map((n) => n.logFile), stop };
+    return {
+      urls: nodes.map((n) => n.url),
+      opsUrls: nodes.map((n) => n.opsUrl),
+      logFiles: nodes.map((n) => n.logFile),
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { io, type Socket } from "socket.io-client";
-import { wallNow } from "./chat.js";
+import { post, wallNow } from "./chat.js";
 import { summarize, type Summary } from "./stats.js";
 
 export interface DirectOptions {
@@ -37,16 +37,6 @@ interface Member {
   socket?: Socket;
   seen: Set<string>;
   lastSeq: Map<string, number>;
-}
-
-async function post<T>(base: string, path: string, body: unknown, token?: string): Promise<T> {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
 }
 
 /** Registers the pairs, opens their direct channels and sockets; `run` sends and counts; `close` ends. */

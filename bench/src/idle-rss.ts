@@ -44,6 +44,7 @@ export async function measureIdleRss(rounds = 3, idleSeconds = 20): Promise<Idle
   const dir = await tempDir("idle-rss");
   const env = {
     HOST: "127.0.0.1",
+    OPS_HOST: "127.0.0.1",
     REDIS_URL: redis.url,
     RABBITMQ_URL: rabbit.url,
     MONGODB_URL: mongo.url,
@@ -54,25 +55,29 @@ export async function measureIdleRss(rounds = 3, idleSeconds = 20): Promise<Idle
   const out: IdleRss = { idleSeconds, tsxMiB: [], imageMiB: [] };
   try {
     for (let r = 0; r < rounds; r++) {
-      const port = await freePort();
+      const [port, opsPort] = [await freePort(), await freePort()];
       const tsx = new ManagedProcess({
         name: "chat-node-tsx",
         command: process.execPath,
         args: ["--import", "tsx", join(repoRoot, "chat-node/src/main.ts")],
         cwd: repoRoot,
         logFile: join(dir.path, `tsx-${r}.log`),
-        env: { ...process.env, ...env, PORT: String(port), NODE_ID: `tsx-${r}` },
+        env: { ...process.env, ...env, PORT: String(port), OPS_PORT: String(opsPort), NODE_ID: `tsx-${r}` },
       });
-      await ready(`http://127.0.0.1:${port}`, "chat-node (tsx)", tsx);
+      // readiness is on the operations port (docs/chat-node.md)
+      await ready(`http://127.0.0.1:${opsPort}`, "chat-node (tsx)", tsx);
       await sleep(idleSeconds * 1000);
       out.tsxMiB.push(rssMiB(tsx.pid!));
       await tsx.stop(20_000);
 
-      const imagePort = await freePort();
+      const [imagePort, imageOpsPort] = [await freePort(), await freePort()];
       const name = `vibetalk-idle-rss-${randomBytes(3).toString("hex")}`;
-      const envArgs = Object.entries({ ...env, PORT: String(imagePort), NODE_ID: `image-${r}` }).flatMap(
-        ([k, v]) => ["--env", `${k}=${v}`],
-      );
+      const envArgs = Object.entries({
+        ...env,
+        PORT: String(imagePort),
+        OPS_PORT: String(imageOpsPort),
+        NODE_ID: `image-${r}`,
+      }).flatMap(([k, v]) => ["--env", `${k}=${v}`]);
       await run("podman", [
         ...PODMAN,
         "run",
@@ -88,7 +93,7 @@ export async function measureIdleRss(rounds = 3, idleSeconds = 20): Promise<Idle
         IMAGE,
       ]);
       try {
-        await ready(`http://127.0.0.1:${imagePort}`, "chat-node (image)");
+        await ready(`http://127.0.0.1:${imageOpsPort}`, "chat-node (image)");
         await sleep(idleSeconds * 1000);
         const pid = Number((await run("podman", ["inspect", "--format", "{{.State.Pid}}", name])).trim());
         out.imageMiB.push(rssMiB(pid));
