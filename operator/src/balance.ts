@@ -9,6 +9,11 @@ export interface BalanceSettings {
   tolerance: number;
   /** A pod sheds at most this fraction of its own sockets per round (0.2 = a fifth). */
   maxShedFraction: number;
+  /**
+   * The whole round sheds at most this many sockets (they reconnect over the jitter window, so this
+   * bounds the reconnect rate the round causes); the pods' shares are scaled down alike. None: unbounded.
+   */
+  maxShedPerRound?: number;
 }
 
 export interface PodLoad {
@@ -34,7 +39,8 @@ export interface ShedPlan {
  * How many sockets each pod sheds this round. A pod above `average × (1 + tolerance)` sheds down towards
  * the average, never below it (the excess above the average is exactly what the pods below it lack, so
  * the round cannot overshoot the cluster), and at most `maxShedFraction` of its sockets (at least one,
- * so small pods converge too). Pods at or below the upper bound shed nothing: pods below the band fill
+ * so small pods converge too), all of them together at most `maxShedPerRound` (scaled down alike, at
+ * least one each). Pods at or below the upper bound shed nothing: pods below the band fill
  * from the reconnects, since a shedding pod takes no new socket while above the average.
  */
 export function planShed(pods: readonly PodLoad[], s: BalanceSettings): ShedPlan {
@@ -53,6 +59,11 @@ export function planShed(pods: readonly PodLoad[], s: BalanceSettings): ShedPlan
     const bound = Math.max(1, Math.floor(c * s.maxShedFraction));
     const k = Math.min(excess, bound);
     if (k > 0) shed[p.name] = k;
+  }
+  const planned = Object.values(shed).reduce((a, b) => a + b, 0);
+  const cap = s.maxShedPerRound;
+  if (cap !== undefined && planned > cap) {
+    for (const [pod, k] of Object.entries(shed)) shed[pod] = Math.max(1, Math.floor((k * cap) / planned));
   }
   return { total, average, lower, upper, shed, balanced };
 }

@@ -170,6 +170,13 @@ export const rebalanceSchema = obj(
       minimum: 0,
       maximum: 300,
     }),
+    maxReconnectsPerSecond: int({
+      description:
+        "A round sheds at most this many sockets per second of its jitter window, over all pods (default 50): the reconnect rate a round may cause.",
+      default: 50,
+      minimum: 1,
+      maximum: 100000,
+    }),
   },
   {
     description:

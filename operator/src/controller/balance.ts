@@ -28,6 +28,8 @@ export function rebalanceSettings(cluster: ChatCluster) {
     maxShedFraction: (r?.maxShedPercent ?? 20) / 100,
     intervalSeconds: Math.max(r?.intervalSeconds ?? 15, jitterSeconds + 5),
     jitterSeconds,
+    // the round's reconnects are spread over the jitter window: bound their rate
+    maxShedPerRound: (r?.maxReconnectsPerSecond ?? 50) * Math.max(1, jitterSeconds),
   };
 }
 

@@ -18,6 +18,25 @@ test("2 → 4 under 6,000 connections: the two full pods shed a fifth each, towa
   assert.equal(plan.balanced, false);
 });
 
+test("a round sheds at most maxShedPerRound over all pods, the pods' shares scaled down alike", () => {
+  // 600 + 600 planned, 250 allowed (50 reconnects/s over a 5 s jitter window)
+  assert.deepEqual(planShed(loads(3000, 3000, 0, 0), { ...SETTINGS, maxShedPerRound: 250 }).shed, {
+    p0: 125,
+    p1: 125,
+  });
+  // unequal shares keep their proportion; each pod above the band still sheds one at least
+  assert.deepEqual(planShed(loads(4000, 2000, 0, 0), { ...SETTINGS, maxShedPerRound: 300 }).shed, {
+    p0: 200,
+    p1: 100,
+  });
+  assert.deepEqual(planShed(loads(30, 30, 0, 0), { ...SETTINGS, maxShedPerRound: 1 }).shed, { p0: 1, p1: 1 });
+  // under the cap nothing changes
+  assert.deepEqual(planShed(loads(3000, 3000, 0, 0), { ...SETTINGS, maxShedPerRound: 5000 }).shed, {
+    p0: 600,
+    p1: 600,
+  });
+});
+
 test("a pod sheds down to the average at most, never below it", () => {
   // 2,000 is above the band of 1,500 (1,200-1,800); a fifth would be 400, the excess is 500
   assert.deepEqual(planShed(loads(2000, 1500, 1000), SETTINGS).shed, { p0: 400 });
