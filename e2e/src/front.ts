@@ -1,7 +1,7 @@
 // nginx in front of a local cluster's chat-nodes, following the chat Service's EndpointSlices as an
 // ingress controller does: ready endpoints take new sessions, terminating ones that still serve keep
 // theirs (docs/nginx.md). `npm run up` and the e2e suites run this same code.
-import { startNginx, type NginxAffinity, type NginxService } from "@vibetalk/testkit";
+import { startNginx, waitFor, type NginxAffinity, type NginxService } from "@vibetalk/testkit";
 import type { VibeTalkCluster } from "./cluster.js";
 
 export interface FrontProxy {
@@ -64,14 +64,13 @@ export async function startFrontProxy(cluster: VibeTalkCluster, o: FrontProxyOpt
     url: nginx.url,
     current: () => current,
     waitFor: async (what, ok, timeoutMs = 60_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!ok(current)) {
-        if (Date.now() > deadline)
-          throw new Error(
-            `timed out after ${timeoutMs} ms waiting for nginx's upstreams: ${what}; now ${key(current)}`,
-          );
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitFor(
+        `nginx's upstreams: ${what}`,
+        async () => ok(current),
+        timeoutMs,
+        100,
+        async () => `now ${key(current)}`,
+      );
     },
     stop: async () => {
       stopped = true;

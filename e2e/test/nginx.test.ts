@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort, waitFor } from "@vibetalk/testkit";
+import { freePort, pollingSessionAnswers, waitFor } from "@vibetalk/testkit";
 import { io, type Socket } from "socket.io-client";
 import {
   startFrontProxy,
@@ -114,18 +114,7 @@ test("without affinity a long-polling session breaks on the second pod (400 Sess
   const rr = await startFrontProxy(cluster, { port: await freePort(), affinity: "none" });
   try {
     await rr.waitFor("two upstreams", (u) => u.ready.length === 2);
-    const hs = await fetch(`${rr.url}/socket.io/?EIO=4&transport=polling`);
-    const sid = /"sid":"([^"]+)"/.exec(await hs.text())?.[1];
-    assert.ok(sid, "handshake answered");
-    const answers: [number, string][] = [];
-    for (let i = 0; i < 4; i++) {
-      const r = await fetch(`${rr.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
-        method: "POST",
-        body: "2probe",
-        headers: { "content-type": "text/plain;charset=UTF-8" },
-      });
-      answers.push([r.status, await r.text()]);
-    }
+    const answers = await pollingSessionAnswers(rr.url);
     const unknown = answers.filter(([st, body]) => st === 400 && body.includes("Session ID unknown"));
     assert.ok(unknown.length >= 1, `expected a 400 Session ID unknown, got ${JSON.stringify(answers)}`);
     // A real client forced to polling: it cannot hold a session for long.

@@ -6,7 +6,7 @@
 // they survive.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { freePort, startNginx, type NginxService } from "@vibetalk/testkit";
+import { freePort, pollingSessionAnswers, startNginx, type NginxService } from "@vibetalk/testkit";
 import type { Message } from "@vibetalk/protocol";
 import { io as connectSocket, type Socket } from "socket.io-client";
 import type { ChatNode } from "../../src/node.js";
@@ -70,18 +70,7 @@ describe("affinity", () => {
   test("round-robin without affinity: a polling session breaks with 400 Session ID unknown", async () => {
     const ng = await nginx({ upstreams: [hostPort(A), hostPort(B)], affinity: "none" });
     // The raw protocol: a handshake, then requests of that session alternate between the nodes.
-    const hs = await fetch(`${ng.url}/socket.io/?EIO=4&transport=polling`);
-    const sid = /"sid":"([^"]+)"/.exec(await hs.text())?.[1];
-    assert.ok(sid, "handshake answered");
-    const answers: Array<[number, string]> = [];
-    for (let i = 0; i < 4; i++) {
-      const r = await fetch(`${ng.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
-        method: "POST",
-        body: "2probe",
-        headers: { "content-type": "text/plain;charset=UTF-8" },
-      });
-      answers.push([r.status, await r.text()]);
-    }
+    const answers = await pollingSessionAnswers(ng.url);
     const unknown = answers.filter(([st, body]) => st === 400 && body.includes("Session ID unknown"));
     assert.ok(unknown.length >= 1, `expected a 400 Session ID unknown, got ${JSON.stringify(answers)}`);
     // A real client: forced to polling it cannot connect.

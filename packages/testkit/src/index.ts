@@ -37,6 +37,7 @@ export {
   AFFINITY_COOKIE,
   nginxChatConfig,
   startNginx,
+  pollingSessionAnswers,
   type NginxAffinity,
   type NginxOptions,
   type NginxService,

@@ -157,3 +157,24 @@ export async function startNginx(options: NginxOptions): Promise<NginxService> {
     },
   };
 }
+
+/**
+ * The raw Engine.IO protocol through a proxy: a long-polling handshake, then `posts` requests of that
+ * session; each answer's status and body. Without session affinity some land on another chat-node,
+ * which answers 400 "Session ID unknown".
+ */
+export async function pollingSessionAnswers(url: string, posts = 4): Promise<[number, string][]> {
+  const hs = await fetch(`${url}/socket.io/?EIO=4&transport=polling`);
+  const sid = /"sid":"([^"]+)"/.exec(await hs.text())?.[1];
+  if (!sid) throw new Error(`no polling handshake through ${url}: ${hs.status}`);
+  const answers: [number, string][] = [];
+  for (let i = 0; i < posts; i++) {
+    const r = await fetch(`${url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+      method: "POST",
+      body: "2probe",
+      headers: { "content-type": "text/plain;charset=UTF-8" },
+    });
+    answers.push([r.status, await r.text()]);
+  }
+  return answers;
+}
