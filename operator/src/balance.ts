@@ -39,34 +39,49 @@ export interface ShedPlan {
  * How many sockets each pod sheds this round. A pod above `average × (1 + tolerance)` sheds down towards
  * the average, never below it (the excess above the average is exactly what the pods below it lack, so
  * the round cannot overshoot the cluster), and at most `maxShedFraction` of its sockets (at least one,
- * so small pods converge too), all of them together at most `maxShedPerRound` (scaled down alike, at
- * least one each). Pods at or below the upper bound shed nothing: pods below the band fill
- * from the reconnects, since a shedding pod takes no new socket while above the average.
+ * so small pods converge too). While a pod is below `average × (1 - tolerance)` and what the pods above
+ * the band shed does not cover what the pods below it lack, the pods between the average and the upper
+ * bound shed the rest, each in proportion to its excess (a cluster of 1,200 / 1,200 / 1,200 / 400 has
+ * no pod above the band, yet one pod lacks 600). All of them together shed at most `maxShedPerRound`
+ * (scaled down alike, at least one each). The reconnects land on the pods below the average: a node
+ * takes no new socket while it holds more than the round's average.
  */
 export function planShed(pods: readonly PodLoad[], s: BalanceSettings): ShedPlan {
   const n = pods.length;
-  const total = pods.reduce((sum, p) => sum + Math.max(0, p.connections), 0);
+  const counts = pods.map((p) => ({ name: p.name, c: Math.max(0, p.connections) }));
+  const total = counts.reduce((sum, p) => sum + p.c, 0);
   const average = n === 0 ? 0 : total / n;
   const lower = average * (1 - s.tolerance);
   const upper = average * (1 + s.tolerance);
+  const balanced = counts.every(({ c }) => c >= lower && c <= upper);
   const shed: Record<string, number> = {};
-  let balanced = true;
-  for (const p of pods) {
-    const c = Math.max(0, p.connections);
-    if (c < lower || c > upper) balanced = false;
-    if (n < 2 || c <= upper) continue;
-    const excess = Math.floor(c - average);
-    const bound = Math.max(1, Math.floor(c * s.maxShedFraction));
-    const k = Math.min(excess, bound);
-    if (k > 0) shed[p.name] = k;
+  if (n < 2 || balanced) return { total, average, lower, upper, shed, balanced };
+  const share = (c: number): number =>
+    Math.min(Math.floor(c - average), Math.max(1, Math.floor(c * s.maxShedFraction)));
+  for (const { name, c } of counts) {
+    const k = c > upper ? share(c) : 0;
+    if (k > 0) shed[name] = k;
   }
-  const planned = Object.values(shed).reduce((a, b) => a + b, 0);
+  const lacking = Math.floor(counts.reduce((sum, { c }) => sum + (c < lower ? average - c : 0), 0));
+  const need = lacking - sum(shed);
+  let rest = need;
+  const within = counts.filter(({ c }) => c > average && c <= upper && share(c) > 0);
+  const excess = within.reduce((sum, { c }) => sum + share(c), 0);
+  for (const { name, c } of within) {
+    if (rest <= 0) break;
+    const k = Math.min(rest, share(c), Math.max(1, Math.floor((need * share(c)) / excess)));
+    shed[name] = k;
+    rest -= k;
+  }
+  const planned = sum(shed);
   const cap = s.maxShedPerRound;
   if (cap !== undefined && planned > cap) {
     for (const [pod, k] of Object.entries(shed)) shed[pod] = Math.max(1, Math.floor((k * cap) / planned));
   }
   return { total, average, lower, upper, shed, balanced };
 }
+
+const sum = (shares: Record<string, number>): number => Object.values(shares).reduce((a, b) => a + b, 0);
 
 /** What stops a round: rounds run only on a settled cluster (no drain, no rollout, no pod on its way). */
 export interface ClusterState {
