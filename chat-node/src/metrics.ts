@@ -10,6 +10,22 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
   const r = [registry];
   const metrics = {
     registry,
+    ...socketMetrics(r),
+    ...messageMetrics(r),
+    ...partitionMetrics(r),
+  };
+  // Every label value from the start, so rates begin at 0 and dashboards show the series before the first event.
+  for (const reason of ["refused", "attempts", "deliveries", "malformed"])
+    metrics.messagesParked.inc({ reason }, 0);
+  for (const step of ["store", "fanout", "park", "notify"]) metrics.transientRetries.inc({ step }, 0);
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Sockets and users on this node (the autoscaler and the balance read these). */
+function socketMetrics(r: Registry[]) {
+  return {
     connections: new Gauge({
       name: "vibetalk_connections",
       help: "Open Socket.IO connections on this node",
@@ -31,6 +47,29 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
       help: "Users bound to this node's queue (grace period included)",
       registers: r,
     }),
+    socketsShed: new Counter({
+      name: "vibetalk_sockets_shed_total",
+      help: "Sockets asked to reconnect elsewhere by a connection balance round (docs/operator.md)",
+      registers: r,
+    }),
+    loginFailures: new Counter({
+      name: "vibetalk_login_failures_total",
+      help: "Logins refused: wrong username or password, or throttled (per account or per address)",
+      labelNames: ["reason"],
+      registers: r,
+    }),
+    errors: new Counter({
+      name: "vibetalk_errors_total",
+      help: "Errors answered to clients, by code",
+      labelNames: ["code"],
+      registers: r,
+    }),
+  };
+}
+
+/** The message path: accepted, stored, delivered, and their latencies (I1, I4). */
+function messageMetrics(r: Registry[]) {
+  return {
     messagesAccepted: new Counter({
       name: "vibetalk_messages_accepted_total",
       help: "message:send accepted (broker-confirmed, acked to the client)",
@@ -59,6 +98,17 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
       buckets: latencyBuckets,
       registers: r,
     }),
+    receiptFlushes: new Counter({
+      name: "vibetalk_receipt_marks_flushed_total",
+      help: "Receipt marks written to the store",
+      registers: r,
+    }),
+  };
+}
+
+/** The partition consumers: ownership, lag, batches, fan-out, and what they could not store (I1, I5, I6). */
+function partitionMetrics(r: Registry[]) {
+  return {
     ownedPartitions: new Gauge({
       name: "vibetalk_owned_partitions",
       help: "Partitions this node consumes",
@@ -100,23 +150,6 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
       labelNames: ["kind"],
       registers: r,
     }),
-    errors: new Counter({
-      name: "vibetalk_errors_total",
-      help: "Errors answered to clients, by code",
-      labelNames: ["code"],
-      registers: r,
-    }),
-    loginFailures: new Counter({
-      name: "vibetalk_login_failures_total",
-      help: "Logins refused: wrong username or password, or throttled (per account or per address)",
-      labelNames: ["reason"],
-      registers: r,
-    }),
-    receiptFlushes: new Counter({
-      name: "vibetalk_receipt_marks_flushed_total",
-      help: "Receipt marks written to the store",
-      registers: r,
-    }),
     messagesParked: new Counter({
       name: "vibetalk_messages_parked_total",
       help: "Messages set aside in the parked queue instead of stored; reason=refused|attempts|deliveries|malformed",
@@ -144,17 +177,5 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
       help: "Partition consumers restarted after a failure",
       registers: r,
     }),
-    socketsShed: new Counter({
-      name: "vibetalk_sockets_shed_total",
-      help: "Sockets asked to reconnect elsewhere by a connection balance round (docs/operator.md)",
-      registers: r,
-    }),
   };
-  // Every label value from the start, so rates begin at 0 and dashboards show the series before the first event.
-  for (const reason of ["refused", "attempts", "deliveries", "malformed"])
-    metrics.messagesParked.inc({ reason }, 0);
-  for (const step of ["store", "fanout", "park", "notify"]) metrics.transientRetries.inc({ step }, 0);
-  return metrics;
 }
-
-export type Metrics = ReturnType<typeof createMetrics>;
