@@ -128,6 +128,7 @@ test("SIGKILL of the partition owner mid-stream, then restart", async () => {
   const killedAt = acked.size;
   await sleep(1500); // sends keep being acked: the partition queue holds them
   assert.ok(acked.size > killedAt, "sends are acked while the owner is down");
+  await owner.stop(); // the killed process's folder (its log), which the restart below would leak
   owner = await ChildNode.start(services, { OWNED_PARTITIONS: "all", NODE_ID: "owner-1" });
   await sleep(1500);
   stop = true;
