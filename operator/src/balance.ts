@@ -44,7 +44,7 @@ export interface ShedPlan {
  * bound shed the rest, each in proportion to its excess (a cluster of 1,200 / 1,200 / 1,200 / 400 has
  * no pod above the band, yet one pod lacks 600). All of them together shed at most `maxShedPerRound`
  * (scaled down alike, at least one each). The reconnects land on the pods below the average: a node
- * takes no new socket while it holds more than the round's average.
+ * takes no new socket while it holds the round's average or more.
  */
 export function planShed(pods: readonly PodLoad[], s: BalanceSettings): ShedPlan {
   const n = pods.length;
@@ -65,11 +65,14 @@ export function planShed(pods: readonly PodLoad[], s: BalanceSettings): ShedPlan
   const lacking = Math.floor(counts.reduce((sum, { c }) => sum + (c < lower ? average - c : 0), 0));
   const need = lacking - sum(shed);
   let rest = need;
-  const within = counts.filter(({ c }) => c > average && c <= upper && share(c) > 0);
-  const excess = within.reduce((sum, { c }) => sum + share(c), 0);
-  for (const { name, c } of within) {
+  const within = counts
+    .filter(({ c }) => c > average && c <= upper)
+    .map(({ name, c }) => ({ name, most: share(c) }))
+    .filter(({ most }) => most > 0);
+  const excess = within.reduce((sum, { most }) => sum + most, 0);
+  for (const { name, most } of within) {
     if (rest <= 0) break;
-    const k = Math.min(rest, share(c), Math.max(1, Math.floor((need * share(c)) / excess)));
+    const k = Math.min(rest, most, Math.max(1, Math.floor((need * most) / excess)));
     shed[name] = k;
     rest -= k;
   }

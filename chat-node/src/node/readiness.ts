@@ -2,7 +2,7 @@ import type { Readiness } from "../http/ops.js";
 import type { Backends } from "./backends.js";
 
 /** `p`, or false after `ms` (a ping that hangs is a failed ping). */
-export function withTimeout(p: Promise<boolean>, ms: number): Promise<boolean> {
+function withTimeout(p: Promise<boolean>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);
     p.then(
@@ -25,6 +25,7 @@ export function withTimeout(p: Promise<boolean>, ms: number): Promise<boolean> {
  */
 export function readinessOf(b: Backends, draining: () => boolean): () => Promise<Readiness> {
   return async () => {
+    const isDraining = draining();
     const [redisOk, storeOk] = await Promise.all([
       withTimeout(b.presence.ping(), 1000),
       withTimeout(b.store.ping(), 1000),
@@ -34,9 +35,9 @@ export function readinessOf(b: Backends, draining: () => boolean): () => Promise
       broker: connected,
       redis: redisOk,
       store: storeOk,
-      draining: draining(),
+      draining: isDraining,
       publishing: connected && !b.broker.isBlocked(),
     };
-    return { ready: connected && !draining(), checks };
+    return { ready: connected && !isDraining, checks };
   };
 }
