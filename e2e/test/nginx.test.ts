@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort, pollingSessionAnswers, waitFor } from "@vibetalk/testkit";
+import { followDrains, freePort, pollingSessionAnswers, waitFor } from "@vibetalk/testkit";
 import { io, type Socket } from "socket.io-client";
 import {
   startFrontProxy,
@@ -228,25 +228,7 @@ test("polling sessions are kept while a chat-node starts and while another drain
   // The peer's pod is not the one drained below (its sends would be cut off mid-ack).
   const podOfPeer = [...(await connectionsByPod())].find(([, c]) => c === 1)![0];
   const clients = users.map((u) => client(u.token, ["polling"], { reconnection: true }));
-  const disconnects = clients.map(() => 0);
-  const reconnectAsked = clients.map(() => false);
-  const refusals: string[] = [];
-  clients.forEach((c, i) => {
-    c.on("disconnect", () => disconnects[i]!++);
-    // The drain's event: reconnect now (nginx picks a ready chat-node).
-    c.on("reconnect", () => {
-      reconnectAsked[i] = true;
-      c.disconnect();
-      if (!finished) c.connect();
-    });
-    // A refused handshake (a draining pod still reached) is retried, as the web client does.
-    c.on("connect_error", (e: Error & { data?: { code?: string } }) => {
-      refusals.push(`${i}: ${e.data?.code ?? e.message}`);
-      setTimeout(() => {
-        if (!finished) c.connect();
-      }, 300);
-    });
-  });
+  const { disconnects, reconnectAsked, refusals } = followDrains(clients, () => finished);
   await Promise.all(clients.map((c) => connected(c)));
   const ids = clients.map((c) => c.id);
   const sids = clients.map((c) => c.io.engine.id);

@@ -6,7 +6,13 @@
 // they survive.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { freePort, pollingSessionAnswers, startNginx, type NginxService } from "@vibetalk/testkit";
+import {
+  followDrains,
+  freePort,
+  pollingSessionAnswers,
+  startNginx,
+  type NginxService,
+} from "@vibetalk/testkit";
 import type { Message } from "@vibetalk/protocol";
 import { io as connectSocket, type Socket } from "socket.io-client";
 import type { ChatNode } from "../../src/node.js";
@@ -142,25 +148,7 @@ describe("affinity", () => {
     const sw = await TestSocket.open(A.url, ws.token, { transports: ["websocket"] });
     const chans = await Promise.all(users.map((u) => u.direct(A, ws)));
     const clients = users.map((u) => pollingClient(ng.url, u.token, { reconnection: true }));
-    const disconnects = clients.map(() => 0);
-    const reconnectAsked = clients.map(() => false);
-    const refusals: string[] = [];
-    clients.forEach((c, i) => {
-      c.on("disconnect", () => disconnects[i]!++);
-      // The drain's event: reconnect now (the proxy picks a ready chat-node).
-      c.on("reconnect", () => {
-        reconnectAsked[i] = true;
-        c.disconnect();
-        if (!finished) c.connect();
-      });
-      // A refused handshake (a draining node still reached) is retried, as the web client does.
-      c.on("connect_error", (e: Error & { data?: { code?: string } }) => {
-        refusals.push(`${i}: ${e.data?.code ?? e.message}`);
-        setTimeout(() => {
-          if (!finished) c.connect();
-        }, 300);
-      });
-    });
+    const { disconnects, reconnectAsked, refusals } = followDrains(clients, () => finished);
     await Promise.all(clients.map((c) => connected(c)));
     const ids = clients.map((c) => c.id);
     // Scale out: C starts and joins the upstreams; nobody moves, new sessions may land on C.

@@ -178,3 +178,47 @@ export async function pollingSessionAnswers(url: string, posts = 4): Promise<[nu
   }
   return answers;
 }
+
+/** A Socket.IO client as `followDrains` drives it (socket.io-client's `Socket` fits). */
+export interface DrainFollowingClient {
+  on(event: string, listener: (e: Error & { data?: { code?: string } }) => void): unknown;
+  connect(): unknown;
+  disconnect(): unknown;
+}
+
+/** What `followDrains` saw per client (by index), read by the test afterwards. */
+export interface DrainLog {
+  disconnects: number[];
+  /** The client got the drain's `reconnect` event (its chat-node is draining). */
+  reconnectAsked: boolean[];
+  /** Refused handshakes (`index: code`), each retried after 300 ms. */
+  refusals: string[];
+}
+
+/**
+ * Makes clients behind a proxy behave as the web client does in a drain (docs/nginx.md): on the drain's
+ * `reconnect` event reconnect at once (the proxy picks a ready chat-node), and retry a refused handshake
+ * (a draining node still reached) after 300 ms; neither once `finished()` says the test is over.
+ */
+export function followDrains(clients: readonly DrainFollowingClient[], finished: () => boolean): DrainLog {
+  const log: DrainLog = {
+    disconnects: clients.map(() => 0),
+    reconnectAsked: clients.map(() => false),
+    refusals: [],
+  };
+  clients.forEach((c, i) => {
+    c.on("disconnect", () => log.disconnects[i]!++);
+    c.on("reconnect", () => {
+      log.reconnectAsked[i] = true;
+      c.disconnect();
+      if (!finished()) c.connect();
+    });
+    c.on("connect_error", (e) => {
+      log.refusals.push(`${i}: ${e.data?.code ?? e.message}`);
+      setTimeout(() => {
+        if (!finished()) c.connect();
+      }, 300);
+    });
+  });
+  return log;
+}
