@@ -275,9 +275,19 @@ export interface PresenceState {
   lastSeenAt: Date | null;
 }
 
+/**
+ * Presence as one lease per node (docs/chat-node.md#presence): a node vouches for the users it holds
+ * while its lease is live, so holding a user costs one write when they join and one when they leave,
+ * and renewing the lease costs one write whatever the node holds.
+ */
 export interface PresenceStore {
-  /** Marks users as live on this node (heartbeat); returns the users that were offline before. */
-  heartbeat(userIds: readonly string[]): Promise<string[]>;
+  /** This node now holds these users; returns those that were offline before. */
+  join(userIds: readonly string[]): Promise<string[]>;
+  /**
+   * Renews this node's lease (one write). When the lease had lapsed (the server lost it, or the node
+   * stalled past the TTL) it joins `held()` again and returns the users that came online by it.
+   */
+  renew(held: () => readonly string[]): Promise<string[]>;
   /** This node no longer holds the user; returns their state afterwards (offline unless another node holds them). */
   leave(userId: string, at: Date): Promise<PresenceState>;
   get(userIds: readonly string[]): Promise<PresenceState[]>;

@@ -2,14 +2,29 @@ import type { Redis } from "ioredis";
 import { redisCall } from "./redis-errors.js";
 import type { PresenceState, PresenceStore } from "../ports.js";
 
+/** A user's presence hash outlives its last write by this long (a node renews it once a day). */
+const USER_KEY_TTL_MS = 30 * 86_400_000;
+/** How often a node writes every user it holds again, so their keys never reach USER_KEY_TTL_MS. */
+const REJOIN_EVERY_MS = 86_400_000;
+/** Users per pipeline when a node joins many at once. */
+const BATCH = 1000;
+
 /**
- * Presence in Redis. Each user has a hash `vt:presence:<userId>` whose fields are node ids and
- * values the time (ms) until which that node vouches for the user; the key itself expires after
- * the TTL. A node refreshes all the users it holds every heartbeat (one pipeline), so a user is
- * online while any node's field is in the future, and offline at most TTL after the last node
- * holding them died. `vt:lastseen:<userId>` keeps when their last socket went.
+ * Presence in Redis as one lease per node (docs/chat-node.md#presence). `vt:node:<nodeId>` exists
+ * while the node is alive: it is set with the TTL and renewed every heartbeat, one command whatever
+ * the node holds. Each user has a hash `vt:presence:<userId>` whose fields name the nodes holding
+ * them (value: when the node joined them), written when their first socket arrives on a node and
+ * removed when the last one goes; a user is online while any of those nodes' leases is live, and
+ * offline at most TTL after the last node holding them died. `vt:lastseen:<userId>` keeps when their
+ * last socket went.
+ *
+ * Fields written before presence moved to node leases held "live until" times; a field whose value is
+ * still in the future counts as live, so presence reads stay right while a rollout replaces the old
+ * chat-nodes (docs/upgrades.md).
  */
 export class RedisPresence implements PresenceStore {
+  private lastFullJoin = Date.now();
+
   constructor(
     private readonly redis: Redis,
     private readonly nodeId: string,
@@ -20,26 +35,57 @@ export class RedisPresence implements PresenceStore {
     return `vt:presence:${userId}`;
   }
 
-  async heartbeat(userIds: readonly string[]): Promise<string[]> {
+  private lease(nodeId: string): string {
+    return `vt:node:${nodeId}`;
+  }
+
+  async join(userIds: readonly string[]): Promise<string[]> {
+    return redisCall(() => this.joinAll(userIds));
+  }
+
+  /** `lapsed`: this node's lease had lapsed before (a renewal found it gone), whatever Redis says now. */
+  private async joinAll(userIds: readonly string[], lapsed = false): Promise<string[]> {
+    const cameOnline: string[] = [];
+    for (let i = 0; i < userIds.length; i += BATCH)
+      cameOnline.push(...(await this.joinBatch(userIds.slice(i, i + BATCH), lapsed)));
+    return cameOnline;
+  }
+
+  private async joinBatch(userIds: readonly string[], lapsed: boolean): Promise<string[]> {
+    if (userIds.length === 0) return [];
+    const now = Date.now();
+    // Renews this node's lease too; whether it was live says if this node vouched for them before.
+    const read = this.redis.pipeline().set(this.lease(this.nodeId), "1", "PX", this.ttlMs, "GET");
+    for (const u of userIds) read.hgetall(this.key(u));
+    const [lease, ...hashes] = (await read.exec()) ?? [];
+    const before = hashes.map((r) => (r?.[1] ?? {}) as Record<string, string>);
+    const live = await this.liveNodes(before, now);
+    if (lapsed || lease?.[1] === null) live.delete(this.nodeId);
+    const write = this.redis.pipeline();
+    const cameOnline: string[] = [];
+    userIds.forEach((u, i) => {
+      const fields = before[i] ?? {};
+      if (!isLive(fields, live, now)) cameOnline.push(u);
+      const dead = Object.keys(fields).filter(
+        (n) => n !== this.nodeId && !isLive({ [n]: fields[n]! }, live, now),
+      );
+      if (dead.length > 0) write.hdel(this.key(u), ...dead);
+      write.hset(this.key(u), this.nodeId, String(now));
+      write.pexpire(this.key(u), USER_KEY_TTL_MS);
+    });
+    await write.exec();
+    return cameOnline;
+  }
+
+  async renew(held: () => readonly string[]): Promise<string[]> {
     return redisCall(async () => {
-      if (userIds.length === 0) return [];
-      const now = Date.now();
-      const until = String(now + this.ttlMs);
-      const read = this.redis.pipeline();
-      for (const u of userIds) read.hgetall(this.key(u));
-      const before = (await read.exec()) ?? [];
-      const write = this.redis.pipeline();
-      for (const u of userIds) {
-        write.hset(this.key(u), this.nodeId, until);
-        write.pexpire(this.key(u), this.ttlMs);
-      }
-      await write.exec();
-      const cameOnline: string[] = [];
-      userIds.forEach((u, i) => {
-        const fields = (before[i]?.[1] ?? {}) as Record<string, string>;
-        if (!isLive(fields, now)) cameOnline.push(u);
-      });
-      return cameOnline;
+      const previous = await this.redis.set(this.lease(this.nodeId), "1", "PX", this.ttlMs, "GET");
+      const lapsed = previous === null;
+      if (!lapsed && Date.now() - this.lastFullJoin < REJOIN_EVERY_MS) return [];
+      this.lastFullJoin = Date.now();
+      const cameOnline = await this.joinAll(held(), lapsed);
+      // The daily rewrite of a live lease's users keeps their keys; none of them came online by it.
+      return lapsed ? cameOnline : [];
     });
   }
 
@@ -48,7 +94,9 @@ export class RedisPresence implements PresenceStore {
       const key = this.key(userId);
       const r = await this.redis.multi().hdel(key, this.nodeId).hgetall(key).exec();
       const fields = (r?.[1]?.[1] ?? {}) as Record<string, string>;
-      if (isLive(fields, Date.now())) return { userId, online: true, lastSeenAt: null };
+      const now = Date.now();
+      if (isLive(fields, await this.liveNodes([fields], now), now))
+        return { userId, online: true, lastSeenAt: null };
       await this.redis.set(`vt:lastseen:${userId}`, String(at.getTime()), "EX", 30 * 86400);
       return { userId, online: false, lastSeenAt: at };
     });
@@ -64,10 +112,11 @@ export class RedisPresence implements PresenceStore {
       }
       const r = (await p.exec()) ?? [];
       const now = Date.now();
+      const fieldsOf = userIds.map((_, i) => (r[2 * i]?.[1] ?? {}) as Record<string, string>);
+      const live = await this.liveNodes(fieldsOf, now);
       return userIds.map((userId, i) => {
-        const fields = (r[2 * i]?.[1] ?? {}) as Record<string, string>;
         const seen = r[2 * i + 1]?.[1];
-        const online = isLive(fields, now);
+        const online = isLive(fieldsOf[i] ?? {}, live, now);
         return {
           userId,
           online,
@@ -75,6 +124,16 @@ export class RedisPresence implements PresenceStore {
         };
       });
     });
+  }
+
+  /** Of the nodes these hashes name, those whose lease is live: one MGET of the distinct ones. */
+  private async liveNodes(hashes: readonly Record<string, string>[], now: number): Promise<Set<string>> {
+    const nodes = new Set<string>();
+    for (const h of hashes) for (const [n, v] of Object.entries(h)) if (!(Number(v) > now)) nodes.add(n);
+    if (nodes.size === 0) return new Set();
+    const names = [...nodes];
+    const leases = await this.redis.mget(names.map((n) => this.lease(n)));
+    return new Set(names.filter((_, i) => leases[i] !== null));
   }
 
   async ping(): Promise<boolean> {
@@ -86,6 +145,7 @@ export class RedisPresence implements PresenceStore {
   }
 }
 
-function isLive(fields: Record<string, string>, now: number): boolean {
-  return Object.values(fields).some((v) => Number(v) > now);
+/** Whether any node of the hash vouches: its lease is live, or an old-style field's time is ahead. */
+function isLive(fields: Record<string, string>, live: Set<string>, now: number): boolean {
+  return Object.entries(fields).some(([n, v]) => live.has(n) || Number(v) > now);
 }

@@ -26,7 +26,9 @@ export type PresenceListener = (state: PresenceState) => void;
 
 /**
  * The users held by this node: their local sockets, their queue bindings (kept for a grace period
- * after the last socket goes, since reconnects are common) and their presence heartbeats.
+ * after the last socket goes, since reconnects are common) and their presence: joined when their
+ * first socket arrives, left when the last goes, vouched for by the node's lease, which the heartbeat
+ * renews (one Redis write per node, however many users it holds).
  * Operations on one user run in order.
  */
 export class UserSessions {
@@ -96,7 +98,7 @@ export class UserSessions {
   }
 
   private async markOnline(userId: string): Promise<void> {
-    const cameOnline = await this.d.presence.heartbeat([userId]).catch((): string[] => []);
+    const cameOnline = await this.d.presence.join([userId]).catch((): string[] => []);
     if (cameOnline.includes(userId)) this.publishPresence({ userId, online: true, lastSeenAt: null });
   }
 
@@ -201,11 +203,8 @@ export class UserSessions {
 
   private async heartbeat(): Promise<void> {
     try {
-      const users = [...this.sockets.keys()];
-      for (let i = 0; i < users.length; i += 1000) {
-        const cameOnline = await this.d.presence.heartbeat(users.slice(i, i + 1000));
-        for (const u of cameOnline) this.publishPresence({ userId: u, online: true, lastSeenAt: null });
-      }
+      const cameOnline = await this.d.presence.renew(() => [...this.sockets.keys()]);
+      for (const u of cameOnline) this.publishPresence({ userId: u, online: true, lastSeenAt: null });
     } catch (err) {
       this.d.log.warn(
         { event: "presence.heartbeat_failed", err: (err as Error).message },

@@ -2,7 +2,8 @@
 // on FerretDB, RabbitBroker on RabbitMQ 4, RedisPresence and RedisMembershipVersions on Redis 8, from @vibetalk/testkit. The same
 // suites run on the in-memory fakes in test/unit/fakes.test.ts. A server that cannot start fails
 // the suite.
-import { after, before } from "node:test";
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
 import {
   startMongo,
   startRabbitMQ,
@@ -50,6 +51,38 @@ presenceContract(
   "RedisPresence on Redis",
   (nodeId, ttlMs) => new RedisPresence(started("Redis", redis), nodeId, ttlMs),
 );
+/** Calls per Redis command since the server started (INFO commandstats). */
+async function commandCalls(r: Redis): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const m of (await r.info("commandstats")).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm))
+    out.set(m[1]!, Number(m[2]));
+  return out;
+}
+
+test("RedisPresence: renewing a node's lease costs one command however many users it holds", async () => {
+  const r = started("Redis", redis);
+  const p = new RedisPresence(r, "renew-count", 30_000);
+  const users = Array.from({ length: 2500 }, (_, i) => `renew-count-${i}`);
+  assert.equal((await p.join(users)).length, 2500);
+  const before = await commandCalls(r);
+  for (let i = 0; i < 10; i++) assert.deepEqual(await p.renew(() => users), []);
+  const after = await commandCalls(r);
+  const delta = (c: string) => (after.get(c) ?? 0) - (before.get(c) ?? 0);
+  assert.equal(delta("set"), 10, "one SET per renewal");
+  for (const c of ["hset", "hgetall", "pexpire", "hdel", "mget"])
+    assert.equal(delta(c), 0, `no ${c} while renewing`);
+  assert.equal((await p.get(users.slice(0, 3))).filter((s) => s.online).length, 3);
+});
+
+test("RedisPresence: a field written by a chat-node before node leases (a live-until time) still counts until that time", async () => {
+  const r = started("Redis", redis);
+  await r.hset("vt:presence:old-style", "old-node", String(Date.now() + 300));
+  const p = new RedisPresence(r, "reader", 30_000);
+  assert.equal((await p.get(["old-style"]))[0]?.online, true);
+  await new Promise((res) => setTimeout(res, 350));
+  assert.equal((await p.get(["old-style"]))[0]?.online, false);
+});
+
 membershipVersionsContract(
   "RedisMembershipVersions on Redis",
   () => new RedisMembershipVersions(started("Redis", redis)),

@@ -532,7 +532,7 @@ test("presence is shared only with contacts (FORBIDDEN names the others); last s
   await s.createChannel(O, { type: "direct", userId: Q });
   await s.requireContacts(O, [P, Q, O]);
   await refused(s.requireContacts(O, [P, X]), "FORBIDDEN", { userIds: [X] });
-  await a.presence.heartbeat([P]);
+  await a.presence.join([P]);
   await c.store.setLastSeen(Q, new Date(1_750_000_000_000));
   assert.deepEqual(await s.presenceOf([P, Q, X]), [
     { userId: P, online: true, lastSeenAt: null },

@@ -97,7 +97,7 @@ test("a socket that never arrives after the handshake leaves no binding behind",
 
 test("a user another node still holds does not go offline when they leave here", async () => {
   const { c, sessions, seen } = await setup();
-  await c.redis.node("other-node", 30_000).heartbeat(["u1"]);
+  await c.redis.node("other-node", 30_000).join(["u1"]);
   await sessions.add("u1", "s1");
   await sessions.remove("u1", "s1");
   assert.deepEqual(seen, [], "online all along through the other node");
@@ -112,12 +112,14 @@ test("heartbeats bring back a user whose presence lapsed; a failing listener doe
   const stop = sessions.onPresence((s) => later.push(s));
   await sessions.add("u1", "s1");
   assert.equal(later.length, 1);
-  c.redis.live.delete("u1"); // the TTL ran out (Redis lost it, a long pause)
+  c.redis.live.delete("u1"); // Redis lost it: the node's lease is gone too
+  c.redis.leases.clear();
   sessions.startHeartbeat();
   for (let i = 0; i < 50 && seen.length < 2; i++) await sleep(10);
   assert.deepEqual(seen[1], { userId: "u1", online: true, lastSeenAt: null });
   stop();
   c.redis.live.delete("u1");
+  c.redis.leases.clear();
   for (let i = 0; i < 50 && seen.length < 3; i++) await sleep(10);
   assert.equal(seen.length, 3);
   assert.equal(later.length, 2, "an unsubscribed listener hears nothing more");

@@ -13,33 +13,33 @@ export function presenceContract(
   name: string,
   node: (nodeId: string, ttlMs: number) => PresenceStore | Promise<PresenceStore>,
 ): void {
-  test(`${name}: a heartbeat reports who came online; leaving the last node takes them offline`, async () => {
+  test(`${name}: joining reports who came online; leaving the last node takes them offline`, async () => {
     const a = await node(id(), 30_000);
     const [u, v] = [id(), id()];
     assert.deepEqual(await a.get([u]), [{ userId: u, online: false, lastSeenAt: null }]);
-    assert.deepEqual((await a.heartbeat([u, v])).sort(), [u, v].sort());
-    assert.deepEqual(await a.heartbeat([u, v]), [], "already online: nobody came online");
+    assert.deepEqual((await a.join([u, v])).sort(), [u, v].sort());
     assert.deepEqual(await a.get([u, v]), [
       { userId: u, online: true, lastSeenAt: null },
       { userId: v, online: true, lastSeenAt: null },
     ]);
+    assert.deepEqual(await a.renew(() => [u, v]), [], "a live lease renewed: nobody came online");
     const at = new Date(Date.now() - 1234);
     assert.deepEqual(await a.leave(u, at), { userId: u, online: false, lastSeenAt: at });
     assert.deepEqual(await a.get([u, v]), [
       { userId: u, online: false, lastSeenAt: at },
       { userId: v, online: true, lastSeenAt: null },
     ]);
-    assert.deepEqual(await a.heartbeat([u]), [u], "back online after leaving");
+    assert.deepEqual(await a.join([u]), [u], "back online after leaving");
     assert.deepEqual((await a.get([u]))[0], { userId: u, online: true, lastSeenAt: null });
-    assert.deepEqual(await a.heartbeat([]), []);
+    assert.deepEqual(await a.join([]), []);
     assert.deepEqual(await a.get([]), []);
   });
 
   test(`${name}: a user held by two nodes stays online until both left`, async () => {
     const [a, b] = [await node(id(), 30_000), await node(id(), 30_000)];
     const u = id();
-    assert.deepEqual(await a.heartbeat([u]), [u]);
-    assert.deepEqual(await b.heartbeat([u]), [], "online through the other node");
+    assert.deepEqual(await a.join([u]), [u]);
+    assert.deepEqual(await b.join([u]), [], "online through the other node");
     assert.deepEqual(await a.leave(u, new Date()), { userId: u, online: true, lastSeenAt: null });
     assert.equal((await b.get([u]))[0]?.online, true);
     const at = new Date();
@@ -47,15 +47,36 @@ export function presenceContract(
     assert.deepEqual((await a.get([u]))[0], { userId: u, online: false, lastSeenAt: at });
   });
 
-  test(`${name}: a node that stops heartbeating (it died) stops vouching after the TTL`, async () => {
+  test(`${name}: renewing the lease keeps every held user online past the TTL`, async () => {
+    const a = await node(id(), 150);
+    const u = id();
+    assert.deepEqual(await a.join([u]), [u]);
+    for (let i = 0; i < 8; i++) {
+      await sleep(50);
+      assert.deepEqual(await a.renew(() => [u]), [], `renewal ${i}: the lease was live`);
+    }
+    assert.equal((await (await node(id(), 1000)).get([u]))[0]?.online, true, "online 400 ms after joining");
+  });
+
+  test(`${name}: a node that stops renewing (it died) stops vouching after the TTL; a lapsed lease rejoins its users`, async () => {
     const dead = await node(id(), 100);
     const live = await node(id(), 30_000);
-    const u = id();
-    assert.deepEqual(await dead.heartbeat([u]), [u]);
+    const [u, v] = [id(), id()];
+    assert.deepEqual((await dead.join([u, v])).sort(), [u, v].sort());
     assert.equal((await live.get([u]))[0]?.online, true);
     await sleep(180);
-    assert.deepEqual(await live.get([u]), [{ userId: u, online: false, lastSeenAt: null }]);
-    assert.deepEqual(await live.heartbeat([u]), [u], "the other node's heartbeat brings them back");
+    assert.deepEqual(await live.get([u, v]), [
+      { userId: u, online: false, lastSeenAt: null },
+      { userId: v, online: false, lastSeenAt: null },
+    ]);
+    assert.deepEqual(await live.join([u]), [u], "the other node brings them back");
+    // The stalled node comes back: its renewal finds the lease gone and joins what it holds again.
+    assert.deepEqual(
+      await dead.renew(() => [u, v]),
+      [v],
+      "v came online again; u was online through the other node",
+    );
+    assert.equal((await live.get([v]))[0]?.online, true);
   });
 
   test(`${name}: ping answers true while the server is up`, async () => {

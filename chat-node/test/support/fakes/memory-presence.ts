@@ -4,8 +4,10 @@
 import { DependencyUnavailableError, type PresenceState, type PresenceStore } from "../../../src/ports.js";
 
 export class MemoryPresenceServer {
-  /** userId → nodeId → live until (ms). */
-  readonly live = new Map<string, Map<string, number>>();
+  /** userId → the nodes holding them. */
+  readonly live = new Map<string, Set<string>>();
+  /** nodeId → its lease's end (ms). */
+  readonly leases = new Map<string, number>();
   /** userId → when their last socket went (ms). */
   readonly lastSeen = new Map<string, number>();
   /** While true every call rejects with DependencyUnavailableError (Redis is down). */
@@ -16,7 +18,7 @@ export class MemoryPresenceServer {
   }
 
   isLive(userId: string, now: number): boolean {
-    return [...(this.live.get(userId)?.values() ?? [])].some((until) => until > now);
+    return [...(this.live.get(userId) ?? [])].some((n) => (this.leases.get(n) ?? 0) > now);
   }
 
   check(): void {
@@ -31,23 +33,34 @@ export class MemoryPresence implements PresenceStore {
     private readonly ttlMs: number,
   ) {}
 
-  async heartbeat(userIds: readonly string[]): Promise<string[]> {
+  async join(userIds: readonly string[]): Promise<string[]> {
     this.server.check();
     const now = Date.now();
     const cameOnline = userIds.filter((u) => !this.server.isLive(u, now));
+    this.server.leases.set(this.nodeId, now + this.ttlMs);
     for (const u of userIds) {
-      let fields = this.server.live.get(u);
-      if (!fields) this.server.live.set(u, (fields = new Map()));
-      fields.set(this.nodeId, now + this.ttlMs);
+      let nodes = this.server.live.get(u);
+      if (!nodes) this.server.live.set(u, (nodes = new Set()));
+      nodes.add(this.nodeId);
     }
     return [...new Set(cameOnline)];
   }
 
+  async renew(held: () => readonly string[]): Promise<string[]> {
+    this.server.check();
+    const now = Date.now();
+    if ((this.server.leases.get(this.nodeId) ?? 0) > now) {
+      this.server.leases.set(this.nodeId, now + this.ttlMs);
+      return [];
+    }
+    return this.join(held());
+  }
+
   async leave(userId: string, at: Date): Promise<PresenceState> {
     this.server.check();
-    const fields = this.server.live.get(userId);
-    fields?.delete(this.nodeId);
-    if (fields?.size === 0) this.server.live.delete(userId);
+    const nodes = this.server.live.get(userId);
+    nodes?.delete(this.nodeId);
+    if (nodes?.size === 0) this.server.live.delete(userId);
     if (this.server.isLive(userId, Date.now())) return { userId, online: true, lastSeenAt: null };
     this.server.lastSeen.set(userId, at.getTime());
     return { userId, online: false, lastSeenAt: new Date(at) };
