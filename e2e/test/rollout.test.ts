@@ -17,7 +17,7 @@ import { startVibeTalkCluster, CHAT_NODE_IMAGE, type VibeTalkCluster } from "../
 import { PartitionMonitor } from "../src/monitor.js";
 import { createGroup, register, RoamingClient, SteadySender, verifyDelivery } from "../src/traffic.js";
 
-const REPLICAS = 3;
+const REPLICAS = 2;
 const PARTITIONS = 16;
 const SELECTOR = "app.kubernetes.io/instance=chat,app.kubernetes.io/component=chat-node";
 const CRD_FILE = fileURLToPath(new URL("../../crds/chatcluster.yaml", import.meta.url));
