@@ -7,8 +7,12 @@ import type { PresenceState, PresenceStore } from "../ports.js";
  * values the time (ms) until which that node vouches for the user; the key itself expires after
  * the TTL. A node refreshes all the users it holds every heartbeat (one pipeline), so a user is
  * online while any node's field is in the future, and offline at most TTL after the last node
- * holding them died. `vt:lastseen:<userId>` keeps when their last socket went.
+ * holding them died. `vt:lastseen:<userId>` keeps when their last socket went. `vt:online` is a
+ * sorted set of every online user scored by the time they are vouched for until, so counting who
+ * is online (the official group's `onlineCount`) is one ZCOUNT, never a scan of users.
  */
+const ONLINE_KEY = "vt:online";
+
 export class RedisPresence implements PresenceStore {
   constructor(
     private readonly redis: Redis,
@@ -33,6 +37,9 @@ export class RedisPresence implements PresenceStore {
         write.hset(this.key(u), this.nodeId, until);
         write.pexpire(this.key(u), this.ttlMs);
       }
+      // GT: another node vouching for longer keeps its score; expired entries go with each heartbeat.
+      write.zadd(ONLINE_KEY, "GT", ...userIds.flatMap((u) => [until, u]));
+      write.zremrangebyscore(ONLINE_KEY, "-inf", now);
       await write.exec();
       const cameOnline: string[] = [];
       userIds.forEach((u, i) => {
@@ -48,7 +55,13 @@ export class RedisPresence implements PresenceStore {
       const key = this.key(userId);
       const r = await this.redis.multi().hdel(key, this.nodeId).hgetall(key).exec();
       const fields = (r?.[1]?.[1] ?? {}) as Record<string, string>;
-      if (isLive(fields, Date.now())) return { userId, online: true, lastSeenAt: null };
+      if (isLive(fields, Date.now())) {
+        // Still held elsewhere: vouched for until the latest of the other nodes' times.
+        const until = Math.max(...Object.values(fields).map(Number));
+        await this.redis.zadd(ONLINE_KEY, "XX", until, userId);
+        return { userId, online: true, lastSeenAt: null };
+      }
+      await this.redis.zrem(ONLINE_KEY, userId);
       await this.redis.set(`vt:lastseen:${userId}`, String(at.getTime()), "EX", 30 * 86400);
       return { userId, online: false, lastSeenAt: at };
     });
@@ -75,6 +88,10 @@ export class RedisPresence implements PresenceStore {
         };
       });
     });
+  }
+
+  async onlineCount(): Promise<number> {
+    return redisCall(async () => this.redis.zcount(ONLINE_KEY, `(${Date.now()}`, "+inf"));
   }
 
   async ping(): Promise<boolean> {

@@ -58,6 +58,21 @@ export function presenceContract(
     assert.deepEqual(await live.heartbeat([u]), [u], "the other node's heartbeat brings them back");
   });
 
+  test(`${name}: onlineCount counts users online on any node, once each, until they leave or expire`, async () => {
+    const [a, b] = [await node(id(), 30_000), await node(id(), 400)];
+    const [u, v, w] = [id(), id(), id()];
+    const base = await a.onlineCount();
+    await a.heartbeat([u, v]);
+    await b.heartbeat([v, w]);
+    assert.equal(await a.onlineCount(), base + 3, "v on two nodes counts once");
+    await a.leave(u, new Date());
+    assert.equal(await b.onlineCount(), base + 2);
+    await a.leave(v, new Date());
+    assert.equal(await a.onlineCount(), base + 2, "v is still held by b");
+    await sleep(600);
+    assert.equal(await a.onlineCount(), base, "b stopped heartbeating: v and w expired");
+  });
+
   test(`${name}: ping answers true while the server is up`, async () => {
     assert.equal(await (await node(id(), 1000)).ping(), true);
   });
