@@ -37,6 +37,19 @@ async function users(c: FakeCluster, n: number, prefix = "u"): Promise<string[]>
   return out;
 }
 
+/** The first `n` messages published to the official group's partition. */
+async function published(n: FakeNode, count: number): Promise<PartitionDelivery[]> {
+  const got: PartitionDelivery[] = [];
+  const sub = await n.broker.subscribePartition(
+    partitionOf(OFFICIAL_CHANNEL_ID, n.config.partitions),
+    10,
+    (d) => got.push(d),
+  );
+  for (let i = 0; i < 100 && got.length < count; i++) await new Promise((r) => setImmediate(r));
+  await sub.close();
+  return got;
+}
+
 /** A cluster with the group created and `n` users in it (joined), the first one an admin. */
 async function withMembers(n: number, env: Record<string, string> = {}) {
   const c = new FakeCluster({ ...ON, ...env });
@@ -153,13 +166,7 @@ test("posting: admins only by default (POSTING_RESTRICTED); the admins open it t
   const ch = await s.updateChannel(admin, OFFICIAL_CHANNEL_ID, { posting: "everyone" });
   assert.equal(ch.posting, "everyone");
   await send(m, "m2");
-  const got: PartitionDelivery[] = [];
-  const sub = await a.broker.subscribePartition(
-    partitionOf(OFFICIAL_CHANNEL_ID, a.config.partitions),
-    10,
-    (d) => got.push(d),
-  );
-  for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setImmediate(r));
+  const got = await published(a, 2);
   assert.deepEqual(
     got.map((d) => [d.message?.senderId, d.message?.clientMsgId]),
     [
@@ -167,7 +174,6 @@ test("posting: admins only by default (POSTING_RESTRICTED); the admins open it t
       [m, "m2"],
     ],
   );
-  await sub.close();
   assert.throws(() => requireOfficialPoster({ ...ch, posting: "admins" }, "member"), /admins/);
 });
 
@@ -177,13 +183,7 @@ test("posting as the service: the token's holder or an admin; the sender is the 
   await refused(s.postAsService({ kind: "user", userId: m }, { clientMsgId: "x", body: "no" }), "FORBIDDEN");
   await s.postAsService({ kind: "service" }, { clientMsgId: "s1", body: "from a script" });
   await s.postAsService({ kind: "user", userId: admin }, { clientMsgId: "s2", body: "from an admin" });
-  const got: PartitionDelivery[] = [];
-  const sub = await a.broker.subscribePartition(
-    partitionOf(OFFICIAL_CHANNEL_ID, a.config.partitions),
-    10,
-    (d) => got.push(d),
-  );
-  for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setImmediate(r));
+  const got = await published(a, 2);
   assert.deepEqual(
     got.map((d) => [d.message?.channelId, d.message?.senderId, d.message?.clientMsgId]),
     [
@@ -191,7 +191,6 @@ test("posting as the service: the token's holder or an admin; the sender is the 
       [OFFICIAL_CHANNEL_ID, SERVICE_SENDER_ID, "s2"],
     ],
   );
-  await sub.close();
 });
 
 test("roles: the group's admins and the service set them; a member cannot", async () => {
