@@ -558,8 +558,11 @@ export class ChatService {
   async postAsService(caller: OfficialCaller, body: OfficialPostBody): Promise<void> {
     if (caller.kind === "user") {
       await this.requireGroupRole(caller.userId, OFFICIAL_CHANNEL_ID, OFFICIAL_ADMIN_ROLES);
-    } else if (!(await this.d.members.get(OFFICIAL_CHANNEL_ID)) || !this.d.official) {
-      throw new ProtocolError("NOT_FOUND", "there is no official group");
+    } else {
+      // One document read: the posting node needs no member list (the partition owner fans out).
+      const exists =
+        this.d.official !== null && (await this.d.store.getChannel(OFFICIAL_CHANNEL_ID)) !== null;
+      if (!exists) throw new ProtocolError("NOT_FOUND", "there is no official group");
     }
     await this.publish({
       channelId: OFFICIAL_CHANNEL_ID,
