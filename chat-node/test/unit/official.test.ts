@@ -37,6 +37,11 @@ async function users(c: FakeCluster, n: number, prefix = "u"): Promise<string[]>
   return out;
 }
 
+async function waitUntil(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !ok(); i++) await new Promise((r) => setImmediate(r));
+  assert.ok(ok(), "not reached");
+}
+
 /** The first `n` messages published to the official group's partition. */
 async function published(n: FakeNode, count: number): Promise<PartitionDelivery[]> {
   const got: PartitionDelivery[] = [];
@@ -145,6 +150,32 @@ test("backfill: bounded batches by user id, resume point stored forward only, re
   assert.equal((await c.store.getChannel(OFFICIAL_CHANNEL_ID))?.memberCount, 13);
   // Nothing left: a later start reads one empty page.
   assert.deepEqual(await official(a).backfill(), { covered: 0, done: true });
+});
+
+test("stop: the background backfill ends after its batch, its resume point covering exactly the members added", async () => {
+  const c = new FakeCluster(ON);
+  const a = await c.node();
+  await official(a).ensure();
+  const ids = (await users(c, 40)).sort();
+  // A drain arrives while the first batch is being marked.
+  const raise = c.store.raiseBackfillMark.bind(c.store);
+  let stopping: Promise<void> | undefined;
+  c.store.raiseBackfillMark = async (id, userId) => {
+    await raise(id, userId);
+    stopping ??= official(a).stop();
+  };
+  official(a).start();
+  await waitUntil(() => stopping !== undefined);
+  await stopping;
+  c.store.raiseBackfillMark = raise;
+  const mark = await c.store.backfillMark(OFFICIAL_CHANNEL_ID);
+  const members = (await c.store.listMembers(OFFICIAL_CHANNEL_ID)).map((m) => m.userId).sort();
+  assert.equal(members.length, 5, "one batch, then stopped");
+  assert.deepEqual(members, mark === null ? [] : ids.filter((id) => id <= mark));
+  // Another node (or this one restarted) resumes from the mark and finishes.
+  const b = await c.node();
+  assert.deepEqual(await official(b).backfill(), { covered: ids.length - members.length, done: true });
+  assert.equal((await c.store.getChannel(OFFICIAL_CHANNEL_ID))?.memberCount, ids.length);
 });
 
 test("nobody leaves or is removed (CANNOT_LEAVE); members are not added by hand (FORBIDDEN)", async () => {
