@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_LIMITS, type Limits } from "@vibetalk/protocol";
+import { DEFAULT_LIMITS, type Limits, type PostingPolicy } from "@vibetalk/protocol";
 import { z } from "zod";
 import { parsePartitionSet } from "./domain/partitions.js";
 import { jwtSecretProblem } from "./services/auth.js";
@@ -107,6 +107,20 @@ export interface ChatNodeConfig {
    * ADMIN_UI_ORIGINS (`https://admin.socket.io`, the origins allowed by CORS).
    */
   adminUi: AdminUiConfig | undefined;
+  /**
+   * The official group (docs/chat-node.md, "The official group"): on unless OFFICIAL_GROUP=false;
+   * OFFICIAL_GROUP_NAME (VibeTalk) names it and its service sender, OFFICIAL_POSTING (`admins`) is
+   * who may post until its admins choose, OFFICIAL_SERVICE_TOKEN (unset; at least 32 bytes) lets a
+   * script post as the service and set roles, OFFICIAL_BACKFILL_BATCH (500) bounds a backfill batch.
+   */
+  official: OfficialConfig | undefined;
+}
+
+export interface OfficialConfig {
+  name: string;
+  posting: PostingPolicy;
+  serviceToken: string | undefined;
+  backfillBatch: number;
 }
 
 export interface AdminUiConfig {
@@ -255,6 +269,20 @@ const envSchema = z.object({
     .optional(),
   ADMIN_UI_READONLY: z.enum(["true", "false"]).default("true"),
   ADMIN_UI_ORIGINS: z.string().default("https://admin.socket.io"),
+  OFFICIAL_GROUP: z.enum(["true", "false"]).default("true"),
+  OFFICIAL_GROUP_NAME: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .refine((v) => [...v].every((c) => c.charCodeAt(0) >= 32), "must not contain control characters")
+    .default("VibeTalk"),
+  OFFICIAL_POSTING: z.enum(["admins", "everyone"]).default("admins"),
+  OFFICIAL_SERVICE_TOKEN: z
+    .string()
+    .refine((v) => Buffer.byteLength(v) >= 32, "must be at least 32 bytes")
+    .optional(),
+  OFFICIAL_BACKFILL_BATCH: int(1, 10_000).default(500),
 });
 
 /** The names of every environment variable chat-node reads. */
@@ -360,6 +388,15 @@ export function loadConfig(env: Env): ChatNodeConfig {
             passwordHash: e.ADMIN_UI_PASSWORD_HASH,
             readonly: e.ADMIN_UI_READONLY === "true",
             origins: list(e.ADMIN_UI_ORIGINS).filter(Boolean),
+          }
+        : undefined,
+    official:
+      e.OFFICIAL_GROUP === "true"
+        ? {
+            name: e.OFFICIAL_GROUP_NAME,
+            posting: e.OFFICIAL_POSTING,
+            serviceToken: e.OFFICIAL_SERVICE_TOKEN,
+            backfillBatch: e.OFFICIAL_BACKFILL_BATCH,
           }
         : undefined,
   };

@@ -74,6 +74,7 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     const deadline = Date.now() + config.drainSeconds * 1000;
     const left = () => Math.max(0, deadline - Date.now());
     log.info({ event: "node.draining" }, "draining");
+    await p.official?.stop();
     await stopPartitions(p);
     await p.gateway.drain(Math.min(left() / 2, 10_000));
     await p.sessions.shutdown();

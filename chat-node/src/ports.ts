@@ -7,6 +7,7 @@ import type {
   ChannelEvent,
   ChannelType,
   Message,
+  PostingPolicy,
   MessageFailedEvent,
   ReceiptEvent,
   Role,
@@ -66,6 +67,16 @@ export interface ChannelRecord {
   lastMessage: LastMessageRecord | null;
   lastMessageAt: Date;
   memberCount: number;
+  /** The official group only: who may post (set at creation from config, then by its admins). */
+  posting?: PostingPolicy;
+  /** The official group only: the pinned message's seq, null when none. */
+  pinnedSeq?: number | null;
+}
+
+/** What the official group's admins change in place (docs/chat-node.md, "The official group"). */
+export interface ChannelSettings {
+  posting?: PostingPolicy;
+  pinnedSeq?: number | null;
 }
 
 export interface MemberRecord {
@@ -104,6 +115,8 @@ export interface UserStore {
   searchUsers(prefix: string, after: string | null, limit: number): Promise<UserRecord[]>;
   setLastSeen(userId: string, at: Date): Promise<void>;
   setPasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /** The ids of the first `limit` users with an id above `after` (all when null), ascending. */
+  userIdsAfter(after: string | null, limit: number): Promise<string[]>;
 }
 
 /** Channels and their heads (last seq and preview). */
@@ -118,6 +131,12 @@ export interface ChannelStore {
   getChannel(id: string): Promise<ChannelRecord | null>;
   getChannels(ids: readonly string[]): Promise<ChannelRecord[]>;
   renameChannel(id: string, name: string): Promise<void>;
+  /** Sets the given settings (posting policy, pinned seq) of a channel. */
+  updateChannelSettings(id: string, settings: ChannelSettings): Promise<void>;
+  /** A backfill's resume point kept on the channel: the last user id it covered, null before any. */
+  backfillMark(id: string): Promise<string | null>;
+  /** Moves the resume point forward to `userId`; a mark already at or past it is kept (forward only). */
+  raiseBackfillMark(id: string, userId: string): Promise<void>;
   /** Raises each channel's `lastSeq` / preview, once per channel per stored batch. */
   raiseChannelHeads(heads: readonly ChannelHead[]): Promise<void>;
 }
@@ -291,6 +310,8 @@ export interface PresenceStore {
   /** This node no longer holds the user; returns their state afterwards (offline unless another node holds them). */
   leave(userId: string, at: Date): Promise<PresenceState>;
   get(userIds: readonly string[]): Promise<PresenceState[]>;
+  /** Users online now on any node (the official group's online count: every account is a member). */
+  onlineCount(): Promise<number>;
   ping(): Promise<boolean>;
 }
 

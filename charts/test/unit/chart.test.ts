@@ -175,3 +175,28 @@ test("chatCluster.spec only uses fields of the ChatCluster spec; the chart owns 
   assert.equal(valueAt("chatCluster.enabled"), true);
   assert.equal(valueAt("externalMetrics.enabled"), true);
 });
+
+test("the official group: the chart's defaults are the CRD's, and no service token unless one is given", async () => {
+  const crd = await readYaml<{
+    spec: {
+      versions: {
+        schema: {
+          openAPIV3Schema: {
+            properties: {
+              spec: { properties: { officialGroup: { properties: Record<string, { default?: unknown }> } } };
+            };
+          };
+        };
+      }[];
+    };
+  }>(REPO_CRD);
+  const fields =
+    crd.spec.versions[0]?.schema.openAPIV3Schema.properties.spec.properties.officialGroup.properties;
+  assert.deepEqual(
+    ["enabled", "name", "posting"].map((k) => fields?.[k]?.default),
+    ["enabled", "name", "posting"].map((k) => valueAt(`chatCluster.spec.officialGroup.${k}`)),
+  );
+  assert.ok(fields?.["serviceTokenRef"], "the CRD takes a service token reference");
+  assert.equal(valueAt("chatCluster.spec.officialGroup.serviceTokenRef"), undefined, "the chart fills it in");
+  assert.equal(valueAt("chatCluster.officialServiceToken"), "");
+});

@@ -11,6 +11,7 @@ import {
   DependencyUnavailableError,
   type ChannelHead,
   type ChannelRecord,
+  type ChannelSettings,
   type FileRecord,
   type MemberRecord,
   type Store,
@@ -36,7 +37,8 @@ export const SEQ_BLOCK = 100;
 /** A record as stored: the same fields, its id in `_id`. */
 type Stored<R extends { id: string }> = Omit<R, "id"> & { _id: string };
 type UserDoc = Stored<UserRecord>;
-type ChannelDoc = Stored<ChannelRecord>;
+/** A channel as stored; `backfilledTo` is the official group's backfill resume point. */
+type ChannelDoc = Stored<ChannelRecord> & { backfilledTo?: string };
 type MemberDoc = MemberRecord & { _id: string };
 interface MessageDoc {
   _id: string;
@@ -79,6 +81,9 @@ const channelSchema = new Schema<ChannelDoc>(
     lastMessage: { type: Schema.Types.Mixed, default: null },
     lastMessageAt: Date,
     memberCount: Number,
+    posting: { type: String, default: undefined },
+    pinnedSeq: { type: Number, default: undefined },
+    backfilledTo: { type: String, default: undefined },
   },
   { versionKey: false, autoIndex: false },
 );
@@ -158,6 +163,8 @@ const toChannel = (d: ChannelDoc): ChannelRecord => ({
   lastMessage: d.lastMessage ?? null,
   lastMessageAt: d.lastMessageAt,
   memberCount: d.memberCount ?? 0,
+  ...(d.posting ? { posting: d.posting } : {}),
+  ...(d.pinnedSeq !== undefined ? { pinnedSeq: d.pinnedSeq } : {}),
 });
 const fromChannel = (c: ChannelRecord): ChannelDoc => ({
   _id: c.id,
@@ -169,6 +176,8 @@ const fromChannel = (c: ChannelRecord): ChannelDoc => ({
   lastMessage: c.lastMessage,
   lastMessageAt: c.lastMessageAt,
   memberCount: c.memberCount,
+  ...(c.posting ? { posting: c.posting } : {}),
+  ...(c.pinnedSeq !== undefined ? { pinnedSeq: c.pinnedSeq } : {}),
 });
 const toMember = (d: MemberDoc): MemberRecord => ({
   channelId: d.channelId,
@@ -354,6 +363,15 @@ export class MongoStore implements Store {
     await this.users.updateOne({ _id: userId }, { $set: { passwordHash } });
   }
 
+  async userIdsAfter(after: string | null, limit: number): Promise<string[]> {
+    const docs = await this.users
+      .find(after === null ? {} : { _id: { $gt: after } }, { projection: { _id: 1 } })
+      .sort({ _id: 1 })
+      .limit(limit)
+      .toArray();
+    return docs.map((d) => d._id);
+  }
+
   // ---- channels ----
 
   async createChannel(
@@ -391,6 +409,23 @@ export class MongoStore implements Store {
 
   async renameChannel(id: string, name: string): Promise<void> {
     await this.channels.updateOne({ _id: id }, { $set: { name } });
+  }
+
+  async updateChannelSettings(id: string, settings: ChannelSettings): Promise<void> {
+    const set: Partial<ChannelSettings> = {};
+    if (settings.posting !== undefined) set.posting = settings.posting;
+    if (settings.pinnedSeq !== undefined) set.pinnedSeq = settings.pinnedSeq;
+    if (Object.keys(set).length > 0) await this.channels.updateOne({ _id: id }, { $set: set });
+  }
+
+  async backfillMark(id: string): Promise<string | null> {
+    const d = await this.channels.findOne({ _id: id }, { projection: { backfilledTo: 1 } });
+    return d?.backfilledTo ?? null;
+  }
+
+  async raiseBackfillMark(id: string, userId: string): Promise<void> {
+    // $max compares strings too, so two nodes backfilling at once never move the mark back.
+    await this.channels.updateOne({ _id: id }, { $max: { backfilledTo: userId } });
   }
 
   async raiseChannelHeads(heads: readonly ChannelHead[]): Promise<void> {

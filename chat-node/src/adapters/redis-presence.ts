@@ -8,6 +8,8 @@ const USER_KEY_TTL_MS = 30 * 86_400_000;
 const REJOIN_EVERY_MS = 86_400_000;
 /** Users per pipeline when a node joins many at once. */
 const BATCH = 1000;
+/** The set of node ids that have held users (dead ones are removed by the next count). */
+const NODES_KEY = "vt:nodes";
 
 /**
  * Presence in Redis as one lease per node (docs/chat-node.md#presence). `vt:node:<nodeId>` exists
@@ -17,6 +19,10 @@ const BATCH = 1000;
  * removed when the last one goes; a user is online while any of those nodes' leases is live, and
  * offline at most TTL after the last node holding them died. `vt:lastseen:<userId>` keeps when their
  * last socket went.
+ *
+ * Each node also keeps the set `vt:node-users:<nodeId>` of the users it holds (same joins and leaves,
+ * the lease's TTL) and names itself in `vt:nodes`, so counting who is online (the official group's
+ * `onlineCount`) is one SUNIONSTORE over the live nodes' sets, never a scan of users.
  *
  * Fields written before presence moved to node leases held "live until" times; a field whose value is
  * still in the future counts as live, so presence reads stay right while a rollout replaces the old
@@ -37,6 +43,10 @@ export class RedisPresence implements PresenceStore {
 
   private lease(nodeId: string): string {
     return `vt:node:${nodeId}`;
+  }
+
+  private held(nodeId: string): string {
+    return `vt:node-users:${nodeId}`;
   }
 
   async join(userIds: readonly string[]): Promise<string[]> {
@@ -73,14 +83,20 @@ export class RedisPresence implements PresenceStore {
       write.hset(this.key(u), this.nodeId, String(now));
       write.pexpire(this.key(u), USER_KEY_TTL_MS);
     });
+    write.sadd(this.held(this.nodeId), ...userIds).pexpire(this.held(this.nodeId), this.ttlMs);
+    write.sadd(NODES_KEY, this.nodeId);
     await write.exec();
     return cameOnline;
   }
 
   async renew(held: () => readonly string[]): Promise<string[]> {
     return redisCall(async () => {
-      const previous = await this.redis.set(this.lease(this.nodeId), "1", "PX", this.ttlMs, "GET");
-      const lapsed = previous === null;
+      const r = await this.redis
+        .pipeline()
+        .set(this.lease(this.nodeId), "1", "PX", this.ttlMs, "GET")
+        .pexpire(this.held(this.nodeId), this.ttlMs)
+        .exec();
+      const lapsed = r?.[0]?.[1] === null;
       if (!lapsed && Date.now() - this.lastFullJoin < REJOIN_EVERY_MS) return [];
       this.lastFullJoin = Date.now();
       const cameOnline = await this.joinAll(held(), lapsed);
@@ -92,7 +108,12 @@ export class RedisPresence implements PresenceStore {
   async leave(userId: string, at: Date): Promise<PresenceState> {
     return redisCall(async () => {
       const key = this.key(userId);
-      const r = await this.redis.multi().hdel(key, this.nodeId).hgetall(key).exec();
+      const r = await this.redis
+        .multi()
+        .hdel(key, this.nodeId)
+        .hgetall(key)
+        .srem(this.held(this.nodeId), userId)
+        .exec();
       const fields = (r?.[1]?.[1] ?? {}) as Record<string, string>;
       const now = Date.now();
       if (isLive(fields, await this.liveNodes([fields], now), now))
@@ -134,6 +155,26 @@ export class RedisPresence implements PresenceStore {
     const names = [...nodes];
     const leases = await this.redis.mget(names.map((n) => this.lease(n)));
     return new Set(names.filter((_, i) => leases[i] !== null));
+  }
+
+  async onlineCount(): Promise<number> {
+    return redisCall(async () => {
+      const nodes = await this.redis.smembers(NODES_KEY);
+      if (nodes.length === 0) return 0;
+      const leases = await this.redis.mget(nodes.map((n) => this.lease(n)));
+      const live = nodes.filter((_, i) => leases[i] !== null);
+      const dead = nodes.filter((_, i) => leases[i] === null);
+      if (dead.length > 0) await this.redis.srem(NODES_KEY, ...dead);
+      if (live.length === 0) return 0;
+      // A user held by two nodes counts once: the union's size (into a key of this node's, removed).
+      const tmp = `vt:online-count:${this.nodeId}`;
+      const r = await this.redis
+        .multi()
+        .sunionstore(tmp, ...live.map((n) => this.held(n)))
+        .del(tmp)
+        .exec();
+      return Number(r?.[0]?.[1] ?? 0);
+    });
   }
 
   async ping(): Promise<boolean> {

@@ -224,6 +224,8 @@ export class SocketGateway {
     });
     this.handle(socket, "typing", s.TypingSend, async (p) => {
       const { entry } = await this.d.members.requireMember(p.channelId, userId);
+      // Typing in the official group is not shown to every account.
+      if (entry.channel.type === "official") return {};
       const rooms = [...entry.members.keys()].filter((u) => u !== userId).map(userRoom);
       if (rooms.length > 0)
         this.io.to(rooms).emit("typing", { channelId: p.channelId, userId, typing: p.typing });

@@ -21,6 +21,7 @@ import { bearerAuth, frameworkError, JSON_MAX_DEPTH, withinDepth } from "./reque
 import { authRoutes } from "./routes/auth.js";
 import { channelRoutes } from "./routes/channels.js";
 import { fileRoutes } from "./routes/files.js";
+import { officialRoutes } from "./routes/official.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -115,6 +116,7 @@ export async function createHttpApp(d: HttpDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       auth.open(api);
+      officialRoutes(d, api);
       await api.register(async (authed) => {
         authed.addHook("preHandler", bearerAuth(d.tokens));
         auth.authed(authed);

@@ -13,6 +13,7 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { buildServiceLayer } from "../services/layer.js";
 import type { MembersCache } from "../services/members-cache.js";
+import type { OfficialGroup } from "../services/official.js";
 import type { ReceiptFlusher } from "../services/receipt-flusher.js";
 import type { Backends } from "./backends.js";
 import { readinessOf } from "./readiness.js";
@@ -26,6 +27,7 @@ export interface Front {
   members: MembersCache;
   flusher: ReceiptFlusher;
   shedder: SocketShedder;
+  official: OfficialGroup | null;
 }
 
 export interface Listening {
@@ -52,7 +54,12 @@ export async function buildFront(
     versions: new RedisMembershipVersions(b.redis),
     revocations: new RedisRevocations(b.redis),
   };
-  const { service, members, flusher, tokens, ...layer } = buildServiceLayer(config, ports, metrics, log);
+  const { service, members, flusher, tokens, official, ...layer } = buildServiceLayer(
+    config,
+    ports,
+    metrics,
+    log,
+  );
   const sessions = layer.sessions();
   const app = await createHttpApp({ config, schemas, service, store: b.store, tokens, metrics, log });
   const gateway = new SocketGateway(app.server, {
@@ -89,15 +96,21 @@ export async function buildFront(
     else if (e.t === "sessions") gateway.endSessions(e);
   });
   b.broker.onReconnect(() => members.clear());
-  return { app, ops, gateway, sessions, members, flusher, shedder };
+  return { app, ops, gateway, sessions, members, flusher, shedder, official };
 }
 
-/** Starts the heartbeats and the receipt flusher, then listens on the client and the ops port. */
+/**
+ * Creates the official group if it does not exist yet (before any registration can join it), starts
+ * the heartbeats and the receipt flusher, listens on the client and the ops port, then starts the
+ * official group's backfill in the background.
+ */
 export async function listen(config: ChatNodeConfig, f: Front): Promise<Listening> {
+  await f.official?.ensure();
   f.sessions.startHeartbeat();
   f.flusher.start();
   await f.app.listen({ port: config.port, host: config.host });
   await f.ops.listen({ port: config.opsPort, host: config.opsHost });
+  f.official?.start();
   const local = (h: string) => (h === "0.0.0.0" ? "127.0.0.1" : h);
   return {
     address: { host: local(config.host), port: (f.app.server.address() as AddressInfo).port },

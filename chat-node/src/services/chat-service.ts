@@ -1,9 +1,12 @@
 import type { Readable } from "node:stream";
 import {
+  OFFICIAL_CHANNEL_ID,
   ProtocolError,
+  SERVICE_SENDER_ID,
   type AuthReply,
   type ChangePasswordBody,
   type ChannelChange,
+  type ChannelType,
   type ChannelDetailsReply,
   type ChannelsReply,
   type CreateChannelBody,
@@ -12,6 +15,8 @@ import {
   type Message,
   type MessageSend,
   type MessagesQuery,
+  type OfficialPostBody,
+  type PostingPolicy,
   type Presence,
   type ReceiptSend,
   type RegisterBody,
@@ -48,7 +53,8 @@ import type {
 } from "../ports.js";
 import { endSpan, inject, startSpan } from "../tracing.js";
 import { hashPassword, verifyPassword, type Session, type TokenService } from "./auth.js";
-import type { MembersCache } from "./members-cache.js";
+import type { ChannelEntry, MembersCache } from "./members-cache.js";
+import { OFFICIAL_ADMIN_ROLES, requireOfficialPoster, type OfficialGroup } from "./official.js";
 import { channelView, fileView, memberView, summaryView, userView } from "./views.js";
 
 export interface ChatServiceDeps {
@@ -61,7 +67,12 @@ export interface ChatServiceDeps {
   tokens: TokenService;
   metrics: Metrics;
   log: Logger;
+  /** The official group, when OFFICIAL_GROUP is on. */
+  official: OfficialGroup | null;
 }
+
+/** Who acts on the official group over HTTP: a user, or a script holding the service token. */
+export type OfficialCaller = { kind: "user"; userId: string } | { kind: "service" };
 
 /** A password hash to compare against when the user does not exist (same cost either way). */
 let dummyHash: Promise<string> | null = null;
@@ -81,6 +92,7 @@ export class ChatService {
       displayName: body.displayName ?? body.username,
       passwordHash: await hashPassword(body.password),
     });
+    await this.joinOfficial(user.id);
     return { token: await this.d.tokens.issue(user.id), user: userView(user) };
   }
 
@@ -94,7 +106,26 @@ export class ChatService {
       await this.d.store.setPasswordHash(user.id, await hashPassword(body.password));
       this.d.log.info({ event: "auth.rehashed", userId: user.id }, "password rehashed");
     }
+    await this.joinOfficial(user.id, true);
     return { token: await this.d.tokens.issue(user.id), user: userView(user) };
+  }
+
+  /**
+   * Every account is a member of the official group: joined at registration, and on login when
+   * not yet (a registration whose join failed, an account the backfill has not reached). A failure
+   * does not fail the request; the next login or the backfill joins them.
+   */
+  private async joinOfficial(userId: string, onlyIfMissing = false): Promise<void> {
+    const official = this.d.official;
+    if (!official) return;
+    try {
+      await (onlyIfMissing ? official.ensureMember(userId) : official.join([userId]));
+    } catch (err) {
+      this.d.log.warn(
+        { event: "official.join_failed", userId, err: (err as Error).message },
+        "not joined to the official group yet; the next login or the backfill joins them",
+      );
+    }
   }
 
   /** Ends this session everywhere: its token is refused from now on and its sockets are closed. */
@@ -266,7 +297,8 @@ export class ChatService {
   }
 
   async channelDetails(userId: string, channelId: string): Promise<ChannelDetailsReply> {
-    await this.d.members.requireMember(channelId, userId);
+    const { entry } = await this.d.members.requireMember(channelId, userId);
+    if (entry.channel.type === "official") return this.officialDetails(entry);
     const [channel, members] = await Promise.all([
       this.d.store.getChannel(channelId),
       this.d.store.listMembers(channelId),
@@ -276,25 +308,95 @@ export class ChatService {
     return { channel: channelView(channel), members: members.map((m) => memberView(m, users.get(m.userId))) };
   }
 
-  private async requireGroupRole(userId: string, channelId: string, roles: Role[]) {
+  /**
+   * The official group's details: its owner and admins only as `members` (every account is a
+   * member; the count is `memberCount`), the online count (one Redis count, no scan of members),
+   * the pinned message and the service sender.
+   */
+  private async officialDetails(entry: ChannelEntry): Promise<ChannelDetailsReply> {
+    const channel = (await this.d.store.getChannel(entry.channel.id)) ?? entry.channel;
+    const admins = [...entry.members.values()].filter((m) => OFFICIAL_ADMIN_ROLES.includes(m.role));
+    const users = new Map((await this.d.store.getUsers(admins.map((m) => m.userId))).map((u) => [u.id, u]));
+    const pinnedSeq = channel.pinnedSeq ?? null;
+    const [onlineCount, pinned] = await Promise.all([
+      this.d.presence.onlineCount(),
+      pinnedSeq === null ? Promise.resolve([]) : this.d.store.messagesAfter(channel.id, pinnedSeq - 1, 1),
+    ]);
+    const top = pinned[0];
+    return {
+      channel: channelView(channel),
+      members: admins.map((m) => memberView(m, users.get(m.userId))),
+      onlineCount,
+      pinned: top && top.seq === pinnedSeq ? toWire(top) : null,
+      service: { userId: SERVICE_SENDER_ID, displayName: this.d.official?.name ?? channel.name ?? "" },
+    };
+  }
+
+  /** A group or the official group, and the caller has one of `roles` in it; FORBIDDEN otherwise. */
+  private async requireGroupRole(
+    userId: string,
+    channelId: string,
+    rolesFor: readonly Role[] | ((type: ChannelType) => readonly Role[]),
+  ) {
     const r = await this.d.members.requireMember(channelId, userId);
-    if (r.entry.channel.type !== "group")
+    if (r.entry.channel.type === "direct")
       throw new ProtocolError("FORBIDDEN", "a direct channel cannot be changed");
+    const roles = typeof rolesFor === "function" ? rolesFor(r.entry.channel.type) : rolesFor;
     if (!roles.includes(r.member.role))
       throw new ProtocolError("FORBIDDEN", `only ${roles.join(" or ")} may do this`);
     return r;
   }
 
-  async rename(userId: string, channelId: string, name: string): Promise<ChannelRecord> {
+  /** PATCH /channels/:id: the name (groups and the official group), the posting policy (official only). */
+  async updateChannel(
+    userId: string,
+    channelId: string,
+    body: { name?: string | undefined; posting?: PostingPolicy | undefined },
+  ): Promise<ChannelRecord> {
     const { entry } = await this.requireGroupRole(userId, channelId, ["owner", "admin"]);
-    await this.d.store.renameChannel(channelId, name);
+    if (body.posting !== undefined && entry.channel.type !== "official") {
+      throw new ProtocolError("INVALID_ARGUMENT", "posting is a setting of the official group only", {
+        field: "posting",
+      });
+    }
+    if (body.name !== undefined) await this.d.store.renameChannel(channelId, body.name);
+    if (body.posting !== undefined)
+      await this.d.store.updateChannelSettings(channelId, { posting: body.posting });
     const channel = await this.mustGetChannel(channelId);
-    await this.notifyChannel(channel, [...entry.members.keys()], "renamed");
+    await this.notifyChannel(
+      channel,
+      [...entry.members.keys()],
+      body.name !== undefined ? "renamed" : "settings",
+    );
     return channel;
+  }
+
+  /** Pins a stored message of the official group by seq (null unpins); its owner and admins only. */
+  async pin(userId: string, channelId: string, seq: number | null): Promise<ChannelRecord> {
+    const { entry } = await this.requireGroupRole(userId, channelId, OFFICIAL_ADMIN_ROLES);
+    if (entry.channel.type !== "official")
+      throw new ProtocolError("FORBIDDEN", "only the official group has a pinned message");
+    if (seq !== null) await this.requireStoredSeq(entry, seq);
+    await this.d.store.updateChannelSettings(channelId, { pinnedSeq: seq });
+    const channel = await this.mustGetChannel(channelId);
+    await this.notifyChannel(channel, [...entry.members.keys()], "settings");
+    return channel;
+  }
+
+  /** INVALID_ARGUMENT unless message `seq` of the entry's channel is stored. */
+  private async requireStoredSeq(entry: ChannelEntry, seq: number): Promise<void> {
+    if (seq <= entry.channel.lastSeq) return;
+    // The cached head may lag behind the newest message; only a seq that is not stored is refused.
+    const [m] = await this.d.store.messagesAfter(entry.channel.id, seq - 1, 1, seq + 1);
+    if (!m) {
+      throw new ProtocolError("INVALID_ARGUMENT", `no message ${seq} in this channel yet`, { field: "seq" });
+    }
   }
 
   async addMembers(userId: string, channelId: string, userIds: string[]): Promise<ChannelDetailsReply> {
     const { entry } = await this.requireGroupRole(userId, channelId, ["owner", "admin"]);
+    if (entry.channel.type === "official")
+      throw new ProtocolError("FORBIDDEN", "every account is a member of the official group already");
     const fresh = [...new Set(userIds)].filter((u) => !entry.members.has(u));
     if (entry.members.size + fresh.length > this.d.config.limits.maxGroupMembers) {
       throw new ProtocolError(
@@ -319,18 +421,36 @@ export class ChatService {
     target: string,
     role: "admin" | "member",
   ): Promise<ChannelDetailsReply> {
-    const { entry } = await this.requireGroupRole(userId, channelId, ["owner"]);
+    // The official group has no owner account: its admins set roles there, as the service does.
+    const { entry } = await this.requireGroupRole(userId, channelId, (type) =>
+      type === "official" ? OFFICIAL_ADMIN_ROLES : ["owner"],
+    );
+    await this.applyRole(entry, target, role);
+    return this.channelDetails(userId, channelId);
+  }
+
+  /** The service (a script with OFFICIAL_SERVICE_TOKEN) sets a role in the official group. */
+  async setOfficialRoleAsService(target: string, role: "admin" | "member"): Promise<void> {
+    const entry = await this.d.members.get(OFFICIAL_CHANNEL_ID);
+    if (!entry || !this.d.official) throw new ProtocolError("NOT_FOUND", "there is no official group");
+    await this.applyRole(entry, target, role);
+  }
+
+  private async applyRole(entry: ChannelEntry, target: string, role: "admin" | "member"): Promise<void> {
     const t = entry.members.get(target);
     if (!t) throw new ProtocolError("NOT_FOUND", "not a member of this channel");
     if (t.role === "owner") throw new ProtocolError("FORBIDDEN", "the owner's role cannot be changed");
-    await this.d.store.setRole(channelId, target, role);
-    const channel = await this.mustGetChannel(channelId);
-    await this.notifyChannel(channel, [...entry.members.keys()], "members");
-    return this.channelDetails(userId, channelId);
+    await this.d.store.setRole(entry.channel.id, target, role);
+    const channel = await this.mustGetChannel(entry.channel.id);
+    // The official group's roles matter to its admins' clients only: tell the two parties, not everyone.
+    const told = channel.type === "official" ? [target] : [...entry.members.keys()];
+    await this.notifyChannel(channel, told, "members");
   }
 
   async removeMember(userId: string, channelId: string, target: string): Promise<void> {
     const { entry, member } = await this.d.members.requireMember(channelId, userId);
+    if (entry.channel.type === "official")
+      throw new ProtocolError("CANNOT_LEAVE", "nobody leaves the official group or is removed from it");
     if (entry.channel.type !== "group")
       throw new ProtocolError("FORBIDDEN", "nobody leaves a direct channel");
     const t = entry.members.get(target);
@@ -409,7 +529,8 @@ export class ChatService {
 
   /** Validated send: membership, files, then a confirmed publish to the channel's partition. */
   async send(userId: string, payload: MessageSend): Promise<void> {
-    await this.d.members.requireMember(payload.channelId, userId);
+    const { entry, member } = await this.d.members.requireMember(payload.channelId, userId);
+    if (entry.channel.type === "official") requireOfficialPoster(entry.channel, member.role);
     const fileIds = [...new Set(payload.fileIds ?? [])];
     if (fileIds.length > 0) {
       const files = await this.d.store.getFiles(fileIds);
@@ -419,17 +540,45 @@ export class ChatService {
       if (!ok)
         throw new ProtocolError("INVALID_ARGUMENT", "fileIds must be files you uploaded to this channel");
     }
-    const accepted: AcceptedMessage = {
+    await this.publish({
       channelId: payload.channelId,
       senderId: userId,
       clientMsgId: payload.clientMsgId,
       body: payload.body,
       fileIds,
       sentAt: Date.now(),
-    };
-    const partition = partitionOf(payload.channelId, this.d.config.partitions);
+    });
+  }
+
+  /**
+   * Posts to the official group as the service (sender SERVICE_SENDER_ID), through the partition
+   * like any message (durable once this resolves, ordered by seq, idempotent by clientMsgId:
+   * I1–I3). The caller is the service token's holder, or an owner or admin of the group.
+   */
+  async postAsService(caller: OfficialCaller, body: OfficialPostBody): Promise<void> {
+    if (caller.kind === "user") {
+      await this.requireGroupRole(caller.userId, OFFICIAL_CHANNEL_ID, OFFICIAL_ADMIN_ROLES);
+    } else {
+      // One document read: the posting node needs no member list (the partition owner fans out).
+      const exists =
+        this.d.official !== null && (await this.d.store.getChannel(OFFICIAL_CHANNEL_ID)) !== null;
+      if (!exists) throw new ProtocolError("NOT_FOUND", "there is no official group");
+    }
+    await this.publish({
+      channelId: OFFICIAL_CHANNEL_ID,
+      senderId: SERVICE_SENDER_ID,
+      clientMsgId: body.clientMsgId,
+      body: body.body,
+      fileIds: [],
+      sentAt: Date.now(),
+    });
+  }
+
+  /** A confirmed publish to the message's partition: acked means durable (I1). */
+  private async publish(accepted: AcceptedMessage): Promise<void> {
+    const partition = partitionOf(accepted.channelId, this.d.config.partitions);
     const span = startSpan("message.send", undefined, {
-      "vibetalk.channel": payload.channelId,
+      "vibetalk.channel": accepted.channelId,
       "vibetalk.partition": partition,
     });
     try {
@@ -445,16 +594,10 @@ export class ChatService {
 
   async receipt(userId: string, r: ReceiptSend): Promise<void> {
     const { entry } = await this.d.members.requireMember(r.channelId, userId);
-    if (r.seq > entry.channel.lastSeq) {
-      // The cached head may lag behind the newest message; only a seq that is not stored is refused.
-      const [m] = await this.d.store.messagesAfter(r.channelId, r.seq - 1, 1, r.seq + 1);
-      if (!m) {
-        throw new ProtocolError("INVALID_ARGUMENT", `no message ${r.seq} in this channel yet`, {
-          field: "seq",
-        });
-      }
-    }
+    await this.requireStoredSeq(entry, r.seq);
     if (!this.d.receipts.record(r.channelId, userId, r.kind, r.seq)) return;
+    // Kept for the member's unread count, but not shown to every account of the official group.
+    if (entry.channel.type === "official") return;
     const recipients = [...entry.members.keys()];
     await this.d.broker.publishToUsers(
       { t: "receipt", receipt: { channelId: r.channelId, userId, kind: r.kind, seq: r.seq } },
@@ -495,7 +638,12 @@ export class ChatService {
     );
     const rest = targets.filter((_, i) => !direct[i]);
     if (rest.length === 0) return;
-    const mine = new Set((await this.d.store.listMemberships(userId)).map((m) => m.channelId));
+    // The official group is shared by every account: it makes nobody a contact (docs/security.md).
+    const mine = new Set(
+      (await this.d.store.listMemberships(userId))
+        .map((m) => m.channelId)
+        .filter((c) => c !== OFFICIAL_CHANNEL_ID),
+    );
     const shared = await Promise.all(
       rest.map(async (u) => (await this.d.store.listMemberships(u)).some((m) => mine.has(m.channelId))),
     );

@@ -12,6 +12,7 @@ import type { Broker, MembershipVersions, PresenceStore, SessionRevocations, Sto
 import { TokenService } from "./auth.js";
 import { ChatService } from "./chat-service.js";
 import { MembersCache } from "./members-cache.js";
+import { OfficialGroup } from "./official.js";
 import { ReceiptFlusher } from "./receipt-flusher.js";
 
 export interface ServicePorts {
@@ -28,6 +29,8 @@ export interface ServiceLayer {
   receipts: ReceiptCoalescer;
   flusher: ReceiptFlusher;
   tokens: TokenService;
+  /** The official group (null when OFFICIAL_GROUP is off): node.ts ensures it and runs its backfill. */
+  official: OfficialGroup | null;
   /** A new UserSessions over the same ports (not started); node.ts makes one, tests as many as they need. */
   sessions(options?: Partial<UserSessionsOptions>): UserSessions;
 }
@@ -47,6 +50,9 @@ export function buildServiceLayer(
     config.jwtTtlSeconds,
     ports.revocations,
   );
+  const official = config.official
+    ? new OfficialGroup({ config: config.official, store, members, broker, nodeId: config.nodeId, log })
+    : null;
   const service = new ChatService({
     config,
     store,
@@ -57,6 +63,7 @@ export function buildServiceLayer(
     tokens,
     metrics,
     log,
+    official,
   });
   const sessions = (options: Partial<UserSessionsOptions> = {}) =>
     new UserSessions(
@@ -68,5 +75,5 @@ export function buildServiceLayer(
         ...options,
       },
     );
-  return { service, members, receipts, flusher, tokens, sessions };
+  return { service, members, receipts, flusher, tokens, official, sessions };
 }

@@ -33,6 +33,7 @@ export function channelView(c: ChannelRecord): Channel {
       : null,
     lastMessageAt: c.lastMessageAt.toISOString(),
     memberCount: c.memberCount,
+    ...(c.type === "official" ? { posting: c.posting ?? "admins", pinnedSeq: c.pinnedSeq ?? null } : {}),
   };
 }
 

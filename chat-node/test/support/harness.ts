@@ -87,6 +87,8 @@ export function nodeEnv(services: Services, overrides: Record<string, string> = 
     OWNED_PARTITIONS: "none",
     LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "warn",
     DRAIN_SECONDS: "5",
+    // The official group makes every account a member of one channel; official.test.ts turns it on.
+    OFFICIAL_GROUP: "false",
     ...overrides,
   };
 }

@@ -250,11 +250,11 @@ test("rename: owner and admins, never members, never a direct channel", async ()
   const [O, AD, M] = [o?.id ?? "", ad?.id ?? "", m?.id ?? ""];
   const id = await group(a, O, [AD, M]);
   await s.setRole(O, id, AD, "admin");
-  await refused(s.rename(M, id, "nope"), "FORBIDDEN");
-  assert.equal((await s.rename(AD, id, "by admin")).name, "by admin");
-  assert.equal((await s.rename(O, id, "by owner")).name, "by owner");
+  await refused(s.updateChannel(M, id, { name: "nope" }), "FORBIDDEN");
+  assert.equal((await s.updateChannel(AD, id, { name: "by admin" })).name, "by admin");
+  assert.equal((await s.updateChannel(O, id, { name: "by owner" })).name, "by owner");
   const dm = (await s.createChannel(O, { type: "direct", userId: M })).channel.id;
-  await refused(s.rename(O, dm, "dm"), "FORBIDDEN");
+  await refused(s.updateChannel(O, dm, { name: "dm" }), "FORBIDDEN");
 });
 
 test("addMembers: owner and admins only, the group limit, known users; existing members are kept", async () => {

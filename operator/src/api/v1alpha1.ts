@@ -317,6 +317,32 @@ export const chatClusterSpecSchema = obj(
         "Addresses or CIDRs of the proxies (the ingress controller) whose X-Forwarded-For chat-nodes believe; none by default (TRUST_PROXY, docs/security.md).",
       maxItems: 32,
     }),
+    officialGroup: obj(
+      {
+        enabled: bool({
+          description:
+            "Create the official group at start and make every account a member (OFFICIAL_GROUP, docs/chat-node.md).",
+          default: true,
+        }),
+        name: str({
+          description:
+            "Its name at creation and its service sender's display name (OFFICIAL_GROUP_NAME); later renames are its admins'.",
+          default: "VibeTalk",
+          minLength: 1,
+          maxLength: 100,
+        }),
+        posting: oneOf(["admins", "everyone"] as const, {
+          description:
+            "Who may post at creation (OFFICIAL_POSTING); afterwards its admins decide (docs/protocol.md).",
+          default: "admins",
+        }),
+        serviceTokenRef: secretKeySelector(
+          "the bearer token of scripts posting as the official group's service (at least 32 bytes; OFFICIAL_SERVICE_TOKEN, docs/security.md)",
+          "token",
+        ),
+      },
+      { description: "The installation's official group.", default: {} },
+    ),
     resources: obj(
       { limits: quantities, requests: quantities },
       { description: "Compute resources of the chat-node container (corev1 ResourceRequirements)." },

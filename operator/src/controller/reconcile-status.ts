@@ -87,6 +87,7 @@ export async function missingSecrets({ api, log }: StepDeps, cluster: ChatCluste
     ["spec.mongodb.secretRef", spec.mongodb.secretRef],
     ["spec.jwtSecretRef", spec.jwtSecretRef],
     ["spec.jwtPreviousSecretRef", spec.jwtPreviousSecretRef],
+    ["spec.officialGroup.serviceTokenRef", spec.officialGroup?.serviceTokenRef],
   ];
   const keys = new Map<string, Promise<string[] | undefined>>();
   const out: SecretProblem[] = [];

@@ -37,6 +37,7 @@ export function podSpecInputs(spec: ChatClusterSpec): unknown {
     jwtSecretRef: spec.jwtSecretRef,
     jwtPreviousSecretRef: spec.jwtPreviousSecretRef,
     trustedProxies: spec.trustedProxies,
+    officialGroup: spec.officialGroup,
     resources: spec.resources,
     drainSeconds: spec.drainSeconds,
   };
@@ -78,6 +79,18 @@ export function chatNodeEnv(cluster: ChatCluster): V1EnvVar[] {
     fromSecret("JWT_SECRET", spec.jwtSecretRef),
     ...(spec.jwtPreviousSecretRef ? [fromSecret("JWT_PREVIOUS_SECRET", spec.jwtPreviousSecretRef)] : []),
     ...(spec.trustedProxies?.length ? [{ name: "TRUST_PROXY", value: spec.trustedProxies.join(",") }] : []),
+    ...officialGroupEnv(spec.officialGroup),
+  ];
+}
+
+/** The official group's variables (docs/chat-node.md, "The official group"). */
+function officialGroupEnv(o: ChatClusterSpec["officialGroup"]): V1EnvVar[] {
+  if (!o?.enabled) return [{ name: "OFFICIAL_GROUP", value: "false" }];
+  return [
+    { name: "OFFICIAL_GROUP", value: "true" },
+    { name: "OFFICIAL_GROUP_NAME", value: o.name },
+    { name: "OFFICIAL_POSTING", value: o.posting },
+    ...(o.serviceTokenRef ? [fromSecret("OFFICIAL_SERVICE_TOKEN", o.serviceTokenRef)] : []),
   ];
 }
 

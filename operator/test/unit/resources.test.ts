@@ -121,6 +121,9 @@ test("Deployment: the chat-node environment contract", () => {
     PARTITIONS_CONFIGMAP: "demo-partitions",
     RELEASES_CONFIGMAP: "demo-releases",
     DRAIN_SECONDS: "40",
+    OFFICIAL_GROUP: "true",
+    OFFICIAL_GROUP_NAME: "VibeTalk",
+    OFFICIAL_POSTING: "admins",
   });
   const field = (n: string) => env.get(n)?.valueFrom?.fieldRef?.fieldPath;
   assert.equal(field("POD_NAME"), "metadata.name");
@@ -263,6 +266,31 @@ test("pod selector string matches the Deployment selector", () => {
     podSelector("demo"),
     "app.kubernetes.io/name=vibetalk,app.kubernetes.io/instance=demo,app.kubernetes.io/component=chat-node",
   );
+});
+
+test("the official group's settings reach the chat-nodes; its service token only when the spec names one", () => {
+  const envOf = (spec: Parameters<typeof makeCluster>[0]) =>
+    envByName(buildDeployment(makeCluster(spec)).spec?.template.spec?.containers[0]?.env);
+  const plain = envOf({});
+  assert.deepEqual(
+    ["OFFICIAL_GROUP", "OFFICIAL_GROUP_NAME", "OFFICIAL_POSTING"].map((n) => plain.get(n)?.value),
+    ["true", "VibeTalk", "admins"],
+  );
+  assert.equal(plain.has("OFFICIAL_SERVICE_TOKEN"), false);
+  const set = envOf({
+    officialGroup: { name: "News", posting: "everyone", serviceTokenRef: { name: "official" } },
+  });
+  assert.deepEqual(
+    ["OFFICIAL_GROUP_NAME", "OFFICIAL_POSTING"].map((n) => set.get(n)?.value),
+    ["News", "everyone"],
+  );
+  assert.deepEqual(set.get("OFFICIAL_SERVICE_TOKEN")?.valueFrom?.secretKeyRef, {
+    name: "official",
+    key: "token",
+  });
+  const off = envOf({ officialGroup: { enabled: false } });
+  assert.equal(off.get("OFFICIAL_GROUP")?.value, "false");
+  assert.equal(off.has("OFFICIAL_GROUP_NAME"), false);
 });
 
 test("trusted proxies and the previous JWT secret reach the chat-nodes only when the spec names them", () => {

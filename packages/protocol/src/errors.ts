@@ -11,6 +11,8 @@ export const ERROR_CODES = [
   "UNAVAILABLE",
   "INTERNAL",
   "NOT_STORED",
+  "CANNOT_LEAVE",
+  "POSTING_RESTRICTED",
 ] as const;
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);
@@ -29,6 +31,9 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   INTERNAL: 500,
   // Only in the message:failed event (the send was acked); never an HTTP answer.
   NOT_STORED: 500,
+  // The official group: nobody leaves it or is removed from it; only its admins post when posting is `admins`.
+  CANNOT_LEAVE: 403,
+  POSTING_RESTRICTED: 403,
 });
 
 export const ErrorInfoSchema = z.object({

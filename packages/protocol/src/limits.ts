@@ -71,3 +71,8 @@ export const LONE_SURROGATE_PATTERN =
   /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Length of the preview of the last message kept on a channel. */
 export const PREVIEW_CHARS = 120;
+
+/** The official group's fixed channel id (docs/protocol.md, "The official group"). */
+export const OFFICIAL_CHANNEL_ID = "official";
+/** The sender id of messages posted as the service in the official group (24 zeros: no user has it). */
+export const SERVICE_SENDER_ID = "000000000000000000000000";

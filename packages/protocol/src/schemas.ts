@@ -63,7 +63,10 @@ export const DisplayNameSchema = storableText(z.string().trim().min(1).max(DISPL
 export const ChannelNameSchema = storableText(z.string().trim().min(1).max(CHANNEL_NAME_MAX));
 /** The name of an uploaded file (multipart `filename`); the server cuts it to 200 characters. */
 export const FileNameSchema = storableText(z.string());
-export const ChannelTypeSchema = z.enum(["direct", "group"]);
+/** `official`: the installation's one official group (id `official`), every account a member. */
+export const ChannelTypeSchema = z.enum(["direct", "group", "official"]);
+/** Who may post in the official group: `admins` (its admins and the service) or `everyone`. */
+export const PostingPolicySchema = z.enum(["everyone", "admins"]);
 export const RoleSchema = z.enum(["owner", "admin", "member"]);
 export const ReceiptKindSchema = z.enum(["delivered", "read"]);
 export const CursorSchema = z.string().min(1).max(200);
@@ -113,6 +116,10 @@ export const ChannelSchema = z.object({
   /** Time of the last message, or of creation when there is none. */
   lastMessageAt: IsoDateSchema,
   memberCount: z.number().int().min(0),
+  /** The official group only: who may post. */
+  posting: PostingPolicySchema.optional(),
+  /** The official group only: the `seq` of the pinned message, null when none is pinned. */
+  pinnedSeq: SeqSchema.nullable().optional(),
 });
 
 /** One entry of the recent-chats list: the channel seen by the caller. */
@@ -203,7 +210,16 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
     }),
   ]);
   const ChannelsQuery = z.object({ cursor: CursorSchema.optional(), limit: pageLimit(limits) });
-  const RenameChannelBody = z.object({ name: ChannelNameSchema });
+  const RenameChannelBody = z
+    .object({ name: ChannelNameSchema.optional(), posting: PostingPolicySchema.optional() })
+    .refine((b) => b.name !== undefined || b.posting !== undefined, {
+      message: "give name, or posting (official group only)",
+    });
+  const PinBody = z.object({ seq: SeqSchema });
+  const OfficialPostBody = z
+    .object({ clientMsgId: ClientMsgIdSchema, body: MessageBody })
+    .refine((m) => m.body.trim().length > 0, { message: "a message needs a non-blank body", path: ["body"] });
+  const OfficialMemberParams = z.object({ userId: UserIdSchema });
   const AddMembersBody = z.object({ userIds: z.array(UserIdSchema).min(1).max(limits.maxUserIdsPerRequest) });
   const UpdateMemberBody = z.object({ role: z.enum(["admin", "member"]) });
   const MessagesQuery = z
@@ -253,6 +269,9 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
     RenameChannelBody,
     AddMembersBody,
     UpdateMemberBody,
+    PinBody,
+    OfficialPostBody,
+    OfficialMemberParams,
     MessagesQuery,
     ChannelIdParams,
     MemberParams,
@@ -283,7 +302,21 @@ export const ChannelsReplySchema = z.object({
   channels: z.array(ChannelSummarySchema),
   nextCursor: z.string().nullable(),
 });
-export const ChannelDetailsReplySchema = z.object({ channel: ChannelSchema, members: z.array(MemberSchema) });
+/** Who posts as the service in the official group: SERVICE_SENDER_ID and the group's display name. */
+export const ServiceSenderSchema = z.object({ userId: UserIdSchema, displayName: z.string() });
+export const ChannelDetailsReplySchema = z.object({
+  channel: ChannelSchema,
+  /** Every member; for the official group only its owner and admins (all accounts are members). */
+  members: z.array(MemberSchema),
+  /** The official group only: members online now (every account is a member). */
+  onlineCount: z.number().int().min(0).optional(),
+  /** The official group only: the pinned message, null when none is pinned. */
+  pinned: MessageSchema.nullable().optional(),
+  /** The official group only: the sender of messages posted as the service. */
+  service: ServiceSenderSchema.optional(),
+});
+/** POST /official/messages: the message as the partition will store it (seq comes later). */
+export const OfficialPostReplySchema = z.object({ ok: z.literal(true), clientMsgId: ClientMsgIdSchema });
 export const MessagesReplySchema = z.object({ messages: z.array(MessageSchema) });
 export const FileReplySchema = z.object({ file: FileInfoSchema });
 export const OkReplySchema = z.object({ ok: z.literal(true) });
@@ -336,7 +369,8 @@ export const TypingEventSchema = z.object({
   typing: z.boolean(),
 });
 export const PresenceEventSchema = PresenceSchema;
-export const ChannelChangeSchema = z.enum(["created", "renamed", "members", "removed"]);
+/** `settings`: the official group's posting policy or pinned message changed. */
+export const ChannelChangeSchema = z.enum(["created", "renamed", "members", "removed", "settings"]);
 export const ChannelEventSchema = z.object({
   channel: ChannelSchema,
   /** What happened; `removed` means the receiving user is no longer a member. */

@@ -8,6 +8,7 @@ export type UserId = string;
 export type ChannelId = string;
 export type Role = Out<typeof s.RoleSchema>;
 export type ChannelType = Out<typeof s.ChannelTypeSchema>;
+export type PostingPolicy = Out<typeof s.PostingPolicySchema>;
 export type ReceiptKind = Out<typeof s.ReceiptKindSchema>;
 
 export type User = Out<typeof s.UserSchema>;
@@ -28,6 +29,8 @@ export type ChannelsQuery = Out<Sch["ChannelsQuery"]>;
 export type RenameChannelBody = Out<Sch["RenameChannelBody"]>;
 export type AddMembersBody = Out<Sch["AddMembersBody"]>;
 export type UpdateMemberBody = Out<Sch["UpdateMemberBody"]>;
+export type PinBody = Out<Sch["PinBody"]>;
+export type OfficialPostBody = Out<Sch["OfficialPostBody"]>;
 export type MessagesQuery = Out<Sch["MessagesQuery"]>;
 
 export type MessageSend = Out<Sch["MessageSend"]>;
@@ -42,6 +45,7 @@ export type UsersReply = Out<typeof s.UsersReplySchema>;
 export type ChannelReply = Out<typeof s.ChannelReplySchema>;
 export type ChannelsReply = Out<typeof s.ChannelsReplySchema>;
 export type ChannelDetailsReply = Out<typeof s.ChannelDetailsReplySchema>;
+export type OfficialPostReply = Out<typeof s.OfficialPostReplySchema>;
 export type MessagesReply = Out<typeof s.MessagesReplySchema>;
 export type FileReply = Out<typeof s.FileReplySchema>;
 export type ReadyReply = Out<typeof s.ReadyReplySchema>;

@@ -22,8 +22,17 @@ export function channelRoutes(d: HttpDeps, authed: FastifyInstance): void {
   });
   authed.patch("/channels/:id", async (req) => {
     const { id } = parseOrThrow(s.ChannelIdParams, req.params);
-    const { name } = parseOrThrow(s.RenameChannelBody, req.body);
-    return { channel: channelView(await d.service.rename(req.userId, id, name)) };
+    const body = parseOrThrow(s.RenameChannelBody, req.body);
+    return { channel: channelView(await d.service.updateChannel(req.userId, id, body)) };
+  });
+  authed.put("/channels/:id/pin", async (req) => {
+    const { id } = parseOrThrow(s.ChannelIdParams, req.params);
+    const { seq } = parseOrThrow(s.PinBody, req.body);
+    return { channel: channelView(await d.service.pin(req.userId, id, seq)) };
+  });
+  authed.delete("/channels/:id/pin", async (req) => {
+    const { id } = parseOrThrow(s.ChannelIdParams, req.params);
+    return { channel: channelView(await d.service.pin(req.userId, id, null)) };
   });
   authed.post("/channels/:id/members", async (req) => {
     const { id } = parseOrThrow(s.ChannelIdParams, req.params);

@@ -56,6 +56,7 @@ export function presenceContract(
       assert.deepEqual(await a.renew(() => [u]), [], `renewal ${i}: the lease was live`);
     }
     assert.equal((await (await node(id(), 1000)).get([u]))[0]?.online, true, "online 400 ms after joining");
+    await a.leave(u, new Date());
   });
 
   test(`${name}: a node that stops renewing (it died) stops vouching after the TTL; a lapsed lease rejoins its users`, async () => {
@@ -77,6 +78,22 @@ export function presenceContract(
       "v came online again; u was online through the other node",
     );
     assert.equal((await live.get([v]))[0]?.online, true);
+    await Promise.all([dead.leave(u, new Date()), dead.leave(v, new Date()), live.leave(u, new Date())]);
+  });
+
+  test(`${name}: onlineCount counts users online on any node, once each, until they leave or expire`, async () => {
+    const [a, b] = [await node(id(), 30_000), await node(id(), 400)];
+    const [u, v, w] = [id(), id(), id()];
+    const base = await a.onlineCount();
+    await a.join([u, v]);
+    await b.join([v, w]);
+    assert.equal(await a.onlineCount(), base + 3, "v on two nodes counts once");
+    await a.leave(u, new Date());
+    assert.equal(await b.onlineCount(), base + 2);
+    await a.leave(v, new Date());
+    assert.equal(await a.onlineCount(), base + 2, "v is still held by b");
+    await sleep(600);
+    assert.equal(await a.onlineCount(), base, "b stopped renewing its lease: v and w expired");
   });
 
   test(`${name}: ping answers true while the server is up`, async () => {

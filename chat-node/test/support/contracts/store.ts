@@ -180,6 +180,46 @@ export function storeContract(name: string, make: () => Store | Promise<Store>):
     assert.deepEqual(await s.listMemberships(m2), []);
   });
 
+  test(`${name}: userIdsAfter pages user ids in ascending order after a given id`, async () => {
+    const s = await make();
+    const mine: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      mine.push((await s.createUser({ username: `p${tag()}`, displayName: "P", passwordHash: "h" })).id);
+    }
+    mine.sort();
+    const [first, second, third] = mine as [string, string, string];
+    const after = await s.userIdsAfter(first, 1_000_000);
+    assert.deepEqual(after, [...after].sort(), "ascending");
+    assert.ok(after.every((id) => id > first));
+    assert.ok(after.includes(second) && after.includes(third) && !after.includes(first));
+    assert.equal((await s.userIdsAfter(null, 2)).length, 2);
+    const tail = await s.userIdsAfter(third, 1_000_000);
+    assert.ok(!tail.includes(third));
+  });
+
+  test(`${name}: channel settings are set in place; the backfill mark only moves forward`, async () => {
+    const s = await make();
+    const id = `official-${tag()}`;
+    await s.createChannel({ ...channel(id, "0".repeat(24), "o"), type: "official", posting: "admins" }, []);
+    assert.equal((await s.getChannel(id))?.posting, "admins");
+    assert.equal((await s.getChannel(id))?.pinnedSeq, undefined);
+    await s.updateChannelSettings(id, { posting: "everyone" });
+    await s.updateChannelSettings(id, { pinnedSeq: 7 });
+    assert.deepEqual(
+      { posting: (await s.getChannel(id))?.posting, pinned: (await s.getChannel(id))?.pinnedSeq },
+      { posting: "everyone", pinned: 7 },
+    );
+    await s.updateChannelSettings(id, { pinnedSeq: null });
+    assert.equal((await s.getChannel(id))?.pinnedSeq, null);
+    assert.equal(await s.backfillMark(id), null);
+    const [lo, hi] = [hex(), hex()].sort() as [string, string];
+    await s.raiseBackfillMark(id, hi);
+    await s.raiseBackfillMark(id, lo);
+    assert.equal(await s.backfillMark(id), hi, "never moved back");
+    await Promise.all([s.raiseBackfillMark(id, lo), s.raiseBackfillMark(id, "f".repeat(24))]);
+    assert.equal(await s.backfillMark(id), "f".repeat(24));
+  });
+
   test(`${name}: receipt marks are raised, never lowered, and only for members`, async () => {
     const s = await make();
     const id = s.newId();

@@ -21,6 +21,8 @@ export const TEST_ENV = {
   RABBITMQ_URL: "amqp://guest:guest@127.0.0.1:5672",
   MONGODB_URL: "mongodb://127.0.0.1:27017/vibetalk",
   JWT_SECRET: "a-unit-test-secret-of-32-bytes-or-more",
+  // As in the integration harness: official.test.ts turns the official group on.
+  OFFICIAL_GROUP: "false",
 };
 
 export interface FakeNode extends Omit<ServiceLayer, "sessions"> {
@@ -60,7 +62,7 @@ export class FakeCluster {
       metrics,
       log,
     );
-    const { service, members, receipts, flusher, tokens } = layer;
+    const { service, members, receipts, flusher, tokens, official } = layer;
     const events: NodeDelivery[] = [];
     broker.onNodeEvent((d) => events.push(d));
     broker.onControlEvent((e) => {
@@ -74,6 +76,7 @@ export class FakeCluster {
       receipts,
       flusher,
       tokens,
+      official,
       broker,
       presence,
       metrics,

@@ -76,6 +76,12 @@ export class MemoryPresence implements PresenceStore {
     });
   }
 
+  async onlineCount(): Promise<number> {
+    this.server.check();
+    const now = Date.now();
+    return [...this.server.live.keys()].filter((u) => this.server.isLive(u, now)).length;
+  }
+
   async ping(): Promise<boolean> {
     return !this.server.unavailable;
   }

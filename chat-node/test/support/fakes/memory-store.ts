@@ -11,6 +11,7 @@ import {
   DependencyUnavailableError,
   type ChannelHead,
   type ChannelRecord,
+  type ChannelSettings,
   type FileRecord,
   type MemberRecord,
   type Store,
@@ -100,6 +101,14 @@ export class MemoryStore extends MemorySequenceStore implements Store {
     if (u) u.passwordHash = passwordHash;
   }
 
+  async userIdsAfter(after: string | null, limit: number): Promise<string[]> {
+    this.check("userIdsAfter");
+    return [...this.users.keys()]
+      .filter((id) => after === null || id > after)
+      .sort()
+      .slice(0, limit);
+  }
+
   // ---- channels ----
 
   async createChannel(
@@ -131,6 +140,28 @@ export class MemoryStore extends MemorySequenceStore implements Store {
     this.check("renameChannel");
     const c = this.channels.get(id);
     if (c) c.name = name;
+  }
+
+  async updateChannelSettings(id: string, settings: ChannelSettings): Promise<void> {
+    this.check("updateChannelSettings");
+    const c = this.channels.get(id);
+    if (!c) return;
+    if (settings.posting !== undefined) c.posting = settings.posting;
+    if (settings.pinnedSeq !== undefined) c.pinnedSeq = settings.pinnedSeq;
+  }
+
+  /** channelId → backfill resume point. */
+  readonly backfillMarks = new Map<string, string>();
+
+  async backfillMark(id: string): Promise<string | null> {
+    this.check("backfillMark");
+    return this.backfillMarks.get(id) ?? null;
+  }
+
+  async raiseBackfillMark(id: string, userId: string): Promise<void> {
+    this.check("raiseBackfillMark");
+    const at = this.backfillMarks.get(id);
+    if (this.channels.has(id) && (at === undefined || at < userId)) this.backfillMarks.set(id, userId);
   }
 
   async raiseChannelHeads(heads: readonly ChannelHead[]): Promise<void> {
