@@ -13,10 +13,12 @@ import type {
 } from "@vibetalk/protocol/client";
 import { api, enc } from "./api.js";
 import { $ } from "./dom.js";
-import type { WireMessage } from "./fold.js";
+import { isPlainMessage, type WireMessage } from "./fold.js";
 import { emit, isConnected } from "./socket.js";
 import { addMessages, contiguous, markRead, me, state, store } from "./state.js";
+import { notifyMessage } from "./notify.js";
 import { renderChannels } from "./views/channels.js";
+import { renderGroupPanel } from "./views/group.js";
 import { renderHeader } from "./views/header.js";
 import { renderMessages } from "./views/messages.js";
 
@@ -26,6 +28,7 @@ export function renderAll(): void {
   renderChannels();
   renderHeader();
   renderMessages();
+  renderGroupPanel();
 }
 
 export async function loadChannels(reset: boolean): Promise<void> {
@@ -41,18 +44,21 @@ export async function loadChannels(reset: boolean): Promise<void> {
   renderChannels();
 }
 
+/** Back to the chat list alone (on a phone's width the conversation view closes: decision 52). */
 export function closeChannel(): void {
   state.current = null;
   $("composer").hidden = true;
+  $("older").hidden = true;
   $("messages").replaceChildren();
+  $("app").classList.remove("in-chat");
+  renderAll();
 }
 
 export function onChannelEvent({ channel, change }: ChannelEvent): void {
   if (change === "removed") {
     state.channels.delete(channel.id);
     if (state.current === channel.id) closeChannel();
-    renderChannels();
-    renderHeader();
+    renderAll();
     return;
   }
   const prev = state.channels.get(channel.id);
@@ -76,6 +82,7 @@ export function onMessage(msg: WireMessage): void {
   if (!state.channels.has(msg.channelId)) void loadChannels(true);
   if (gap) void syncChannels([msg.channelId]);
   if (touched.size === 0) return;
+  if (isPlainMessage(msg)) notifyMessage(msg);
   if (msg.senderId !== me().id) {
     const visible = msg.channelId === state.current && document.visibilityState === "visible";
     void emit("receipt", { channelId: msg.channelId, seq: msg.seq, kind: visible ? "read" : "delivered" });
@@ -104,6 +111,7 @@ export function syncAll(): Promise<void> {
 
 export async function openChannel(id: string): Promise<void> {
   state.current = id;
+  $("app").classList.add("in-chat");
   $("composer").hidden = false;
   $("chat-error").textContent = "";
   const m = store(id);
@@ -121,8 +129,7 @@ export async function openChannel(id: string): Promise<void> {
     void emit("receipt", { channelId: id, seq: c.lastSeq, kind: "read" });
     markRead(id, c.lastSeq);
   }
-  renderChannels();
-  renderHeader();
+  renderAll();
   renderMessages(true);
   $("body").focus();
 }

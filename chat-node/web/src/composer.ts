@@ -75,6 +75,7 @@ export function setUpComposer(): void {
     e.preventDefault();
     void submit();
   });
+  $("attach").addEventListener("click", () => input("file").click());
   input("file").addEventListener("change", () => void attach());
   input("body").addEventListener("input", onInput);
 }

@@ -5,6 +5,7 @@
 import type { AuthReply, MeReply } from "@vibetalk/protocol/client";
 import { api, onSessionEnded } from "./api.js";
 import {
+  closeChannel,
   loadChannels,
   loadOlder,
   onChannelEvent,
@@ -18,9 +19,11 @@ import {
 import { setUpComposer } from "./composer.js";
 import { $, errorText, input } from "./dom.js";
 import { setUpNewChat } from "./new-chat.js";
+import { setUpNotifications } from "./notify.js";
 import { connect, disconnect } from "./socket.js";
 import { session, state } from "./state.js";
 import { renderChannels } from "./views/channels.js";
+import { closeGroupPanel, setUpGroupPanel } from "./views/group.js";
 import { renderHeader } from "./views/header.js";
 import { renderMessages } from "./views/messages.js";
 
@@ -104,9 +107,16 @@ $<HTMLFormElement>("auth-form").addEventListener("submit", (e) => void login(e))
 $("logout").addEventListener("click", logout);
 $("more-channels").addEventListener("click", () => void loadChannels(false));
 $("older").addEventListener("click", () => void loadOlder());
+$("back").addEventListener("click", closeChannel);
 document.addEventListener("visibilitychange", onVisible);
+// Escape closes what is open on top: a list of suggestions (user-search.ts), else the group panel.
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape") closeGroupPanel();
+});
 setUpComposer();
 setUpNewChat();
+setUpGroupPanel();
+setUpNotifications();
 
 if (session.token) void start();
 else $("auth").hidden = false;

@@ -1,41 +1,13 @@
-/** Starting chats: a direct chat with a user, a group with several. */
-import type { ChannelReply, UsersReply } from "@vibetalk/protocol/client";
-import { api, enc } from "./api.js";
+/** Starting chats: a direct chat with a user found by search, a group with several. */
+import type { ChannelReply } from "@vibetalk/protocol/client";
+import { api } from "./api.js";
 import { loadChannels, openChannel, subscribePresence } from "./chat.js";
-import { $, el, errorText, input } from "./dom.js";
+import { $, errorText, input } from "./dom.js";
 import type { UserRef } from "./state.js";
+import { userByName, userPicker } from "./user-search.js";
 
-export async function searchUsers(query: string, limit: number): Promise<UserRef[]> {
-  const r = await api<UsersReply>("GET", `/users?query=${enc(query)}&limit=${limit}`);
-  return r.users;
-}
-
-export async function userByName(username: string): Promise<UserRef> {
-  const u = (await searchUsers(username, 1)).find((x) => x.username === username);
-  if (!u) throw new Error(`no user ${username}`);
-  return u;
-}
-
-async function suggest(): Promise<void> {
-  const q = input("new-chat-user").value.trim().toLowerCase();
-  if (q.length < 1) return;
-  try {
-    const users = await searchUsers(q, 8);
-    $("user-suggestions").replaceChildren(
-      ...users.map((u) => {
-        const o = el("option");
-        o.value = u.username;
-        o.label = u.displayName;
-        return o;
-      }),
-    );
-  } catch {
-    /* suggestions are optional: the form still works by exact username */
-  }
-}
-
-async function startDirect(): Promise<void> {
-  const u = await userByName(input("new-chat-user").value.trim().toLowerCase());
+async function startDirect(user?: UserRef): Promise<void> {
+  const u = user ?? (await userByName(input("new-chat-user").value.trim().toLowerCase()));
   const { channel } = await api<ChannelReply>("POST", "/channels", { type: "direct", userId: u.id });
   input("new-chat-user").value = "";
   await loadChannels(true);
@@ -60,16 +32,20 @@ async function startGroup(): Promise<void> {
   await openChannel(channel.id);
 }
 
+const showError = (err: unknown): void => {
+  $("chat-error").textContent = errorText(err);
+};
+
 /** A form's submit runs `action`; its failure shows under the chat. */
-export function onSubmit(formId: string, action: () => Promise<void>): void {
+function onSubmit(formId: string, action: () => Promise<void>): void {
   $(formId).addEventListener("submit", (e) => {
     e.preventDefault();
-    action().catch((err: unknown) => ($("chat-error").textContent = errorText(err)));
+    action().catch(showError);
   });
 }
 
 export function setUpNewChat(): void {
-  input("new-chat-user").addEventListener("input", () => void suggest());
-  onSubmit("new-chat", startDirect);
+  userPicker("new-chat-user", "user-results", (u) => void startDirect(u).catch(showError));
+  onSubmit("new-chat", () => startDirect());
   onSubmit("new-group", startGroup);
 }

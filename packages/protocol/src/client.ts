@@ -7,3 +7,4 @@ export * from "./limits.js";
 export * from "./constants.js";
 export type * from "./types.js";
 export type { ErrorCode, ErrorInfo, ErrorBody } from "./errors.js";
+export * from "./roles.js";

@@ -12,6 +12,12 @@ export function renderChannels(): void {
 function channelEntry(c: ChannelSummary): HTMLLIElement {
   const li = el("li");
   if (c.id === state.current) li.classList.add("active");
+  const unread = c.id === state.current ? 0 : c.unread;
+  const open = el("button", "open", "", {
+    type: "button",
+    "aria-label": `${titleOf(c)}${unread > 0 ? `, ${unread} unread` : ""}`,
+  });
+  if (c.id === state.current) open.setAttribute("aria-current", "true");
   const name = el("span", "name");
   if (c.peer) name.append(el("span", "dot" + (state.presence.get(c.peer.id)?.online ? " online" : "")));
   name.append(titleOf(c));
@@ -21,9 +27,9 @@ function channelEntry(c: ChannelSummary): HTMLLIElement {
     "preview",
     c.lastMessage ? c.lastMessage.body || (c.lastMessage.hasFiles ? "📎 file" : "") : "no messages yet",
   );
-  li.append(name, time, preview);
-  const unread = c.id === state.current ? 0 : c.unread;
-  if (unread > 0) li.append(el("span", "badge", String(unread)));
-  li.addEventListener("click", () => void openChannel(c.id));
+  open.append(name, time, preview);
+  if (unread > 0) open.append(el("span", "badge", String(unread)));
+  open.addEventListener("click", () => void openChannel(c.id));
+  li.append(open);
   return li;
 }

@@ -2,6 +2,7 @@
 import type { FileInfo, Message } from "@vibetalk/protocol/client";
 import { api, download, enc } from "../api.js";
 import { $, clock, el } from "../dom.js";
+import { withDays } from "../dates.js";
 import { foldMessages } from "../fold.js";
 import { me, nameOf, state, store } from "../state.js";
 
@@ -12,7 +13,13 @@ export function renderMessages(scroll = false): void {
   const id = state.current;
   if (!id) return;
   const group = state.channels.get(id)?.type === "group";
-  for (const msg of foldMessages(store(id).values())) ol.append(renderMessage(msg, group));
+  for (const entry of withDays(foldMessages(store(id).values()))) {
+    ol.append(
+      "item" in entry
+        ? renderMessage(entry.item, group)
+        : el("li", "day", entry.label, { role: "separator", "data-day": entry.day }),
+    );
+  }
   for (const [clientMsgId, p] of state.pending) {
     if (p.channelId !== id) continue;
     const li = el("li", "msg mine pending", p.body);
