@@ -29,6 +29,9 @@ const result = await build({
   platform: "browser",
   format: "esm",
   target: ["chrome111", "firefox115", "safari16.4"],
+  // What esbuild needs of chat-node/web/tsconfig.json, given here: that file extends the root's, which
+  // the image's build stage does not have.
+  tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, target: "ES2022" } },
   metafile: true,
   write: false,
   logLevel: "warning",
