@@ -65,6 +65,10 @@ function unlabelled(p: Page): Promise<string[]> {
 
 test("user search, keyboard use, labels and day separators", async () => {
   const tomorrow = new Date(Date.now() + 24 * 3600_000);
+  const login = await page();
+  await login.goto(A.url);
+  await login.waitForSelector("#auth:not([hidden])");
+  assert.deepEqual(await unlabelled(login), [], "the login form's controls are named");
   const { a, b, errors } = await pair("kb");
   // Ben's browser believes it is tomorrow: today's messages are "Yesterday" there.
   await b.clock.setFixedTime(tomorrow);
@@ -81,15 +85,16 @@ test("user search, keyboard use, labels and day separators", async () => {
   assert.equal(await a.getAttribute("#new-chat-user", "aria-activedescendant"), "user-results-0");
   await a.press("#new-chat-user", "Enter");
   await a.waitForSelector("#chat-title >> text=KBBEN");
-  // Focus is in the composer; Enter sends; Tab goes on to Send.
-  assert.equal(await a.evaluate(() => document.activeElement?.id), "body");
+  // Focus moves to the composer once the chat has loaded (the title may show a moment before, from a
+  // presence reply); Enter sends; Tab goes on to Send.
+  await a.waitForFunction(() => document.activeElement?.id === "body", null, { timeout: 5_000 });
   await a.keyboard.type("first of the day");
   await a.keyboard.press("Enter");
   await a.waitForSelector(".msg.mine >> text=first of the day");
   await a.keyboard.press("Tab");
   assert.equal(await a.evaluate(() => document.activeElement?.id), "send");
   assert.deepEqual(await a.$$eval("#messages .day", (d) => d.map((e) => e.textContent)), ["Today"]);
-  // Ben opens the chat from the keyboard: Tab to the chat list entry, Enter.
+  // Ben opens the chat from the keyboard: the chat list entry is a button; Enter on it.
   await b.waitForSelector(".channel-list button.open >> text=KBANN", { timeout: 15_000 });
   await b.focus(".channel-list button.open");
   await b.keyboard.press("Enter");
