@@ -8,7 +8,8 @@ export default tseslint.config(
     ignores: [
       "**/node_modules/**",
       "**/dist/**",
-      "chat-node/public/vendor/**",
+      // the web client as served: built from chat-node/web (scripts/bundle-web.mjs)
+      "chat-node/public/**",
       "charts/**/templates/**",
       "tools/**",
     ],
@@ -28,24 +29,5 @@ export default tseslint.config(
   {
     files: ["**/*.mjs", "**/*.cjs", "scripts/**/*.js"],
     languageOptions: { globals: globals.node },
-  },
-  {
-    files: ["chat-node/public/**/*.js"],
-    languageOptions: {
-      globals: {
-        window: "readonly",
-        document: "readonly",
-        io: "readonly",
-        localStorage: "readonly",
-        fetch: "readonly",
-        FormData: "readonly",
-        crypto: "readonly",
-        console: "readonly",
-        setTimeout: "readonly",
-        clearTimeout: "readonly",
-        URLSearchParams: "readonly",
-        location: "readonly",
-      },
-    },
   },
 );

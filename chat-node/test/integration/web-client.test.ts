@@ -1,37 +1,31 @@
 // The web client in a real browser (Chromium through playwright-core): two users chat.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import type { ChatNode } from "../../src/node.js";
 import { startNode, startServices, type Services } from "../support/harness.js";
+import { buildWebClient, launchChromium, register as registerOn, type WebClient } from "../support/web.js";
 
-const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 let services: Services;
 let node: ChatNode;
 let browser: Browser;
+let web: WebClient;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium is required at ${CHROMIUM} (set CHROMIUM_PATH)`);
+  web = await buildWebClient();
+  console.log(`# ${web.report}`);
   services = await startServices();
-  node = await startNode(services, { OWNED_PARTITIONS: "all" });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  node = await startNode(services, { OWNED_PARTITIONS: "all", PUBLIC_DIR: web.dir });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
   await node?.stop();
   await services?.stop();
+  await web?.remove();
 });
 
-async function register(page: Page, username: string): Promise<void> {
-  await page.goto(node.url);
-  await page.fill("#auth-username", username);
-  await page.fill("#auth-password", "correct horse battery");
-  await page.fill("#auth-display", username.toUpperCase());
-  await page.click('button[data-mode="register"]');
-  await page.waitForSelector("#app:not([hidden])");
-  await page.waitForSelector("#conn-state.on");
-}
+const register = (page: Page, username: string): Promise<void> => registerOn(page, node.url, username);
 
 test("two browsers: register, start a chat, send, receive, read ticks, unread badge", async () => {
   const a = await (await browser.newContext()).newPage();

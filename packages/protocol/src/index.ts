@@ -8,9 +8,7 @@ export * from "./schemas.js";
 export type * from "./types.js";
 export { renderSchemaReference } from "./reference.js";
 
-/** Bumped when a change breaks existing clients. */
-export const PROTOCOL_VERSION = 1;
-export const API_PREFIX = "/api/v1";
+export { PROTOCOL_VERSION, API_PREFIX } from "./constants.js";
 
 export const CLIENT_EVENTS = ["message:send", "receipt", "typing", "presence:subscribe", "sync"] as const;
 export const SERVER_EVENTS = [

@@ -1,0 +1,10 @@
+/**
+ * @vibetalk/protocol for browsers: the types and the values that need no zod (limits, constants), so
+ * the web client's bundle carries none of the schemas (docs/chat-node.md, "The web client").
+ * Servers import the package's main entry, which validates with the schemas.
+ */
+export * from "./limits.js";
+export * from "./constants.js";
+export type * from "./types.js";
+export type { ErrorCode, ErrorInfo, ErrorBody } from "./errors.js";
+export * from "./roles.js";
