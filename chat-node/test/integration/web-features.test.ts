@@ -213,3 +213,36 @@ test("a phone's width (360 px): the chat list and the conversation are two views
   assert.equal(await a.isVisible("#back"), false, "the desktop shows both, without the back button");
   assert.deepEqual(errors, []);
 });
+
+test("the official group: in every new account's list, read-only for members, the service's posts under the group's name", async () => {
+  // A third node with the group on (the others have it off): it creates the group, backfills the
+  // accounts the tests above made, and joins those who register through it.
+  const token = "web-features-service-token-0123456789";
+  const C = await startNode(services, {
+    OWNED_PARTITIONS: "none",
+    PUBLIC_DIR: web.dir,
+    OFFICIAL_GROUP: "true",
+    OFFICIAL_GROUP_NAME: "VibeTalk News",
+    OFFICIAL_SERVICE_TOKEN: token,
+  });
+  try {
+    const p = await page();
+    const errors = pageErrors(p);
+    await register(p, C.url, "ofmember");
+    await p.click(".channel-list button.open >> text=VibeTalk News", { timeout: 15_000 });
+    await p.waitForSelector("#chat-note:not([hidden])");
+    assert.equal(await p.isVisible("#composer"), false, "a member cannot post: no composer");
+    const r = await fetch(`${C.url}/api/v1/official/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ clientMsgId: "web-announcement-1", body: "maintenance tonight" }),
+    });
+    assert.equal(r.status, 202, await r.text());
+    const msg = p.locator(".msg", { hasText: "maintenance tonight" });
+    await msg.waitFor({ timeout: 15_000 });
+    assert.equal(await msg.locator(".sender").textContent(), "VibeTalk News");
+    assert.deepEqual(errors, []);
+  } finally {
+    await C.stop();
+  }
+});

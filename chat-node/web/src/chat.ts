@@ -48,6 +48,7 @@ export async function loadChannels(reset: boolean): Promise<void> {
 export function closeChannel(): void {
   state.current = null;
   $("composer").hidden = true;
+  $("chat-note").hidden = true;
   $("older").hidden = true;
   $("messages").replaceChildren();
   $("app").classList.remove("in-chat");
@@ -112,7 +113,12 @@ export function syncAll(): Promise<void> {
 export async function openChannel(id: string): Promise<void> {
   state.current = id;
   $("app").classList.add("in-chat");
-  $("composer").hidden = false;
+  const summary = state.channels.get(id);
+  // The official group with posting for admins: members read it, the composer would only be refused.
+  const readOnly =
+    summary?.type === "official" && summary.posting !== "everyone" && summary.role === "member";
+  $("composer").hidden = readOnly;
+  $("chat-note").hidden = !readOnly;
   $("chat-error").textContent = "";
   const m = store(id);
   if (m.size === 0) {

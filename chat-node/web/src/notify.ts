@@ -26,7 +26,7 @@ export function notifyMessage(msg: WireMessage): void {
   if (document.visibilityState !== "hidden" || msg.senderId === me().id) return;
   const c = state.channels.get(msg.channelId);
   const sender = nameOf(msg.senderId);
-  const title = c?.type === "group" ? `${sender} in ${titleOf(c)}` : sender;
+  const title = c && c.type !== "direct" ? `${sender} in ${titleOf(c)}` : sender;
   const n = new Notification(title, {
     body: msg.body || (msg.fileIds.length > 0 ? "📎 file" : ""),
     tag: msg.channelId,

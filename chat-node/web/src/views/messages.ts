@@ -1,5 +1,5 @@
 /** The open chat's messages: the folded events (fold.ts), then this client's unconfirmed sends. */
-import type { FileInfo, Message } from "@vibetalk/protocol/client";
+import { SERVICE_SENDER_ID, type FileInfo, type Message } from "@vibetalk/protocol/client";
 import { api, download, enc } from "../api.js";
 import { $, clock, el } from "../dom.js";
 import { withDays } from "../dates.js";
@@ -12,7 +12,7 @@ export function renderMessages(scroll = false): void {
   ol.replaceChildren();
   const id = state.current;
   if (!id) return;
-  const group = state.channels.get(id)?.type === "group";
+  const group = state.channels.get(id)?.type !== "direct";
   for (const entry of withDays(foldMessages(store(id).values()))) {
     ol.append(
       "item" in entry
@@ -38,10 +38,16 @@ function ticks(msg: Message): { text: string; read: boolean } {
   return { text: "✓", read: false };
 }
 
+/** The service posts in the official group under the group's name. */
+function senderName(msg: Message): string {
+  if (msg.senderId === SERVICE_SENDER_ID) return state.channels.get(msg.channelId)?.name ?? "VibeTalk";
+  return nameOf(msg.senderId);
+}
+
 function renderMessage(msg: Message, group: boolean): HTMLLIElement {
   const mine = msg.senderId === me().id;
   const li = el("li", "msg" + (mine ? " mine" : ""));
-  if (group && !mine) li.append(el("div", "sender", nameOf(msg.senderId)));
+  if (group && !mine) li.append(el("div", "sender", senderName(msg)));
   if (msg.body) li.append(document.createTextNode(msg.body));
   for (const fileId of msg.fileIds) li.append(renderFile(fileId));
   const meta = el("div", "meta", clock(msg.createdAt));
