@@ -11,6 +11,9 @@ export const ERROR_CODES = [
   "UNAVAILABLE",
   "INTERNAL",
   "NOT_STORED",
+  "BLOCKED",
+  "EDIT_WINDOW_CLOSED",
+  "MESSAGE_DELETED",
 ] as const;
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);
@@ -29,6 +32,12 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   INTERNAL: 500,
   // Only in the message:failed event (the send was acked); never an HTTP answer.
   NOT_STORED: 500,
+  // Between two users of whom one blocks the other: no direct messages, no presence.
+  BLOCKED: 403,
+  // An edit of one's own message after the edit window (LIMIT_EDIT_WINDOW_SECONDS).
+  EDIT_WINDOW_CLOSED: 403,
+  // An edit, delete, reaction or reply whose target message was deleted.
+  MESSAGE_DELETED: 410,
 });
 
 export const ErrorInfoSchema = z.object({

@@ -7,12 +7,22 @@ export * from "./errors.js";
 export * from "./schemas.js";
 export type * from "./types.js";
 export { renderSchemaReference } from "./reference.js";
+export { foldEvents, kindOf, previewOf, type FoldInput } from "./fold.js";
 
 /** Bumped when a change breaks existing clients. */
 export const PROTOCOL_VERSION = 1;
 export const API_PREFIX = "/api/v1";
 
-export const CLIENT_EVENTS = ["message:send", "receipt", "typing", "presence:subscribe", "sync"] as const;
+export const CLIENT_EVENTS = [
+  "message:send",
+  "message:edit",
+  "message:delete",
+  "message:react",
+  "receipt",
+  "typing",
+  "presence:subscribe",
+  "sync",
+] as const;
 export const SERVER_EVENTS = [
   "message",
   "receipt",
