@@ -40,9 +40,30 @@ export function channelRoutes(d: HttpDeps, authed: FastifyInstance): void {
     await d.service.removeMember(req.userId, p.id, p.userId);
     return { ok: true };
   });
+  authed.put("/channels/:id/mute", async (req) => {
+    const { id } = parseOrThrow(s.ChannelIdParams, req.params);
+    await d.service.setMuted(req.userId, id, true);
+    return { ok: true };
+  });
+  authed.delete("/channels/:id/mute", async (req) => {
+    const { id } = parseOrThrow(s.ChannelIdParams, req.params);
+    await d.service.setMuted(req.userId, id, false);
+    return { ok: true };
+  });
+  authed.get("/blocks", async (req) => d.service.blocks(req.userId));
+  authed.put("/blocks/:userId", async (req) => {
+    const { userId } = parseOrThrow(s.UserIdParams, req.params);
+    await d.service.setBlocked(req.userId, userId, true);
+    return { ok: true };
+  });
+  authed.delete("/blocks/:userId", async (req) => {
+    const { userId } = parseOrThrow(s.UserIdParams, req.params);
+    await d.service.setBlocked(req.userId, userId, false);
+    return { ok: true };
+  });
   authed.get("/channels/:id/messages", async (req) => {
     const { id } = parseOrThrow(s.ChannelIdParams, req.params);
     const q = parseOrThrow(s.MessagesQuery, req.query);
-    return { messages: await d.service.messages(req.userId, id, q) };
+    return d.service.messages(req.userId, id, q);
   });
 }
