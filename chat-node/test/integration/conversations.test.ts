@@ -13,7 +13,14 @@ import {
 } from "@vibetalk/protocol";
 import { MongoStore } from "../../src/adapters/mongo-store.js";
 import type { ChatNode } from "../../src/node.js";
-import { startNode, startServices, TestUser, waitFor, type Services } from "../support/harness.js";
+import {
+  startNode,
+  startServices,
+  TestUser,
+  waitFor,
+  type Services,
+  type TestSocket,
+} from "../support/harness.js";
 
 let services: Services;
 let A: ChatNode;
@@ -37,6 +44,14 @@ after(async () => {
 
 let n = 0;
 const cid = () => `conv-${Date.now()}-${++n}`;
+
+/** The first `count` distinct seqs a socket got on a channel (a repeated send is delivered again). */
+function distinct(s: TestSocket, channelId: string, count: number): Promise<Message[]> {
+  return waitFor(`${count} distinct seqs on ${channelId}`, () => {
+    const bySeq = new Map(s.messages(channelId).map((m) => [m.seq, m]));
+    return bySeq.size >= count ? [...bySeq.values()].sort((a, b) => a.seq - b.seq) : undefined;
+  });
+}
 
 test("edit, reaction, reply and delete from node A reach node B live and through sync; history folds them", async () => {
   const g = await ann.group(A, "talk", [ben, cat]);
@@ -84,10 +99,10 @@ test("edit, reaction, reply and delete from node A reach node B live and through
   );
   ok(await sb.emit("message:send", { channelId: g.id, clientMsgId: cid(), body: "a reply", replyTo: 1 }));
   assert.equal((await sa.send(g.id, "to be deleted")).ok, true);
-  const live = await sb.waitMessages(g.id, 6);
+  const live = await distinct(sb, g.id, 6);
   const toDelete = live.find((m) => m.body === "to be deleted")?.seq ?? 0;
   ok(await sa.emit("message:delete", { channelId: g.id, clientMsgId: cid(), targetSeq: toDelete }));
-  const all = await sb.waitMessages(g.id, 7);
+  const all = await distinct(sb, g.id, 7);
   assert.deepEqual(
     all.map((m) => m.kind ?? "message"),
     ["message", "edit", "reaction", "reaction", "message", "message", "delete"],
@@ -242,9 +257,12 @@ test("blocks: no direct messages either way (BLOCKED, 403 over HTTP), no presenc
   assert.equal(got[0]?.body, "hi again");
 
   assert.equal((await ben.api(A, "PUT", `/channels/${d.id}/mute`)).status, 200);
-  const muted = await ben.api<ChannelsReply>(B, "GET", "/channels");
-  const s = muted.body.channels.find((c) => c.id === d.id);
-  assert.deepEqual([s?.muted, s?.unread], [true, 1]);
+  const s = await waitFor("the muted channel's unread message", async () => {
+    const l = await ben.api<ChannelsReply>(B, "GET", "/channels");
+    const c = l.body.channels.find((x) => x.id === d.id);
+    return c?.unread === 1 ? c : undefined;
+  });
+  assert.equal(s.muted, true);
   assert.equal((await ben.api(A, "DELETE", `/channels/${d.id}/mute`)).status, 200);
   const unmuted = await ben.api<ChannelsReply>(B, "GET", "/channels");
   assert.equal(unmuted.body.channels.find((c) => c.id === d.id)?.muted, false);
