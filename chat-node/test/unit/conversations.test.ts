@@ -9,6 +9,7 @@ import { directChannelId, messageId } from "../../src/domain/ids.js";
 import type { AcceptedMessage, StoredMessage } from "../../src/domain/messages.js";
 import type { PartitionDelivery } from "../../src/ports.js";
 import { toErrorInfo } from "../../src/transport/errors.js";
+import { message } from "../support/contracts/store.js";
 import { FakeCluster, type FakeNode } from "../support/fakes/cluster.js";
 
 async function refused(p: Promise<unknown>, code: ErrorCode, details?: unknown): Promise<void> {
@@ -22,6 +23,7 @@ async function refused(p: Promise<unknown>, code: ErrorCode, details?: unknown):
 
 const HOUR = 3_600_000;
 
+/** A stored message or event, sent an hour ago (within the default edit window). */
 function stored(
   channelId: string,
   seq: number,
@@ -29,13 +31,7 @@ function stored(
   extra: Partial<StoredMessage> = {},
 ): StoredMessage {
   return {
-    id: messageId(channelId, seq),
-    channelId,
-    seq,
-    senderId,
-    clientMsgId: `m${seq}`,
-    body: `b${seq}`,
-    fileIds: [],
+    ...message(channelId, seq, senderId, `m${seq}`),
     createdAt: new Date(Date.now() - HOUR + seq),
     ...extra,
   };

@@ -40,7 +40,13 @@ export const member = (
   lastDeliveredSeq: 0,
   lastReadSeq: 0,
 });
-function message(channelId: string, seq: number, senderId = "s", clientMsgId = `c${seq}`): StoredMessage {
+/** A stored plain message (also for the unit tests of conversations). */
+export function message(
+  channelId: string,
+  seq: number,
+  senderId = "s",
+  clientMsgId = `c${seq}`,
+): StoredMessage {
   return {
     id: messageId(channelId, seq),
     channelId,
