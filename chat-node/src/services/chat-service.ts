@@ -732,19 +732,33 @@ export async function historyPage(
   q: { afterSeq?: number | undefined; beforeSeq?: number | undefined },
   limit: number,
 ): Promise<MessagesReply> {
+  // With a bound the range is known before the page is read: both reads go at once.
+  const range =
+    q.afterSeq !== undefined
+      ? seqRange(q.afterSeq + 1, Math.min(q.afterSeq + limit, (q.beforeSeq ?? Infinity) - 1))
+      : q.beforeSeq !== undefined
+        ? seqRange(Math.max(1, q.beforeSeq - limit), q.beforeSeq - 1)
+        : null;
+  const early = range && range.length > 0 ? store.eventsTargeting(channelId, range) : null;
+  early?.catch(() => undefined); // awaited below; a rejection is not unhandled meanwhile
   const page =
     q.afterSeq !== undefined
       ? await store.messagesAfter(channelId, q.afterSeq, limit, q.beforeSeq)
       : await store.messagesBefore(channelId, q.beforeSeq ?? null, limit);
-  const plain = page.filter((m) => m.kind === undefined).map((m) => m.seq);
+  const plain = new Set(page.filter((m) => m.kind === undefined).map((m) => m.seq));
   const inPage = new Set(page.map((m) => m.seq));
-  const events = plain.length > 0 ? await store.eventsTargeting(channelId, plain) : [];
+  const targeting = plain.size === 0 ? [] : await (early ?? store.eventsTargeting(channelId, [...plain]));
+  const events = targeting.filter((e) => plain.has(e.targetSeq as number));
   const all = [...page, ...events.filter((e) => !inPage.has(e.seq))];
   return {
     messages: foldEvents(all.map(toWire)),
     fromSeq: page[0]?.seq ?? 0,
     toSeq: page[page.length - 1]?.seq ?? 0,
   };
+}
+
+function seqRange(from: number, to: number): number[] {
+  return to < from ? [] : Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
 
 /** At most this many distinct `@username`s of one body are looked up. */
