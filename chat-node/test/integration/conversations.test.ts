@@ -217,7 +217,7 @@ test("the edit window: an edit after LIMIT_EDIT_WINDOW_SECONDS is EDIT_WINDOW_CL
   }
 });
 
-test("blocks: no direct messages either way (BLOCKED, 403 over HTTP), no presence; mute shows in the list", async () => {
+test("blocks: no direct messages either way (BLOCKED), no presence subscription; mute shows in the list", async () => {
   const d = await ben.direct(B, cat);
   const sb = await ben.connect(B);
   const sc = await cat.connect(A);
