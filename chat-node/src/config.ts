@@ -251,6 +251,7 @@ const envSchema = z.object({
   LIMIT_SEND_RATE: int(1, 100_000).default(DEFAULT_LIMITS.sendRatePerSecond),
   LIMIT_SEND_BURST: int(1, 100_000).default(DEFAULT_LIMITS.sendBurst),
   LIMIT_MAX_PAGE: int(1, 1000).default(DEFAULT_LIMITS.maxPageLimit),
+  LIMIT_EDIT_WINDOW_SECONDS: int(0, 10 * 365 * 86_400).default(DEFAULT_LIMITS.editWindowSeconds),
   FILE_TYPES: z.string().optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
@@ -367,6 +368,7 @@ export function loadConfig(env: Env): ChatNodeConfig {
       sendBurst: e.LIMIT_SEND_BURST,
       maxPageLimit: e.LIMIT_MAX_PAGE,
       defaultPageLimit: Math.min(DEFAULT_LIMITS.defaultPageLimit, e.LIMIT_MAX_PAGE),
+      editWindowSeconds: e.LIMIT_EDIT_WINDOW_SECONDS,
     },
     fileTypes: e.FILE_TYPES
       ? e.FILE_TYPES.split(",")

@@ -55,6 +55,8 @@ export interface LastMessageRecord {
   body: string;
   hasFiles: boolean;
   createdAt: Date;
+  /** The message was deleted (body empty). */
+  deleted?: boolean;
 }
 
 export interface ChannelRecord {
@@ -86,6 +88,8 @@ export interface MemberRecord {
   joinedAt: Date;
   lastDeliveredSeq: number;
   lastReadSeq: number;
+  /** The member muted the channel (PUT /channels/:id/mute); absent is false. */
+  muted?: boolean;
 }
 
 export interface FileRecord {
@@ -98,11 +102,14 @@ export interface FileRecord {
   createdAt: Date;
 }
 
-/** The head of a channel after a stored batch: raises `lastSeq` and the preview if newer. */
+/**
+ * The head of a channel after a stored batch: raises `lastSeq` and the preview if newer. An edit,
+ * delete or reaction raises `lastSeq` only (`lastMessage` null: the preview and `lastMessageAt` stay).
+ */
 export interface ChannelHead {
   channelId: string;
   lastSeq: number;
-  lastMessage: LastMessageRecord;
+  lastMessage: LastMessageRecord | null;
 }
 
 /** Accounts: users by id and username, their password hashes and last seen. */
@@ -153,6 +160,27 @@ export interface MemberStore {
   setRole(channelId: string, userId: string, role: Role): Promise<void>;
   /** Raises receipt high-water marks with `$max` (in small batches). */
   raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void>;
+  setMuted(channelId: string, userId: string, muted: boolean): Promise<void>;
+}
+
+/** Who is mentioned where: written by the partition owner, counted for the recent-chats list. */
+export interface MentionStore {
+  /** Records that `userIds` are mentioned by the plain message at `seq` (repeats are ignored). */
+  addMentions(channelId: string, seq: number, userIds: readonly string[]): Promise<void>;
+  /** Every mention of a user still stored (a deleted message's are removed). */
+  mentionsOf(userId: string): Promise<Array<{ channelId: string; seq: number }>>;
+}
+
+/** Blocks between users: no direct messages and no presence either way. */
+export interface BlockStore {
+  /** Blocks (`on`) or unblocks; idempotent. */
+  setBlocked(blocker: string, blocked: string, on: boolean): Promise<void>;
+  /** The users `blocker` blocks, oldest first. */
+  blocksOf(blocker: string): Promise<Array<{ userId: string; createdAt: Date }>>;
+  /** The users who block `blocked`. */
+  blockersOf(blocked: string): Promise<string[]>;
+  /** True when either of the two blocks the other. */
+  isBlockedBetween(a: string, b: string): Promise<boolean>;
 }
 
 /** Messages: the consumer's sequencing (SequenceStore) and history pages. */
@@ -168,6 +196,17 @@ export interface MessageStore extends SequenceStore {
   ): Promise<StoredMessage[]>;
   /** The last `limit` messages with `seq < beforeSeq` (all when null), in ascending order. */
   messagesBefore(channelId: string, beforeSeq: number | null, limit: number): Promise<StoredMessage[]>;
+  /** The message or event stored at `seq`, if any. */
+  messageAt(channelId: string, seq: number): Promise<StoredMessage | null>;
+  /** The edits, deletes and reactions whose `targetSeq` is one of `seqs`, ascending by seq (a bounded number of queries). */
+  eventsTargeting(channelId: string, seqs: readonly number[]): Promise<StoredMessage[]>;
+  /**
+   * A deleted message's content leaves the store: the body, files and mentions of the message at
+   * `targetSeq`, the bodies and mentions of its edits, and the channel's preview when it is that
+   * message (which then says `deleted`), and its mentions. Idempotent; the one update of messages
+   * (docs/architecture.md#storage).
+   */
+  scrubDeleted(channelId: string, targetSeq: number): Promise<void>;
 }
 
 /** Uploaded files: metadata and bytes. */
@@ -184,7 +223,8 @@ export interface FileStore {
  * ChannelStore and MemberStore, ReceiptFlusher a MemberStore); one adapter (MongoStore) and one fake
  * (MemoryStore) implement them all.
  */
-export interface Store extends UserStore, ChannelStore, MemberStore, MessageStore, FileStore {
+export interface Store
+  extends UserStore, ChannelStore, MemberStore, MessageStore, MentionStore, BlockStore, FileStore {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -2,8 +2,8 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ProtocolError, type Role } from "@vibetalk/protocol";
 import mongoose, { type Connection } from "mongoose";
-import { memberKey } from "../domain/ids.js";
-import type { StoredMessage } from "../domain/messages.js";
+import { memberKey, messageId } from "../domain/ids.js";
+import { eventFieldsOf, type EventFields, type StoredMessage } from "../domain/messages.js";
 import { chunk, type ReceiptMarks } from "../domain/receipts.js";
 import type { InsertOutcome } from "../domain/sequencing.js";
 import { classifyFailure } from "../domain/failures.js";
@@ -40,15 +40,31 @@ type UserDoc = Stored<UserRecord>;
 /** A channel as stored; `backfilledTo` is the official group's backfill resume point. */
 type ChannelDoc = Stored<ChannelRecord> & { backfilledTo?: string };
 type MemberDoc = MemberRecord & { _id: string };
-interface MessageDoc {
+interface MessageDoc extends EventFields {
   _id: string;
   channelId: string;
   seq: number;
   blk: number;
+  /** An edit, delete or reaction: the block of its `targetSeq`, so a page finds its events by equality. */
+  tblk?: number;
   senderId: string;
   clientMsgId: string;
   body: string;
   fileIds: string[];
+  createdAt: Date;
+}
+interface MentionDoc {
+  /** `<channelId>:<seq>:<userId>` */
+  _id: string;
+  channelId: string;
+  seq: number;
+  userId: string;
+}
+interface BlockDoc {
+  /** `<blocker>:<blocked>` */
+  _id: string;
+  blocker: string;
+  blocked: string;
   createdAt: Date;
 }
 interface FileMeta {
@@ -97,6 +113,7 @@ const memberSchema = new Schema<MemberDoc>(
     joinedAt: Date,
     lastDeliveredSeq: Number,
     lastReadSeq: Number,
+    muted: Boolean,
   },
   { versionKey: false, autoIndex: false },
 );
@@ -113,11 +130,31 @@ const messageSchema = new Schema<MessageDoc>(
     body: String,
     fileIds: [String],
     createdAt: Date,
+    tblk: Number,
+    kind: String,
+    targetSeq: Number,
+    replyTo: Number,
+    emoji: String,
+    on: Boolean,
+    mentions: [String],
   },
   { versionKey: false, autoIndex: false },
 );
 messageSchema.index({ channelId: 1, senderId: 1, clientMsgId: 1 }, { unique: true, name: "idempotency" });
 messageSchema.index({ channelId: 1, blk: 1 }, { name: "page" });
+messageSchema.index({ channelId: 1, tblk: 1 }, { name: "targets" });
+
+const mentionSchema = new Schema<MentionDoc>(
+  { _id: String, channelId: String, seq: Number, userId: String },
+  { versionKey: false, autoIndex: false },
+);
+mentionSchema.index({ userId: 1 });
+const blockSchema = new Schema<BlockDoc>(
+  { _id: String, blocker: String, blocked: String, createdAt: Date },
+  { versionKey: false, autoIndex: false },
+);
+blockSchema.index({ blocker: 1 });
+blockSchema.index({ blocked: 1 });
 
 /**
  * The store's server is down or cannot answer now: known down (the breaker is open, requests fail
@@ -186,6 +223,7 @@ const toMember = (d: MemberDoc): MemberRecord => ({
   joinedAt: d.joinedAt,
   lastDeliveredSeq: d.lastDeliveredSeq ?? 0,
   lastReadSeq: d.lastReadSeq ?? 0,
+  ...(d.muted ? { muted: true } : {}),
 });
 const fromMember = (m: MemberRecord): MemberDoc => ({ _id: memberKey(m.channelId, m.userId), ...m });
 const toMessage = (d: MessageDoc): StoredMessage => ({
@@ -197,7 +235,14 @@ const toMessage = (d: MessageDoc): StoredMessage => ({
   body: d.body,
   fileIds: d.fileIds ?? [],
   createdAt: d.createdAt,
+  ...eventFieldsOf(nullsAbsent(d)),
 });
+/** Fields a driver read back as null are absent. */
+function nullsAbsent(d: MessageDoc): EventFields {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d)) if (v !== null) out[k] = v;
+  return out as EventFields;
+}
 const fromMessage = (m: StoredMessage): MessageDoc => ({
   _id: m.id,
   channelId: m.channelId,
@@ -208,6 +253,8 @@ const fromMessage = (m: StoredMessage): MessageDoc => ({
   body: m.body,
   fileIds: m.fileIds,
   createdAt: m.createdAt,
+  ...(m.targetSeq !== undefined ? { tblk: Math.floor(m.targetSeq / SEQ_BLOCK) } : {}),
+  ...eventFieldsOf(m),
 });
 
 function escapeRegex(s: string): string {
@@ -223,6 +270,8 @@ export class MongoStore implements Store {
   private readonly channels;
   private readonly members;
   private readonly messages;
+  private readonly mentions;
+  private readonly blocks;
   private readonly bucket: mongoose.mongo.GridFSBucket;
   private readonly filesCol;
   /**
@@ -238,12 +287,16 @@ export class MongoStore implements Store {
     conn.model<ChannelDoc>("Channel", channelSchema, "channels");
     conn.model<MemberDoc>("Member", memberSchema, "members");
     conn.model<MessageDoc>("Message", messageSchema, "messages");
+    conn.model<MentionDoc>("Mention", mentionSchema, "mentions");
+    conn.model<BlockDoc>("Block", blockSchema, "blocks");
     const db = conn.db;
     if (!db) throw new Error("mongo connection has no database");
     this.users = db.collection<UserDoc>("users");
     this.channels = db.collection<ChannelDoc>("channels");
     this.members = db.collection<MemberDoc>("members");
     this.messages = db.collection<MessageDoc>("messages");
+    this.mentions = db.collection<MentionDoc>("mentions");
+    this.blocks = db.collection<BlockDoc>("blocks");
     this.bucket = new mongoose.mongo.GridFSBucket(db, { bucketName: "files" });
     this.filesCol = db.collection<{
       _id: mongoose.Types.ObjectId;
@@ -435,11 +488,9 @@ export class MongoStore implements Store {
           updateOne: {
             filter: { _id: h.channelId, lastSeq: { $lt: h.lastSeq } },
             update: {
-              $set: {
-                lastSeq: h.lastSeq,
-                lastMessage: h.lastMessage,
-                lastMessageAt: h.lastMessage.createdAt,
-              },
+              $set: h.lastMessage
+                ? { lastSeq: h.lastSeq, lastMessage: h.lastMessage, lastMessageAt: h.lastMessage.createdAt }
+                : { lastSeq: h.lastSeq },
             },
           },
         })),
@@ -480,6 +531,10 @@ export class MongoStore implements Store {
     await this.members.updateOne({ _id: memberKey(channelId, userId) }, { $set: { role } });
   }
 
+  async setMuted(channelId: string, userId: string, muted: boolean): Promise<void> {
+    await this.members.updateOne({ _id: memberKey(channelId, userId) }, { $set: { muted } });
+  }
+
   async raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void> {
     for (const part of chunk(marks, UPDATE_BATCH)) {
       await this.members.bulkWrite(
@@ -496,9 +551,17 @@ export class MongoStore implements Store {
 
   private async insertMembers(members: readonly MemberRecord[]): Promise<void> {
     // Inserts are cheap on FerretDB; duplicates (already members) are expected and ignored.
-    for (const part of chunk(members, 500)) {
+    await this.insertIgnoringDuplicates(this.members, members.map(fromMember));
+  }
+
+  /** Unordered inserts in parts of 500; documents whose `_id` exists already are left as they are. */
+  private async insertIgnoringDuplicates<D extends { _id: string }>(
+    col: mongoose.mongo.Collection<D>,
+    docs: readonly D[],
+  ): Promise<void> {
+    for (const part of chunk(docs, 500)) {
       try {
-        await this.members.insertMany(part.map(fromMember), { ordered: false });
+        await col.insertMany(part as mongoose.mongo.OptionalUnlessRequiredId<D>[], { ordered: false });
       } catch (err) {
         const writeErrors = (err as { writeErrors?: Array<{ code?: number }> }).writeErrors;
         const onlyDuplicates =
@@ -630,6 +693,84 @@ export class MongoStore implements Store {
   async messagesBefore(channelId: string, beforeSeq: number | null, limit: number): Promise<StoredMessage[]> {
     const top = beforeSeq === null ? await this.lastSeq(channelId) : beforeSeq - 1;
     return this.range(channelId, Math.max(1, top - limit + 1), top);
+  }
+
+  async messageAt(channelId: string, seq: number): Promise<StoredMessage | null> {
+    const d = await this.messages.findOne({ _id: messageId(channelId, seq) });
+    return d ? toMessage(d) : null;
+  }
+
+  /** One `{channelId, tblk}` equality query per block of targets (one or two for a page). */
+  async eventsTargeting(channelId: string, seqs: readonly number[]): Promise<StoredMessage[]> {
+    const wanted = new Set(seqs);
+    const blocks = [...new Set(seqs.map((q) => Math.floor(q / SEQ_BLOCK)))];
+    const parts = await Promise.all(blocks.map((tblk) => this.messages.find({ channelId, tblk }).toArray()));
+    return parts
+      .flat()
+      .filter((d) => d.targetSeq !== undefined && wanted.has(d.targetSeq))
+      .sort((x, y) => x.seq - y.seq)
+      .map(toMessage);
+  }
+
+  async scrubDeleted(channelId: string, targetSeq: number): Promise<void> {
+    const original = await this.messages.findOne({ _id: messageId(channelId, targetSeq) });
+    await this.messages.updateOne(
+      { _id: messageId(channelId, targetSeq) },
+      { $set: { body: "", fileIds: [] }, $unset: { mentions: "" } },
+    );
+    await this.messages.updateMany(
+      { channelId, tblk: Math.floor(targetSeq / SEQ_BLOCK), targetSeq, kind: "edit" },
+      { $set: { body: "" }, $unset: { mentions: "" } },
+    );
+    await this.channels.updateOne(
+      { _id: channelId, "lastMessage.seq": targetSeq },
+      { $set: { "lastMessage.body": "", "lastMessage.hasFiles": false, "lastMessage.deleted": true } },
+    );
+    await this.mentions.deleteMany({ channelId, seq: targetSeq });
+    for (const f of original?.fileIds ?? []) await this.deleteFile(f);
+  }
+
+  // ---- mentions and blocks ----
+
+  async addMentions(channelId: string, seq: number, userIds: readonly string[]): Promise<void> {
+    if (userIds.length === 0) return;
+    const docs = [...new Set(userIds)].map((userId) => ({
+      _id: `${channelId}:${seq}:${userId}`,
+      channelId,
+      seq,
+      userId,
+    }));
+    await this.insertIgnoringDuplicates(this.mentions, docs);
+  }
+
+  async mentionsOf(userId: string): Promise<Array<{ channelId: string; seq: number }>> {
+    const docs = await this.mentions.find({ userId }).toArray();
+    return docs.map((d) => ({ channelId: d.channelId, seq: d.seq }));
+  }
+
+  async setBlocked(blocker: string, blocked: string, on: boolean): Promise<void> {
+    const _id = `${blocker}:${blocked}`;
+    if (!on) await this.blocks.deleteOne({ _id });
+    else await this.insertIgnoringDuplicates(this.blocks, [{ _id, blocker, blocked, createdAt: new Date() }]);
+  }
+
+  async blocksOf(blocker: string): Promise<Array<{ userId: string; createdAt: Date }>> {
+    const docs = await this.blocks.find({ blocker }).toArray();
+    return docs
+      .sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime())
+      .map((d) => ({ userId: d.blocked, createdAt: d.createdAt }));
+  }
+
+  async blockersOf(blocked: string): Promise<string[]> {
+    return (await this.blocks.find({ blocked }).toArray()).map((d) => d.blocker);
+  }
+
+  async isBlockedBetween(a: string, b: string): Promise<boolean> {
+    const [x, y] = await Promise.all([
+      this.blocks.findOne({ _id: `${a}:${b}` }),
+      this.blocks.findOne({ _id: `${b}:${a}` }),
+    ]);
+    return x !== null || y !== null;
   }
 
   // ---- files ----

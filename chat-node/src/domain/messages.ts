@@ -1,5 +1,5 @@
 import type { Message } from "@vibetalk/protocol";
-import { PREVIEW_CHARS } from "@vibetalk/protocol";
+export { previewOf } from "@vibetalk/protocol";
 import { z } from "zod";
 
 /**
@@ -14,11 +14,37 @@ export const AcceptedMessageSchema = z.object({
   fileIds: z.array(z.string()),
   /** When the chat-node accepted it (ms since the epoch); becomes `createdAt`. */
   sentAt: z.number(),
+  ...eventFields(),
 });
 export type AcceptedMessage = z.infer<typeof AcceptedMessageSchema>;
 
-/** A stored message: the unit of the `messages` collection. */
-export interface StoredMessage {
+/**
+ * What makes an event more than a plain message (docs/protocol.md, "Conversations"); each field is
+ * absent when it does not apply, so a plain message is stored and read exactly as before.
+ */
+function eventFields() {
+  return {
+    kind: z.enum(["edit", "delete", "reaction"]).optional(),
+    targetSeq: z.number().int().min(1).optional(),
+    replyTo: z.number().int().min(1).optional(),
+    emoji: z.string().optional(),
+    on: z.boolean().optional(),
+    mentions: z.array(z.string()).optional(),
+  };
+}
+const EventFieldsSchema = z.object(eventFields());
+export type EventFields = z.infer<typeof EventFieldsSchema>;
+const EVENT_KEYS = Object.keys(EventFieldsSchema.shape) as Array<keyof EventFields>;
+
+/** The event fields of `m` that are set (pure): what a document or a wire message carries. */
+export function eventFieldsOf(m: EventFields): EventFields {
+  const out: Record<string, unknown> = {};
+  for (const k of EVENT_KEYS) if (m[k] !== undefined) out[k] = m[k];
+  return out as EventFields;
+}
+
+/** A stored message or event: the unit of the `messages` collection. */
+export interface StoredMessage extends EventFields {
   id: string;
   channelId: string;
   seq: number;
@@ -39,12 +65,8 @@ export function toWire(m: StoredMessage): Message {
     body: m.body,
     fileIds: m.fileIds,
     createdAt: m.createdAt.toISOString(),
+    ...eventFieldsOf(m),
   };
-}
-
-export function previewOf(body: string): string {
-  const chars = Array.from(body);
-  return chars.length <= PREVIEW_CHARS ? body : `${chars.slice(0, PREVIEW_CHARS - 1).join("")}…`;
 }
 
 /** Idempotency key of a message within its channel. */

@@ -1,5 +1,5 @@
 import { messageId } from "./ids.js";
-import { idempotencyKey, type AcceptedMessage, type StoredMessage } from "./messages.js";
+import { eventFieldsOf, idempotencyKey, type AcceptedMessage, type StoredMessage } from "./messages.js";
 
 /**
  * Sequencing: the store is the only source of truth for a channel's last `seq`. Messages are
@@ -48,6 +48,7 @@ export function assignSeqs(items: readonly AcceptedMessage[], lastSeq: number): 
       body: m.body,
       fileIds: m.fileIds,
       createdAt: new Date(m.sentAt),
+      ...eventFieldsOf(m),
     };
   });
 }

@@ -200,24 +200,12 @@ export class SocketGateway {
 
   private registerHandlers(socket: ChatSocket, userId: string): void {
     const s = this.d.schemas;
-    this.handle(
-      socket,
-      "message:send",
-      s.MessageSend,
-      async (p) => {
-        if (!this.limits.get(socket.id)?.send.tryTake(Date.now())) {
-          throw new ProtocolError(
-            "RATE_LIMITED",
-            `at most ${this.d.config.limits.sendRatePerSecond} messages per second`,
-          );
-        }
-        const t0 = process.hrtime.bigint();
-        await this.d.service.send(userId, p);
-        this.d.metrics.sendAck.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-        return { clientMsgId: p.clientMsgId };
-      },
-      { requireAck: true },
-    );
+    const svc = this.d.service;
+    // Sends, edits, deletes and reactions are events of the partition path: one rate, acked once durable.
+    this.handleEvent(socket, "message:send", s.MessageSend, (p) => svc.send(userId, p));
+    this.handleEvent(socket, "message:edit", s.MessageEdit, (p) => svc.edit(userId, p));
+    this.handleEvent(socket, "message:delete", s.MessageDelete, (p) => svc.delete(userId, p));
+    this.handleEvent(socket, "message:react", s.MessageReact, (p) => svc.react(userId, p));
     this.handle(socket, "receipt", s.ReceiptSend, async (p) => {
       await this.d.service.receipt(userId, p);
       return {};
@@ -240,6 +228,33 @@ export class SocketGateway {
       return { presence: await this.d.service.presenceOf(next) };
     });
     this.handle(socket, "sync", s.SyncRequest, async (p) => this.d.service.sync(userId, p));
+  }
+
+  /** A channel event on the partition path: the send rate, then `fn`, acked `{ok, clientMsgId}`. */
+  private handleEvent<S extends z.ZodType<{ clientMsgId: string }>>(
+    socket: ChatSocket,
+    event: keyof ClientToServerEvents,
+    schema: S,
+    fn: (payload: z.output<S>) => Promise<void>,
+  ): void {
+    this.handle(
+      socket,
+      event,
+      schema,
+      async (p) => {
+        if (!this.limits.get(socket.id)?.send.tryTake(Date.now())) {
+          throw new ProtocolError(
+            "RATE_LIMITED",
+            `at most ${this.d.config.limits.sendRatePerSecond} messages per second`,
+          );
+        }
+        const t0 = process.hrtime.bigint();
+        await fn(p);
+        this.d.metrics.sendAck.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+        return { clientMsgId: p.clientMsgId };
+      },
+      { requireAck: true },
+    );
   }
 
   private handle<S extends z.ZodType>(

@@ -3,29 +3,36 @@ import { previewOf } from "../domain/messages.js";
 import type { Logger } from "../logger.js";
 import type { ChannelHead, Store } from "../ports.js";
 
-/** The head (last seq + preview) a stored message makes for its channel (pure). */
+/** The head (last seq + preview) a stored message makes for its channel; an event has no preview (pure). */
 export function headOf(m: StoredMessage): ChannelHead {
   return {
     channelId: m.channelId,
     lastSeq: m.seq,
-    lastMessage: {
-      seq: m.seq,
-      senderId: m.senderId,
-      body: previewOf(m.body),
-      hasFiles: m.fileIds.length > 0,
-      createdAt: m.createdAt,
-    },
+    lastMessage:
+      m.kind === undefined
+        ? {
+            seq: m.seq,
+            senderId: m.senderId,
+            body: previewOf(m.body),
+            hasFiles: m.fileIds.length > 0,
+            createdAt: m.createdAt,
+          }
+        : null,
   };
+}
+
+/** Two heads of a channel as one: the higher `lastSeq`, the preview of the newer plain message (pure). */
+export function newerHead(a: ChannelHead | undefined, b: ChannelHead): ChannelHead {
+  if (!a) return b;
+  const [lo, hi] = a.lastSeq > b.lastSeq ? [b, a] : [a, b];
+  return { ...hi, lastMessage: hi.lastMessage ?? lo.lastMessage };
 }
 
 /** The newest head per channel among messages (pure). */
 export function headsOf(messages: readonly StoredMessage[]): ChannelHead[] {
-  const best = new Map<string, StoredMessage>();
-  for (const m of messages) {
-    const cur = best.get(m.channelId);
-    if (!cur || m.seq > cur.seq) best.set(m.channelId, m);
-  }
-  return [...best.values()].map(headOf);
+  const best = new Map<string, ChannelHead>();
+  for (const m of messages) best.set(m.channelId, newerHead(best.get(m.channelId), headOf(m)));
+  return [...best.values()];
 }
 
 /**
@@ -50,10 +57,7 @@ export class ChannelHeadsWriter {
   ) {}
 
   raise(heads: readonly ChannelHead[]): void {
-    for (const h of heads) {
-      const cur = this.pending.get(h.channelId);
-      if (!cur || h.lastSeq > cur.lastSeq) this.pending.set(h.channelId, h);
-    }
+    for (const h of heads) this.pending.set(h.channelId, newerHead(this.pending.get(h.channelId), h));
     if (!this.timer && !this.stopped && this.pending.size > 0) {
       const wait = Math.min(5000, this.intervalMs * 2 ** Math.min(this.failures, 5));
       this.timer = setTimeout(() => {

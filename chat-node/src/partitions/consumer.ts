@@ -356,12 +356,37 @@ export class PartitionConsumer {
   private async deliverAndAck(stored: Array<Extract<SeqOutcome<Item>, { status: "stored" }>>): Promise<void> {
     this.deps.heads.raise(headsOf(stored.map((o) => o.message)));
     await this.retrying("fanout", () => this.fanOut(stored));
+    await this.recordMentions(stored.map((o) => o.message));
+    await this.scrubDeleted(stored.map((o) => o.message));
     this.checkLive();
     for (const o of stored) o.item.delivery.ack();
     const m = this.deps.metrics;
     const dupes = stored.filter((o) => o.duplicate).length;
     m.messagesStored.inc({ result: "new" }, stored.length - dupes);
     if (dupes > 0) m.messagesStored.inc({ result: "duplicate" }, dupes);
+  }
+
+  /** Mentions of plain messages and edits (counted on the message they belong to), for unread mentions. */
+  private async recordMentions(messages: readonly StoredMessage[]): Promise<void> {
+    for (const m of messages) {
+      if (!m.mentions?.length || (m.kind !== undefined && m.kind !== "edit")) continue;
+      const seq = m.kind === "edit" ? (m.targetSeq as number) : m.seq;
+      const ids = m.mentions;
+      await this.retrying("mentions", () => this.deps.store.addMentions(m.channelId, seq, ids));
+    }
+  }
+
+  /**
+   * The node that took a delete scrubbed its target before publishing it; the owner does it again
+   * once the delete is stored, after the pending channel heads are written, so neither an edit queued
+   * before the delete nor a preview written late keeps the content (docs/protocol.md, "Conversations").
+   */
+  private async scrubDeleted(messages: readonly StoredMessage[]): Promise<void> {
+    const deletes = messages.filter((m) => m.kind === "delete" && m.targetSeq !== undefined);
+    if (deletes.length === 0) return;
+    await this.deps.heads.flush();
+    for (const m of deletes)
+      await this.retrying("scrub", () => this.deps.store.scrubDeleted(m.channelId, m.targetSeq as number));
   }
 
   /**

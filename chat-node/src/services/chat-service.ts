@@ -4,6 +4,7 @@ import {
   ProtocolError,
   SERVICE_SENDER_ID,
   type AuthReply,
+  type BlocksReply,
   type ChangePasswordBody,
   type ChannelChange,
   type ChannelType,
@@ -11,12 +12,18 @@ import {
   type ChannelsReply,
   type CreateChannelBody,
   type FileInfo,
+  foldEvents,
+  MENTION_PATTERN,
   type LoginBody,
   type Message,
+  type MessageDelete,
+  type MessageEdit,
+  type MessageReact,
   type MessageSend,
   type MessagesQuery,
   type OfficialPostBody,
   type PostingPolicy,
+  type MessagesReply,
   type Presence,
   type ReceiptSend,
   type RegisterBody,
@@ -37,7 +44,7 @@ import {
 } from "../domain/cursor.js";
 import { partitionOf } from "../domain/hashing.js";
 import { directChannelId, directChannelUsers } from "../domain/ids.js";
-import { toWire, type AcceptedMessage } from "../domain/messages.js";
+import { toWire, type AcceptedMessage, type StoredMessage } from "../domain/messages.js";
 import type { ReceiptCoalescer } from "../domain/receipts.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -46,6 +53,7 @@ import type {
   ChannelRecord,
   FileRecord,
   MemberRecord,
+  MessageStore,
   PresenceStore,
   SessionsEndedEvent,
   Store,
@@ -274,14 +282,21 @@ export class ChatService {
     const peerIds = channels
       .map((c) => directChannelUsers(c.id)?.find((u) => u !== userId))
       .filter((u): u is string => !!u);
-    const peers = new Map((await this.d.store.getUsers(peerIds)).map((u) => [u.id, u]));
+    const [peerList, mentions] = await Promise.all([
+      this.d.store.getUsers(peerIds),
+      channels.length > 0 ? this.d.store.mentionsOf(userId) : [],
+    ]);
+    const peers = new Map(peerList.map((u) => [u.id, u]));
     const out = channels.map((c) => {
       const m = byChannel.get(c.id) as MemberRecord;
       const pending = this.d.receipts.peek(c.id, userId);
+      const lastReadSeq = Math.max(m.lastReadSeq, pending?.lastReadSeq ?? 0);
       const marks = {
         role: m.role,
-        lastReadSeq: Math.max(m.lastReadSeq, pending?.lastReadSeq ?? 0),
+        lastReadSeq,
         lastDeliveredSeq: Math.max(m.lastDeliveredSeq, pending?.lastDeliveredSeq ?? 0),
+        muted: m.muted,
+        mentions: mentions.filter((x) => x.channelId === c.id && x.seq > lastReadSeq).length,
       };
       const peerId = directChannelUsers(c.id)?.find((u) => u !== userId);
       return summaryView(c, marks, peerId ? (peers.get(peerId) ?? null) : null);
@@ -517,20 +532,17 @@ export class ChatService {
 
   // ---- messages ----
 
-  async messages(userId: string, channelId: string, q: MessagesQuery): Promise<Message[]> {
+  /** A history page, folded (docs/protocol.md, "Conversations"). */
+  async messages(userId: string, channelId: string, q: MessagesQuery): Promise<MessagesReply> {
     await this.d.members.requireMember(channelId, userId);
-    const limit = q.limit ?? this.d.config.limits.defaultPageLimit;
-    const msgs =
-      q.afterSeq !== undefined
-        ? await this.d.store.messagesAfter(channelId, q.afterSeq, limit, q.beforeSeq)
-        : await this.d.store.messagesBefore(channelId, q.beforeSeq ?? null, limit);
-    return msgs.map(toWire);
+    return historyPage(this.d.store, channelId, q, q.limit ?? this.d.config.limits.defaultPageLimit);
   }
 
-  /** Validated send: membership, files, then a confirmed publish to the channel's partition. */
+  /** Validated send: membership, files, the quoted message, mentions, then a confirmed publish. */
   async send(userId: string, payload: MessageSend): Promise<void> {
     const { entry, member } = await this.d.members.requireMember(payload.channelId, userId);
     if (entry.channel.type === "official") requireOfficialPoster(entry.channel, member.role);
+    await this.requireNotBlocked(entry, userId);
     const fileIds = [...new Set(payload.fileIds ?? [])];
     if (fileIds.length > 0) {
       const files = await this.d.store.getFiles(fileIds);
@@ -540,6 +552,9 @@ export class ChatService {
       if (!ok)
         throw new ProtocolError("INVALID_ARGUMENT", "fileIds must be files you uploaded to this channel");
     }
+    if (payload.replyTo !== undefined)
+      await this.requireTarget(payload.channelId, payload.replyTo, "replyTo");
+    const mentions = await this.mentionsIn(entry, payload.body);
     await this.publish({
       channelId: payload.channelId,
       senderId: userId,
@@ -547,6 +562,31 @@ export class ChatService {
       body: payload.body,
       fileIds,
       sentAt: Date.now(),
+      ...(payload.replyTo !== undefined ? { replyTo: payload.replyTo } : {}),
+      ...(mentions.length > 0 ? { mentions } : {}),
+    });
+  }
+
+  /** The author edits their plain message within the edit window (LIMIT_EDIT_WINDOW_SECONDS). */
+  async edit(userId: string, p: MessageEdit): Promise<void> {
+    const { entry } = await this.d.members.requireMember(p.channelId, userId);
+    await this.requireNotBlocked(entry, userId);
+    const { target, deletedBy } = await this.requireTarget(p.channelId, p.targetSeq, "targetSeq");
+    if (deletedBy) throw deletedError(p.targetSeq);
+    if (target.senderId !== userId) throw new ProtocolError("FORBIDDEN", "only the author edits a message");
+    const windowMs = this.d.config.limits.editWindowSeconds * 1000;
+    if (Date.now() - target.createdAt.getTime() > windowMs) {
+      throw new ProtocolError(
+        "EDIT_WINDOW_CLOSED",
+        `a message can be edited for ${this.d.config.limits.editWindowSeconds} s after it was sent`,
+      );
+    }
+    const mentions = await this.mentionsIn(entry, p.body);
+    await this.publish({
+      ...this.eventBase(userId, p),
+      kind: "edit",
+      body: p.body,
+      ...(mentions.length > 0 ? { mentions } : {}),
     });
   }
 
@@ -574,7 +614,120 @@ export class ChatService {
     });
   }
 
-  /** A confirmed publish to the message's partition: acked means durable (I1). */
+  /**
+   * The author, or a group's owner or admin, deletes a plain message. Its content leaves the store
+   * before the tombstone is published and acked (docs/protocol.md, "Conversations"); a retry with the
+   * same clientMsgId is acked again.
+   */
+  async delete(userId: string, p: MessageDelete): Promise<void> {
+    const { entry, member } = await this.d.members.requireMember(p.channelId, userId);
+    const { target, deletedBy } = await this.requireTarget(p.channelId, p.targetSeq, "targetSeq");
+    if (deletedBy) {
+      if (deletedBy.senderId === userId && deletedBy.clientMsgId === p.clientMsgId) return;
+      throw deletedError(p.targetSeq);
+    }
+    const moderator = entry.channel.type === "group" && (member.role === "owner" || member.role === "admin");
+    if (target.senderId !== userId && !moderator)
+      throw new ProtocolError("FORBIDDEN", "only the author or a group admin deletes a message");
+    await this.d.store.scrubDeleted(p.channelId, p.targetSeq);
+    await this.publish({ ...this.eventBase(userId, p), kind: "delete", body: "" });
+  }
+
+  /** A member adds (`on`) or removes their reaction with an emoji to a plain message. */
+  async react(userId: string, p: MessageReact): Promise<void> {
+    const { entry } = await this.d.members.requireMember(p.channelId, userId);
+    await this.requireNotBlocked(entry, userId);
+    const { deletedBy } = await this.requireTarget(p.channelId, p.targetSeq, "targetSeq");
+    if (deletedBy) throw deletedError(p.targetSeq);
+    await this.publish({
+      ...this.eventBase(userId, p),
+      kind: "reaction",
+      body: "",
+      emoji: p.emoji,
+      on: p.on,
+    });
+  }
+
+  /** In a direct channel: BLOCKED when either user blocks the other (deleting one's messages stays allowed). */
+  private async requireNotBlocked(entry: ChannelEntry, userId: string): Promise<void> {
+    if (entry.channel.type !== "direct") return;
+    const peer = directChannelUsers(entry.channel.id)?.find((u) => u !== userId);
+    if (peer && (await this.d.store.isBlockedBetween(userId, peer)))
+      throw new ProtocolError("BLOCKED", "one of you blocks the other: no direct messages");
+  }
+
+  // ---- blocks and mutes ----
+
+  async blocks(userId: string): Promise<BlocksReply> {
+    const list = await this.d.store.blocksOf(userId);
+    return { blocks: list.map((b) => ({ userId: b.userId, createdAt: b.createdAt.toISOString() })) };
+  }
+
+  /** Blocks or unblocks another user (who must exist); idempotent. */
+  async setBlocked(userId: string, other: string, on: boolean): Promise<void> {
+    if (other === userId) throw new ProtocolError("INVALID_ARGUMENT", "you cannot block yourself");
+    if (on) await this.requireUsers([other]);
+    await this.d.store.setBlocked(userId, other, on);
+  }
+
+  /** A member mutes or unmutes a channel: unread is counted all the same, the summary says `muted`. */
+  async setMuted(userId: string, channelId: string, muted: boolean): Promise<void> {
+    await this.d.members.requireMember(channelId, userId);
+    await this.d.store.setMuted(channelId, userId, muted);
+  }
+
+  private eventBase(
+    userId: string,
+    p: { channelId: string; clientMsgId: string; targetSeq: number },
+  ): AcceptedMessage {
+    return {
+      channelId: p.channelId,
+      senderId: userId,
+      clientMsgId: p.clientMsgId,
+      body: "",
+      fileIds: [],
+      sentAt: Date.now(),
+      targetSeq: p.targetSeq,
+    };
+  }
+
+  /**
+   * The plain message at `seq` and who deleted it (if anyone): NOT_FOUND when there is none,
+   * INVALID_ARGUMENT when it is an edit, delete or reaction. Two reads (the message, its events).
+   */
+  private async requireTarget(
+    channelId: string,
+    seq: number,
+    field: "replyTo" | "targetSeq",
+  ): Promise<{ target: StoredMessage; deletedBy: StoredMessage | undefined }> {
+    const [target, events] = await Promise.all([
+      this.d.store.messageAt(channelId, seq),
+      this.d.store.eventsTargeting(channelId, [seq]),
+    ]);
+    if (!target) throw new ProtocolError("NOT_FOUND", `no message ${seq} in this channel`, { field });
+    if (target.kind !== undefined) {
+      throw new ProtocolError("INVALID_ARGUMENT", `${field} must be a plain message, not a ${target.kind}`, {
+        field,
+      });
+    }
+    const deletedBy = events.find((e) => e.kind === "delete");
+    if (deletedBy && field === "replyTo") throw deletedError(seq, field);
+    return { target, deletedBy };
+  }
+
+  /** Members named by `@username` in a body (at most MAX_MENTIONS names are looked up). */
+  private async mentionsIn(entry: ChannelEntry, body: string): Promise<string[]> {
+    const names = [
+      ...new Set([...body.matchAll(MENTION_PATTERN)].map((m) => (m[1] as string).toLowerCase())),
+    ];
+    if (names.length === 0) return [];
+    const users = await Promise.all(
+      names.slice(0, MAX_MENTIONS).map((n) => this.d.store.findUserByUsername(n)),
+    );
+    return [...new Set(users.filter((u) => u && entry.members.has(u.id)).map((u) => (u as UserRecord).id))];
+  }
+
+  /** A confirmed publish to the channel's partition (UNAVAILABLE when the broker cannot confirm). */
   private async publish(accepted: AcceptedMessage): Promise<void> {
     const partition = partitionOf(accepted.channelId, this.d.config.partitions);
     const span = startSpan("message.send", undefined, {
@@ -628,11 +781,23 @@ export class ChatService {
 
   /**
    * Presence is shared only between users who share a channel: FORBIDDEN, naming them, for any
-   * other. A direct channel is checked through the members cache; otherwise memberships are read.
+   * other; BLOCKED, naming them, for users of whom one blocks the other (two reads). A direct
+   * channel is checked through the members cache; otherwise memberships are read.
    */
   async requireContacts(userId: string, others: readonly string[]): Promise<void> {
     const targets = [...new Set(others)].filter((u) => u !== userId);
     if (targets.length === 0) return;
+    const [blocks, blockers] = await Promise.all([
+      this.d.store.blocksOf(userId),
+      this.d.store.blockersOf(userId),
+    ]);
+    const either = new Set([...blocks.map((b) => b.userId), ...blockers]);
+    const blockedIds = targets.filter((u) => either.has(u));
+    if (blockedIds.length > 0) {
+      throw new ProtocolError("BLOCKED", "no presence between users of whom one blocks the other", {
+        userIds: blockedIds,
+      });
+    }
     const direct = await Promise.all(
       targets.map(async (u) => (await this.d.members.get(directChannelId(userId, u)))?.members.has(userId)),
     );
@@ -699,6 +864,52 @@ export class ChatService {
     await this.d.members.requireMember(f.channelId, userId);
     return fileView(f);
   }
+}
+
+/**
+ * A history page, folded: the events of the seq range, then in one more read (one or two queries)
+ * the edits, deletes and reactions that target its plain messages wherever they are (docs/decisions.md, 41).
+ */
+export async function historyPage(
+  store: MessageStore,
+  channelId: string,
+  q: { afterSeq?: number | undefined; beforeSeq?: number | undefined },
+  limit: number,
+): Promise<MessagesReply> {
+  // With a bound the range is known before the page is read: both reads go at once.
+  const range =
+    q.afterSeq !== undefined
+      ? seqRange(q.afterSeq + 1, Math.min(q.afterSeq + limit, (q.beforeSeq ?? Infinity) - 1))
+      : q.beforeSeq !== undefined
+        ? seqRange(Math.max(1, q.beforeSeq - limit), q.beforeSeq - 1)
+        : null;
+  const early = range && range.length > 0 ? store.eventsTargeting(channelId, range) : null;
+  early?.catch(() => undefined); // awaited below; a rejection is not unhandled meanwhile
+  const page =
+    q.afterSeq !== undefined
+      ? await store.messagesAfter(channelId, q.afterSeq, limit, q.beforeSeq)
+      : await store.messagesBefore(channelId, q.beforeSeq ?? null, limit);
+  const plain = new Set(page.filter((m) => m.kind === undefined).map((m) => m.seq));
+  const inPage = new Set(page.map((m) => m.seq));
+  const targeting = plain.size === 0 ? [] : await (early ?? store.eventsTargeting(channelId, [...plain]));
+  const events = targeting.filter((e) => plain.has(e.targetSeq as number));
+  const all = [...page, ...events.filter((e) => !inPage.has(e.seq))];
+  return {
+    messages: foldEvents(all.map(toWire)),
+    fromSeq: page[0]?.seq ?? 0,
+    toSeq: page[page.length - 1]?.seq ?? 0,
+  };
+}
+
+function seqRange(from: number, to: number): number[] {
+  return to < from ? [] : Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+/** At most this many distinct `@username`s of one body are looked up. */
+const MAX_MENTIONS = 20;
+
+function deletedError(seq: number, field: "replyTo" | "targetSeq" = "targetSeq"): ProtocolError {
+  return new ProtocolError("MESSAGE_DELETED", `message ${seq} was deleted`, { field });
 }
 
 function rankForOwnership(m: MemberRecord): number {

@@ -29,6 +29,7 @@ export function channelView(c: ChannelRecord): Channel {
           body: c.lastMessage.body,
           hasFiles: c.lastMessage.hasFiles,
           createdAt: new Date(c.lastMessage.createdAt).toISOString(),
+          ...(c.lastMessage.deleted ? { deleted: true } : {}),
         }
       : null,
     lastMessageAt: c.lastMessageAt.toISOString(),
@@ -39,7 +40,7 @@ export function channelView(c: ChannelRecord): Channel {
 
 export function summaryView(
   c: ChannelRecord,
-  m: Pick<MemberRecord, "role" | "lastReadSeq" | "lastDeliveredSeq">,
+  m: Pick<MemberRecord, "role" | "lastReadSeq" | "lastDeliveredSeq" | "muted"> & { mentions: number },
   peer: UserRecord | null,
 ): ChannelSummary {
   return {
@@ -48,6 +49,8 @@ export function summaryView(
     lastReadSeq: m.lastReadSeq,
     lastDeliveredSeq: m.lastDeliveredSeq,
     unread: unreadCount(c.lastSeq, m.lastReadSeq),
+    mentions: m.mentions,
+    muted: m.muted === true,
     peer: peer ? userView(peer) : null,
   };
 }

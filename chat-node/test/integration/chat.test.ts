@@ -23,13 +23,17 @@ import {
   waitFor,
   type Services,
 } from "../support/harness.js";
+import { buildWebClient, type WebClient } from "../support/web.js";
 
 let services: Services;
 let A: ChatNode;
 let B: ChatNode;
 let C: ChatNode;
+/** The web client as the image serves it (a build output: test/support/web.ts builds it). */
+let web: WebClient;
 
 before(async () => {
+  web = await buildWebClient();
   services = await startServices();
   // Partitions split between A and B; C owns none. Receipts flushed often to observe the store;
   // a small file limit; a send rate that lets one socket send a history quickly.
@@ -39,13 +43,14 @@ before(async () => {
     LIMIT_SEND_RATE: "500",
     LIMIT_SEND_BURST: "500",
   };
-  A = await startNode(services, { ...common, OWNED_PARTITIONS: "0-3" });
+  A = await startNode(services, { ...common, OWNED_PARTITIONS: "0-3", PUBLIC_DIR: web.dir });
   B = await startNode(services, { ...common, OWNED_PARTITIONS: "4-7" });
   C = await startNode(services, { ...common, BINDING_GRACE_SECONDS: "1" });
 });
 after(async () => {
   await Promise.all([A, B, C].map((n) => n?.stop()));
   await services?.stop();
+  await web?.remove();
 });
 
 describe("delivery", () => {

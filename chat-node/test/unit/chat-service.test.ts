@@ -469,10 +469,13 @@ test("history pages: afterSeq, beforeSeq and the newest page", async () => {
   const id = await group(a, O, []);
   await c.store.insertOrdered(Array.from({ length: 30 }, (_, i) => stored(id, i + 1, O)));
   const seqs = (ms: { seq: number }[]) => ms.map((m) => m.seq);
-  assert.deepEqual(seqs(await s.messages(O, id, { limit: 3 })), [28, 29, 30]);
-  assert.deepEqual(seqs(await s.messages(O, id, { afterSeq: 5, limit: 3 })), [6, 7, 8]);
-  assert.deepEqual(seqs(await s.messages(O, id, { beforeSeq: 5, limit: 10 })), [1, 2, 3, 4]);
-  assert.deepEqual(seqs(await s.messages(O, id, { afterSeq: 5, beforeSeq: 8, limit: 10 })), [6, 7]);
+  assert.deepEqual(seqs((await s.messages(O, id, { limit: 3 })).messages), [28, 29, 30]);
+  assert.deepEqual(seqs((await s.messages(O, id, { afterSeq: 5, limit: 3 })).messages), [6, 7, 8]);
+  assert.deepEqual(seqs((await s.messages(O, id, { beforeSeq: 5, limit: 10 })).messages), [1, 2, 3, 4]);
+  assert.deepEqual(
+    seqs((await s.messages(O, id, { afterSeq: 5, beforeSeq: 8, limit: 10 })).messages),
+    [6, 7],
+  );
 });
 
 test("receipts: only for stored messages (INVALID_ARGUMENT); told to the members once per rise", async () => {

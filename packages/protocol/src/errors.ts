@@ -13,6 +13,9 @@ export const ERROR_CODES = [
   "NOT_STORED",
   "CANNOT_LEAVE",
   "POSTING_RESTRICTED",
+  "BLOCKED",
+  "EDIT_WINDOW_CLOSED",
+  "MESSAGE_DELETED",
 ] as const;
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);
@@ -34,6 +37,12 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   // The official group: nobody leaves it or is removed from it; only its admins post when posting is `admins`.
   CANNOT_LEAVE: 403,
   POSTING_RESTRICTED: 403,
+  // Between two users of whom one blocks the other: no direct messages, no presence.
+  BLOCKED: 403,
+  // An edit of one's own message after the edit window (LIMIT_EDIT_WINDOW_SECONDS).
+  EDIT_WINDOW_CLOSED: 403,
+  // An edit, delete, reaction or reply whose target message was deleted.
+  MESSAGE_DELETED: 410,
 });
 
 export const ErrorInfoSchema = z.object({

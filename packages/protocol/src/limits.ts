@@ -27,6 +27,8 @@ export interface Limits {
   maxPresenceUserIds: number;
   /** At most this many user ids in one add-members request. */
   maxUserIdsPerRequest: number;
+  /** An author may edit their message for this many seconds after it was sent. */
+  editWindowSeconds: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -42,6 +44,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxSyncMessages: 500,
   maxPresenceUserIds: 500,
   maxUserIdsPerRequest: 100,
+  editWindowSeconds: 24 * 60 * 60,
 });
 
 /** Fixed shapes (not configurable: changing them breaks clients). */
@@ -69,6 +72,10 @@ export const STORABLE_TEXT_PATTERN = /^[^\u0000-\u0008\u000B\u000C\u000E-\u001F]
 /** An unpaired UTF-16 surrogate, which UTF-8 (and so the store) cannot represent. */
 export const LONE_SURROGATE_PATTERN =
   /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A reaction's emoji: 1 to this many bytes of UTF-8, no whitespace or control character. */
+export const EMOJI_MAX_BYTES = 32;
+/** `@username` in a message body: a mention when the username is a member of the channel. */
+export const MENTION_PATTERN = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})/g;
 /** Length of the preview of the last message kept on a channel. */
 export const PREVIEW_CHARS = 120;
 

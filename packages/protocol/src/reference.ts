@@ -46,6 +46,7 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
         { title: "MessagesReply (GET /channels/:id/messages)", schema: s.MessagesReplySchema },
         { title: "OfficialPostReply (POST /official/messages)", schema: s.OfficialPostReplySchema },
         { title: "FileReply (POST /files, GET /files/:id/meta)", schema: s.FileReplySchema },
+        { title: "BlocksReply (GET /blocks)", schema: s.BlocksReplySchema },
         { title: "ReadyReply (GET /readyz)", schema: s.ReadyReplySchema },
         { title: "ConnectionsReply (GET /internal/connections)", schema: s.ConnectionsReplySchema },
         {
@@ -60,6 +61,9 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
       heading: "Socket.IO client → server payloads",
       entries: [
         { title: "message:send", schema: r.MessageSend },
+        { title: "message:edit", schema: r.MessageEdit },
+        { title: "message:delete", schema: r.MessageDelete },
+        { title: "message:react", schema: r.MessageReact },
         { title: "receipt", schema: r.ReceiptSend },
         { title: "typing", schema: r.TypingSend },
         { title: "presence:subscribe", schema: r.PresenceSubscribe },
@@ -70,6 +74,7 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
       heading: "Socket.IO acks",
       entries: [
         { title: "message:send reply", schema: s.MessageSendReplySchema },
+        { title: "message:edit, message:delete, message:react reply", schema: s.MessageChangeReplySchema },
         { title: "receipt reply", schema: s.ReceiptReplySchema },
         { title: "presence:subscribe reply", schema: s.PresenceSubscribeReplySchema },
         { title: "sync reply", schema: s.SyncReplySchema },

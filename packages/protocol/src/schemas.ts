@@ -6,6 +6,7 @@ import {
   CLIENT_MSG_ID_PATTERN,
   DEFAULT_LIMITS,
   DISPLAY_NAME_MAX,
+  EMOJI_MAX_BYTES,
   FILE_ID_PATTERN,
   LONE_SURROGATE_PATTERN,
   MAX_SEQ,
@@ -70,6 +71,18 @@ export const PostingPolicySchema = z.enum(["everyone", "admins"]);
 export const RoleSchema = z.enum(["owner", "admin", "member"]);
 export const ReceiptKindSchema = z.enum(["delivered", "read"]);
 export const CursorSchema = z.string().min(1).max(200);
+/** What a stored event of a channel is: a plain message, or an edit, delete or reaction of one. */
+export const MessageKindSchema = z.enum(["message", "edit", "delete", "reaction"]);
+/** A reaction's emoji: 1-32 bytes of UTF-8, no whitespace and no control character. */
+export const EmojiSchema = storableText(
+  z
+    .string()
+    .min(1)
+    .regex(/^\S+$/u, "an emoji has no whitespace")
+    .refine((e) => utf8Bytes(e) <= EMOJI_MAX_BYTES, {
+      message: `an emoji is at most ${EMOJI_MAX_BYTES} bytes`,
+    }),
+);
 
 // ---------------------------------------------------------------------------------------------
 // Resources (server → client)
@@ -93,6 +106,58 @@ export const MessageSchema = z.object({
   body: z.string(),
   fileIds: z.array(FileIdSchema),
   createdAt: IsoDateSchema,
+  /** Absent (or "message") for a plain message: data stored before kinds existed reads as before. */
+  kind: MessageKindSchema.optional(),
+  /** edit, delete, reaction: the seq of the plain message it acts on. */
+  targetSeq: SeqSchema.optional(),
+  /** A plain message that quotes an earlier plain message of the channel. */
+  replyTo: SeqSchema.optional(),
+  /** reaction: the emoji, and whether this user adds (`true`) or removes (`false`) it. */
+  emoji: z.string().optional(),
+  on: z.boolean().optional(),
+  /** Plain message and edit: ids of the members named by `@username` in the body. */
+  mentions: z.array(UserIdSchema).optional(),
+});
+
+/** The latest edit of a folded message. */
+export const EditedSchema = z.object({
+  body: z.string(),
+  editedAt: IsoDateSchema,
+  /** The seq of the edit event that gave this body. */
+  versionSeq: SeqSchema,
+  mentions: z.array(UserIdSchema),
+});
+/** A deleted message's tombstone: its body, files, mentions, edits and reactions are gone. */
+export const DeletedSchema = z.object({
+  seq: SeqSchema,
+  /** The author, or the group admin or owner who deleted it. */
+  by: UserIdSchema,
+  deletedAt: IsoDateSchema,
+});
+export const ReactionSummarySchema = z.object({
+  emoji: z.string(),
+  /** Who reacted with it, sorted; its count is their number. */
+  userIds: z.array(UserIdSchema),
+});
+/** The message a reply quotes, as it reads now. */
+export const QuoteSchema = z.object({
+  seq: SeqSchema,
+  senderId: UserIdSchema,
+  /** Its current body cut to PREVIEW_CHARS characters; empty when deleted. */
+  body: z.string(),
+  hasFiles: z.boolean(),
+  deleted: z.boolean(),
+});
+/**
+ * A plain message with the events that target it folded in (`foldEvents`): what history returns.
+ * `edited`, `deleted` and `quote` are null when there is none (for `quote`: no `replyTo`, or the
+ * quoted message was not among the folded events).
+ */
+export const FoldedMessageSchema = MessageSchema.extend({
+  edited: EditedSchema.nullable(),
+  deleted: DeletedSchema.nullable(),
+  reactions: z.array(ReactionSummarySchema),
+  quote: QuoteSchema.nullable(),
 });
 
 export const MessagePreviewSchema = z.object({
@@ -102,6 +167,8 @@ export const MessagePreviewSchema = z.object({
   body: z.string(),
   hasFiles: z.boolean(),
   createdAt: IsoDateSchema,
+  /** True when the message was deleted (its body is then empty). */
+  deleted: z.boolean().optional(),
 });
 
 export const ChannelSchema = z.object({
@@ -129,6 +196,10 @@ export const ChannelSummarySchema = ChannelSchema.extend({
   lastDeliveredSeq: SeqPositionSchema,
   /** `lastSeq - lastReadSeq`, never below 0. */
   unread: z.number().int().min(0),
+  /** Unread messages (seq above `lastReadSeq`) that mention the caller; reading resets it like `unread`. */
+  mentions: z.number().int().min(0),
+  /** The caller muted this channel (PUT /channels/:id/mute); unread is counted all the same. */
+  muted: z.boolean(),
   /** For a direct channel, the other user; null for a group. */
   peer: UserSchema.nullable(),
 });
@@ -233,6 +304,7 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
     });
   const ChannelIdParams = z.object({ id: ChannelIdSchema });
   const MemberParams = z.object({ id: ChannelIdSchema, userId: UserIdSchema });
+  const UserIdParams = z.object({ userId: UserIdSchema });
   const FileIdParams = z.object({ id: FileIdSchema });
   const UploadQuery = z.object({ channelId: ChannelIdSchema });
   const UploadFile = z.object({ filename: FileNameSchema });
@@ -244,11 +316,30 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
       clientMsgId: ClientMsgIdSchema,
       body: MessageBody,
       fileIds: z.array(FileIdSchema).max(limits.maxFileIds).optional(),
+      replyTo: SeqSchema.optional(),
     })
     .refine((m) => m.body.trim().length > 0 || (m.fileIds?.length ?? 0) > 0, {
       message: "a message needs a non-blank body or at least one file",
       path: ["body"],
     });
+  const MessageEdit = z.object({
+    channelId: ChannelIdSchema,
+    clientMsgId: ClientMsgIdSchema,
+    targetSeq: SeqSchema,
+    body: MessageBody.refine((b) => b.trim().length > 0, "an edit needs a non-blank body"),
+  });
+  const MessageDelete = z.object({
+    channelId: ChannelIdSchema,
+    clientMsgId: ClientMsgIdSchema,
+    targetSeq: SeqSchema,
+  });
+  const MessageReact = z.object({
+    channelId: ChannelIdSchema,
+    clientMsgId: ClientMsgIdSchema,
+    targetSeq: SeqSchema,
+    emoji: EmojiSchema,
+    on: z.boolean(),
+  });
   const ReceiptSend = z.object({ channelId: ChannelIdSchema, seq: SeqSchema, kind: ReceiptKindSchema });
   const TypingSend = z.object({ channelId: ChannelIdSchema, typing: z.boolean() });
   const PresenceSubscribe = z.object({ userIds: z.array(UserIdSchema).max(limits.maxPresenceUserIds) });
@@ -275,10 +366,14 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
     MessagesQuery,
     ChannelIdParams,
     MemberParams,
+    UserIdParams,
     FileIdParams,
     UploadQuery,
     UploadFile,
     MessageSend,
+    MessageEdit,
+    MessageDelete,
+    MessageReact,
     ReceiptSend,
     TypingSend,
     PresenceSubscribe,
@@ -317,8 +412,21 @@ export const ChannelDetailsReplySchema = z.object({
 });
 /** POST /official/messages: the message as the partition will store it (seq comes later). */
 export const OfficialPostReplySchema = z.object({ ok: z.literal(true), clientMsgId: ClientMsgIdSchema });
-export const MessagesReplySchema = z.object({ messages: z.array(MessageSchema) });
+/**
+ * A history page: the plain messages among the events with `fromSeq <= seq <= toSeq`, each folded
+ * with every event that targets it (wherever that event is). The range holds `limit` seqs unless it
+ * reached an end; 0 and 0 when it is empty.
+ */
+export const MessagesReplySchema = z.object({
+  messages: z.array(FoldedMessageSchema),
+  fromSeq: SeqPositionSchema,
+  toSeq: SeqPositionSchema,
+});
 export const FileReplySchema = z.object({ file: FileInfoSchema });
+/** GET /blocks: the users the caller blocks, oldest first. */
+export const BlocksReplySchema = z.object({
+  blocks: z.array(z.object({ userId: UserIdSchema, createdAt: IsoDateSchema })),
+});
 export const OkReplySchema = z.object({ ok: z.literal(true) });
 export const HealthReplySchema = z.object({ status: z.literal("ok") });
 export const ReadyReplySchema = z.object({
@@ -343,6 +451,8 @@ function reply<T extends z.ZodRawShape>(shape: T) {
   return z.union([z.object({ ok: z.literal(true), ...shape }), FailureReplySchema]);
 }
 export const MessageSendReplySchema = reply({ clientMsgId: ClientMsgIdSchema });
+/** The ack of `message:edit`, `message:delete` and `message:react`. */
+export const MessageChangeReplySchema = reply({ clientMsgId: ClientMsgIdSchema });
 export const ReceiptReplySchema = reply({});
 export const TypingReplySchema = reply({});
 export const PresenceSubscribeReplySchema = reply({ presence: z.array(PresenceSchema) });

@@ -13,6 +13,12 @@ export type ReceiptKind = Out<typeof s.ReceiptKindSchema>;
 
 export type User = Out<typeof s.UserSchema>;
 export type Message = Out<typeof s.MessageSchema>;
+export type MessageKind = Out<typeof s.MessageKindSchema>;
+export type FoldedMessage = Out<typeof s.FoldedMessageSchema>;
+export type Edited = Out<typeof s.EditedSchema>;
+export type Deleted = Out<typeof s.DeletedSchema>;
+export type ReactionSummary = Out<typeof s.ReactionSummarySchema>;
+export type Quote = Out<typeof s.QuoteSchema>;
 export type MessagePreview = Out<typeof s.MessagePreviewSchema>;
 export type Channel = Out<typeof s.ChannelSchema>;
 export type ChannelSummary = Out<typeof s.ChannelSummarySchema>;
@@ -34,6 +40,9 @@ export type OfficialPostBody = Out<Sch["OfficialPostBody"]>;
 export type MessagesQuery = Out<Sch["MessagesQuery"]>;
 
 export type MessageSend = Out<Sch["MessageSend"]>;
+export type MessageEdit = Out<Sch["MessageEdit"]>;
+export type MessageDelete = Out<Sch["MessageDelete"]>;
+export type MessageReact = Out<Sch["MessageReact"]>;
 export type ReceiptSend = Out<Sch["ReceiptSend"]>;
 export type TypingSend = Out<Sch["TypingSend"]>;
 export type PresenceSubscribe = Out<Sch["PresenceSubscribe"]>;
@@ -48,11 +57,13 @@ export type ChannelDetailsReply = Out<typeof s.ChannelDetailsReplySchema>;
 export type OfficialPostReply = Out<typeof s.OfficialPostReplySchema>;
 export type MessagesReply = Out<typeof s.MessagesReplySchema>;
 export type FileReply = Out<typeof s.FileReplySchema>;
+export type BlocksReply = Out<typeof s.BlocksReplySchema>;
 export type ReadyReply = Out<typeof s.ReadyReplySchema>;
 export type ConnectionsReply = Out<typeof s.ConnectionsReplySchema>;
 
 export type FailureReply = Out<typeof s.FailureReplySchema>;
 export type MessageSendReply = Out<typeof s.MessageSendReplySchema>;
+export type MessageChangeReply = Out<typeof s.MessageChangeReplySchema>;
 export type ReceiptReply = Out<typeof s.ReceiptReplySchema>;
 export type TypingReply = Out<typeof s.TypingReplySchema>;
 export type PresenceSubscribeReply = Out<typeof s.PresenceSubscribeReplySchema>;
@@ -71,6 +82,9 @@ export type SessionEndedEvent = Out<typeof s.SessionEndedEventSchema>;
 /** Socket.IO events a client emits, each with its payload and ack reply. */
 export interface ClientToServerEvents {
   "message:send": (payload: MessageSend, ack: (reply: MessageSendReply) => void) => void;
+  "message:edit": (payload: MessageEdit, ack: (reply: MessageChangeReply) => void) => void;
+  "message:delete": (payload: MessageDelete, ack: (reply: MessageChangeReply) => void) => void;
+  "message:react": (payload: MessageReact, ack: (reply: MessageChangeReply) => void) => void;
   receipt: (payload: ReceiptSend, ack: (reply: ReceiptReply) => void) => void;
   typing: (payload: TypingSend, ack?: (reply: TypingReply) => void) => void;
   "presence:subscribe": (payload: PresenceSubscribe, ack: (reply: PresenceSubscribeReply) => void) => void;

@@ -49,9 +49,26 @@ export function channelRoutes(d: HttpDeps, authed: FastifyInstance): void {
     await d.service.removeMember(req.userId, p.id, p.userId);
     return { ok: true };
   });
+  // PUT sets, DELETE lifts: a mute of one's channel, a block of another user.
+  for (const [method, on] of [
+    ["put", true],
+    ["delete", false],
+  ] as const) {
+    authed[method]("/channels/:id/mute", async (req) => {
+      const { id } = parseOrThrow(s.ChannelIdParams, req.params);
+      await d.service.setMuted(req.userId, id, on);
+      return { ok: true };
+    });
+    authed[method]("/blocks/:userId", async (req) => {
+      const { userId } = parseOrThrow(s.UserIdParams, req.params);
+      await d.service.setBlocked(req.userId, userId, on);
+      return { ok: true };
+    });
+  }
+  authed.get("/blocks", async (req) => d.service.blocks(req.userId));
   authed.get("/channels/:id/messages", async (req) => {
     const { id } = parseOrThrow(s.ChannelIdParams, req.params);
     const q = parseOrThrow(s.MessagesQuery, req.query);
-    return { messages: await d.service.messages(req.userId, id, q) };
+    return d.service.messages(req.userId, id, q);
   });
 }

@@ -40,7 +40,13 @@ export const member = (
   lastDeliveredSeq: 0,
   lastReadSeq: 0,
 });
-function message(channelId: string, seq: number, senderId = "s", clientMsgId = `c${seq}`): StoredMessage {
+/** A stored plain message (also for the unit tests of conversations). */
+export function message(
+  channelId: string,
+  seq: number,
+  senderId = "s",
+  clientMsgId = `c${seq}`,
+): StoredMessage {
   return {
     id: messageId(channelId, seq),
     channelId,
@@ -59,6 +65,26 @@ async function read(r: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of r) parts.push(Buffer.from(c as Buffer));
   return Buffer.concat(parts);
+}
+
+/** After scrubDeleted of seq 1 (edited at 100, preview at 1): its content is gone, the rest kept. */
+async function assertScrubbed(s: Store, id: string, fileId: string, docs: StoredMessage[]): Promise<void> {
+  const original = await s.messageAt(id, 1);
+  assert.deepEqual([original?.body, original?.fileIds, original?.mentions], ["", [], undefined]);
+  const edit = await s.messageAt(id, 100);
+  assert.deepEqual([edit?.body, edit?.mentions, edit?.targetSeq], ["", undefined, 1]);
+  assert.equal((await s.messageAt(id, 103))?.body, "other");
+  assert.equal((await s.messageAt(id, 2))?.body, docs[1]?.body);
+  const c = await s.getChannel(id);
+  assert.deepEqual(
+    [c?.lastMessage?.body, c?.lastMessage?.hasFiles, c?.lastMessage?.deleted],
+    ["", false, true],
+  );
+  assert.equal(await s.getFile(fileId), null);
+  // An event's head raises lastSeq only: the preview and lastMessageAt stay.
+  await s.raiseChannelHeads([{ channelId: id, lastSeq: 103, lastMessage: null }]);
+  const after = await s.getChannel(id);
+  assert.deepEqual([after?.lastSeq, after?.lastMessage?.seq], [103, 1]);
 }
 
 export function storeContract(name: string, make: () => Store | Promise<Store>): void {
@@ -329,6 +355,118 @@ export function storeContract(name: string, make: () => Store | Promise<Store>):
     const empty = s.newId();
     assert.deepEqual(await s.messagesBefore(empty, null, 10), []);
     assert.deepEqual(await s.messagesAfter(empty, 0, 10), []);
+  });
+
+  test(`${name}: events are found by their targets across blocks; a deleted message's content is scrubbed`, async () => {
+    const s = await make();
+    const id = s.newId();
+    const a = hex();
+    await s.createChannel(channel(id, a), [member(id, a)]);
+    const file = await s.saveFile(
+      { channelId: id, uploaderId: a, name: "f.txt", contentType: "text/plain" },
+      Readable.from([Buffer.from("x")]),
+    );
+    const plain = (seq: number): StoredMessage => ({ ...message(id, seq, a), mentions: [a] });
+    const event = (seq: number, extra: Partial<StoredMessage>): StoredMessage => ({
+      ...message(id, seq, a),
+      ...extra,
+    });
+    const docs: StoredMessage[] = [
+      { ...plain(1), fileIds: [file.id], replyTo: undefined },
+      ...range(2, 98).map(plain),
+      { ...plain(99), replyTo: 1 },
+      event(100, { kind: "edit", targetSeq: 1, body: "edited", mentions: [a] }),
+      event(101, { kind: "reaction", targetSeq: 99, emoji: "👍", on: true, body: "" }),
+      event(102, { kind: "reaction", targetSeq: 101, emoji: "x", on: false, body: "" }),
+      event(103, { kind: "edit", targetSeq: 2, body: "other" }),
+    ];
+    for (const d of docs) if (d.replyTo === undefined) delete d.replyTo;
+    assert.deepEqual(await s.insertOrdered(docs), { inserted: docs.length });
+    const got = await s.eventsTargeting(id, [1, 99, 101]);
+    assert.deepEqual(seqs(got), [100, 101, 102]);
+    assert.deepEqual(got[1], docs[100]);
+    assert.deepEqual(await s.messageAt(id, 99), docs[98]);
+    assert.equal(await s.messageAt(id, 500), null);
+    assert.deepEqual(await s.eventsTargeting(id, []), []);
+    await s.raiseChannelHeads([
+      {
+        channelId: id,
+        lastSeq: 1,
+        lastMessage: { seq: 1, senderId: a, body: "b", hasFiles: true, createdAt: new Date() },
+      },
+    ]);
+    await s.scrubDeleted(id, 1);
+    await s.scrubDeleted(id, 1);
+    await assertScrubbed(s, id, file.id, docs);
+  });
+
+  test(`${name}: mentions are recorded once, listed per user and removed with their deleted message`, async () => {
+    const s = await make();
+    const [id, other] = [s.newId(), s.newId()];
+    const [a, b] = [hex(), hex()];
+    await s.addMentions(id, 3, [a, b]);
+    await s.addMentions(id, 3, [a]);
+    await s.addMentions(id, 5, [a]);
+    await s.addMentions(other, 1, [a]);
+    await s.addMentions(id, 6, []);
+    const sorted = (xs: Array<{ channelId: string; seq: number }>) =>
+      xs.map((x) => `${x.channelId}:${x.seq}`).sort();
+    assert.deepEqual(
+      sorted(await s.mentionsOf(a)),
+      sorted([
+        { channelId: id, seq: 3 },
+        { channelId: id, seq: 5 },
+        { channelId: other, seq: 1 },
+      ]),
+    );
+    assert.deepEqual(await s.mentionsOf(b), [{ channelId: id, seq: 3 }]);
+    await s.scrubDeleted(id, 3);
+    assert.deepEqual(
+      sorted(await s.mentionsOf(a)),
+      sorted([
+        { channelId: id, seq: 5 },
+        { channelId: other, seq: 1 },
+      ]),
+    );
+    assert.deepEqual(await s.mentionsOf(b), []);
+  });
+
+  test(`${name}: blocks are set once, listed oldest first, seen either way, and lifted`, async () => {
+    const s = await make();
+    const [a, b, c] = [hex(), hex(), hex()];
+    await s.setBlocked(a, b, true);
+    await s.setBlocked(a, c, true);
+    await s.setBlocked(a, b, true);
+    assert.deepEqual(
+      (await s.blocksOf(a)).map((x) => x.userId),
+      [b, c],
+    );
+    assert.deepEqual(await s.blocksOf(b), []);
+    assert.deepEqual(await s.blockersOf(b), [a]);
+    assert.deepEqual(await s.blockersOf(a), []);
+    assert.equal(await s.isBlockedBetween(a, b), true);
+    assert.equal(await s.isBlockedBetween(b, a), true);
+    assert.equal(await s.isBlockedBetween(b, c), false);
+    await s.setBlocked(a, b, false);
+    await s.setBlocked(a, b, false);
+    assert.equal(await s.isBlockedBetween(b, a), false);
+    assert.deepEqual(
+      (await s.blocksOf(a)).map((x) => x.userId),
+      [c],
+    );
+  });
+
+  test(`${name}: a member mutes and unmutes a channel`, async () => {
+    const s = await make();
+    const id = s.newId();
+    const a = hex();
+    await s.createChannel(channel(id, a), [member(id, a)]);
+    assert.equal((await s.getMember(id, a))?.muted, undefined);
+    await s.setMuted(id, a, true);
+    assert.equal((await s.getMember(id, a))?.muted, true);
+    assert.equal((await s.listMemberships(a))[0]?.muted, true);
+    await s.setMuted(id, a, false);
+    assert.equal((await s.getMember(id, a))?.muted, undefined);
   });
 
   test(`${name}: files keep their bytes and metadata; unknown or malformed ids are not found`, async () => {

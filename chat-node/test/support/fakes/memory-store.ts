@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { ProtocolError, type Role } from "@vibetalk/protocol";
-import { memberKey } from "../../../src/domain/ids.js";
+import { memberKey, messageId } from "../../../src/domain/ids.js";
 import type { StoredMessage } from "../../../src/domain/messages.js";
 import type { ReceiptMarks } from "../../../src/domain/receipts.js";
 import type { InsertOutcome } from "../../../src/domain/sequencing.js";
@@ -34,6 +34,10 @@ export class MemoryStore extends MemorySequenceStore implements Store {
   readonly channels = new Map<string, ChannelRecord>();
   readonly members = new Map<string, MemberRecord>();
   readonly files = new Map<string, { record: FileRecord; content: Buffer }>();
+  /** `<channelId>:<seq>:<userId>` → the mention */
+  readonly mentions = new Map<string, { channelId: string; seq: number; userId: string }>();
+  /** `<blocker>:<blocked>` → since when */
+  readonly blocks = new Map<string, Date>();
   /** While true every call rejects with DependencyUnavailableError (the store is down). */
   unavailable = false;
   /** Calls per method, for tests that check what reached the store. */
@@ -170,6 +174,7 @@ export class MemoryStore extends MemorySequenceStore implements Store {
       const c = this.channels.get(h.channelId);
       if (!c || c.lastSeq >= h.lastSeq) continue;
       c.lastSeq = h.lastSeq;
+      if (!h.lastMessage) continue;
       c.lastMessage = copy(h.lastMessage);
       c.lastMessageAt = new Date(h.lastMessage.createdAt);
     }
@@ -220,6 +225,13 @@ export class MemoryStore extends MemorySequenceStore implements Store {
       m.lastDeliveredSeq = Math.max(m.lastDeliveredSeq, r.lastDeliveredSeq);
       m.lastReadSeq = Math.max(m.lastReadSeq, r.lastReadSeq);
     }
+  }
+
+  async setMuted(channelId: string, userId: string, muted: boolean): Promise<void> {
+    this.check("setMuted");
+    const m = this.members.get(memberKey(channelId, userId));
+    if (m && muted) m.muted = true;
+    else if (m) delete m.muted;
   }
 
   private insertMembers(members: readonly MemberRecord[]): void {
@@ -285,6 +297,83 @@ export class MemoryStore extends MemorySequenceStore implements Store {
     this.check("messagesBefore");
     const top = beforeSeq === null ? await super.lastSeq(channelId) : beforeSeq - 1;
     return this.range(channelId, Math.max(1, top - limit + 1), top);
+  }
+
+  async messageAt(channelId: string, seq: number): Promise<StoredMessage | null> {
+    this.check("messageAt");
+    const m = this.byId.get(messageId(channelId, seq));
+    return m ? copy(m) : null;
+  }
+
+  async eventsTargeting(channelId: string, seqs: readonly number[]): Promise<StoredMessage[]> {
+    this.check("eventsTargeting");
+    const wanted = new Set(seqs);
+    return [...this.byId.values()]
+      .filter((m) => m.channelId === channelId && m.targetSeq !== undefined && wanted.has(m.targetSeq))
+      .sort((a, b) => a.seq - b.seq)
+      .map(copy);
+  }
+
+  async scrubDeleted(channelId: string, targetSeq: number): Promise<void> {
+    this.check("scrubDeleted");
+    const original = this.byId.get(messageId(channelId, targetSeq));
+    const files = original?.fileIds ?? [];
+    for (const m of this.byId.values()) {
+      if (m.channelId !== channelId) continue;
+      if (m.seq === targetSeq) m.fileIds = [];
+      if (m.seq === targetSeq || (m.kind === "edit" && m.targetSeq === targetSeq)) {
+        m.body = "";
+        delete m.mentions;
+      }
+    }
+    const c = this.channels.get(channelId);
+    if (c?.lastMessage?.seq === targetSeq)
+      c.lastMessage = { ...c.lastMessage, body: "", hasFiles: false, deleted: true };
+    for (const [k, m] of this.mentions)
+      if (m.channelId === channelId && m.seq === targetSeq) this.mentions.delete(k);
+    for (const f of files) this.files.delete(f);
+  }
+
+  // ---- mentions and blocks ----
+
+  async addMentions(channelId: string, seq: number, userIds: readonly string[]): Promise<void> {
+    this.check("addMentions");
+    for (const userId of userIds)
+      this.mentions.set(`${channelId}:${seq}:${userId}`, { channelId, seq, userId });
+  }
+
+  async mentionsOf(userId: string): Promise<Array<{ channelId: string; seq: number }>> {
+    this.check("mentionsOf");
+    return [...this.mentions.values()]
+      .filter((m) => m.userId === userId)
+      .map((m) => ({ channelId: m.channelId, seq: m.seq }));
+  }
+
+  async setBlocked(blocker: string, blocked: string, on: boolean): Promise<void> {
+    this.check("setBlocked");
+    const k = `${blocker}:${blocked}`;
+    if (!on) this.blocks.delete(k);
+    else if (!this.blocks.has(k)) this.blocks.set(k, new Date());
+  }
+
+  async blocksOf(blocker: string): Promise<Array<{ userId: string; createdAt: Date }>> {
+    this.check("blocksOf");
+    return [...this.blocks]
+      .filter(([k]) => k.startsWith(`${blocker}:`))
+      .map(([k, at]) => ({ userId: k.slice(blocker.length + 1), createdAt: new Date(at) }))
+      .sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime());
+  }
+
+  async blockersOf(blocked: string): Promise<string[]> {
+    this.check("blockersOf");
+    return [...this.blocks.keys()]
+      .filter((k) => k.endsWith(`:${blocked}`))
+      .map((k) => k.split(":")[0] as string);
+  }
+
+  async isBlockedBetween(a: string, b: string): Promise<boolean> {
+    this.check("isBlockedBetween");
+    return this.blocks.has(`${a}:${b}`) || this.blocks.has(`${b}:${a}`);
   }
 
   // ---- files ----

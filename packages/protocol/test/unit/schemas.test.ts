@@ -151,6 +151,10 @@ test("replies and events", () => {
 
 test("every error code has a status and ProtocolError renders", () => {
   for (const c of ERROR_CODES) assert.ok(HTTP_STATUS[c] >= 400);
+  assert.deepEqual(
+    [HTTP_STATUS.BLOCKED, HTTP_STATUS.EDIT_WINDOW_CLOSED, HTTP_STATUS.MESSAGE_DELETED],
+    [403, 403, 410],
+  );
   assert.deepEqual(new ProtocolError("NOT_FOUND", "no").toInfo(), { code: "NOT_FOUND", message: "no" });
   assert.equal(utf8Bytes("é"), 2);
 });
