@@ -125,7 +125,13 @@ function setup(
     lastReadSeq: 0,
   });
   const heads: unknown[] = [];
+  /** What the owner wrote besides messages, in order: mentions and scrubs. */
+  const writes: string[] = [];
   const store = {
+    addMentions: async (c: string, q: number, users: string[]) =>
+      void writes.push(`mention ${c}:${q} ${users}`),
+    scrubDeleted: async (c: string, q: number) =>
+      void writes.push(`scrub ${c}:${q} after ${heads.length} heads`),
     lastSeq: (c: string) => seq.lastSeq(c),
     insertOrdered: (d: StoredMessage[]) => seq.insertOrdered(d),
     findByClientMsgId: (c: string, s: string, m: string) => seq.findByClientMsgId(c, s, m),
@@ -161,7 +167,7 @@ function setup(
       maxDeliveries: opts.maxDeliveries ?? 20,
     },
   );
-  return { seq, broker, consumer, heads, metrics };
+  return { seq, broker, consumer, heads, metrics, writes };
 }
 
 const msg = (id: string, channelId = "c"): AcceptedMessage => ({
@@ -190,6 +196,26 @@ test("stores in order, fans out to the members, then acks", async () => {
     ["a@1", "b@2", "c@3"],
   );
   assert.deepEqual(broker.published[0]?.recipients, ["u", "v"]);
+  await consumer.stop();
+});
+
+test("after storing: mentions recorded (an edit's on its message), a delete's target scrubbed after the heads", async () => {
+  const { broker, consumer, writes, heads } = setup({ batchSize: 10, flushIntervalMs: 20 });
+  await consumer.start();
+  broker.send({ ...msg("a"), mentions: ["v"] });
+  broker.send({ ...msg("e"), kind: "edit", targetSeq: 1, mentions: ["w"] });
+  broker.send({ ...msg("r"), kind: "reaction", targetSeq: 1, emoji: "x", on: true, mentions: ["z"] });
+  broker.send({ ...msg("d"), kind: "delete", targetSeq: 1, body: "" });
+  await until("acked", () => broker.acked.length === 4);
+  assert.deepEqual(writes, ["mention c:1 v", "mention c:1 w", "scrub c:1 after 1 heads"]);
+  assert.deepEqual(
+    (heads as Array<{ lastSeq: number; lastMessage: { seq: number } | null }>).map((h) => [
+      h.lastSeq,
+      h.lastMessage?.seq,
+    ]),
+    [[4, 1]],
+    "events raise lastSeq; the preview stays the plain message's",
+  );
   await consumer.stop();
 });
 
