@@ -34,6 +34,8 @@ export type PresenceListener = (state: PresenceState) => void;
 export class UserSessions {
   private readonly sockets = new Map<string, Set<string>>();
   private readonly bound = new Set<string>();
+  /** Users this node has joined in presence (from the handshake until they leave here). */
+  private readonly joined = new Set<string>();
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly chains = new Map<string, Promise<void>>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -97,8 +99,16 @@ export class UserSessions {
     if (!this.sockets.has(userId)) this.scheduleUnbind(userId);
   }
 
+  /** Joins the user in presence once per stay here (the handshake and the socket both ask). */
   private async markOnline(userId: string): Promise<void> {
-    const cameOnline = await this.d.presence.join([userId]).catch((): string[] => []);
+    if (this.joined.has(userId)) return;
+    let cameOnline: string[];
+    try {
+      cameOnline = await this.d.presence.join([userId]);
+    } catch {
+      return; // Redis down: the next socket, or the lease's renewal once it is back, joins them
+    }
+    this.joined.add(userId);
     if (cameOnline.includes(userId)) this.publishPresence({ userId, online: true, lastSeenAt: null });
   }
 
@@ -132,6 +142,7 @@ export class UserSessions {
   }
 
   private async leavePresence(userId: string): Promise<void> {
+    this.joined.delete(userId);
     try {
       const at = new Date();
       const state = await this.d.presence.leave(userId, at);
@@ -152,6 +163,8 @@ export class UserSessions {
       this.graceTimers.delete(userId);
       if (this.sockets.has(userId)) return;
       void this.serial(userId, async () => {
+        // A handshake whose socket never arrived joined them in presence: they leave with the binding.
+        if (!this.sockets.has(userId) && this.joined.has(userId)) await this.leavePresence(userId);
         if (this.sockets.has(userId) || !this.bound.has(userId)) return;
         await this.d.broker.unbindUser(userId);
         this.bound.delete(userId);

@@ -95,6 +95,18 @@ test("a socket that never arrives after the handshake leaves no binding behind",
   assert.equal(n.broker.bindings.has("u1"), false);
 });
 
+test("a handshake whose socket never arrives: the user leaves presence with the binding (the lease would vouch for them)", async () => {
+  const { c, sessions, seen } = await setup(30);
+  await sessions.prepare("u1");
+  assert.equal((await c.redis.node("reader", 30_000).get(["u1"]))[0]?.online, true);
+  await sleep(70);
+  assert.equal((await c.redis.node("reader", 30_000).get(["u1"]))[0]?.online, false);
+  assert.deepEqual(
+    seen.map((s) => s.online),
+    [true, false],
+  );
+});
+
 test("a user another node still holds does not go offline when they leave here", async () => {
   const { c, sessions, seen } = await setup();
   await c.redis.node("other-node", 30_000).join(["u1"]);
