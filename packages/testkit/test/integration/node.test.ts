@@ -178,7 +178,13 @@ describe("a real node", () => {
     assert.match(clusterIp, /^10\.96\./);
     const body = await waitFor(
       "the ClusterIP to answer (kube-proxy's rules)",
-      async () => (await fetch(`http://${clusterIp}/ready`, { signal: AbortSignal.timeout(2000) })).text(),
+      // Until kube-proxy's rules settle a request can end empty (seen once under load): poll for the body.
+      async () => {
+        const text = await (
+          await fetch(`http://${clusterIp}/ready`, { signal: AbortSignal.timeout(2000) })
+        ).text();
+        return text === "ready" ? text : undefined;
+      },
       30_000,
     );
     assert.equal(body, "ready");
