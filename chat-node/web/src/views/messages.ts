@@ -13,7 +13,7 @@ export function renderMessages(scroll = false): void {
   const id = state.current;
   if (!id) return;
   const group = state.channels.get(id)?.type !== "direct";
-  for (const entry of withDays(foldMessages(store(id).values()))) {
+  for (const entry of withDays(foldMessages(store(id).values(), state.covered.get(id)))) {
     ol.append(
       "item" in entry
         ? renderMessage(entry.item, group)
