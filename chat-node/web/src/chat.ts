@@ -11,6 +11,7 @@ import type {
   ReceiptEvent,
   TypingEvent,
 } from "@vibetalk/protocol/client";
+import { cancelReply, ui } from "./actions.js";
 import { api, enc } from "./api.js";
 import { $ } from "./dom.js";
 import { isPlainMessage, type WireMessage } from "./fold.js";
@@ -115,6 +116,8 @@ export function syncAll(): Promise<void> {
 
 export async function openChannel(id: string): Promise<void> {
   state.current = id;
+  cancelReply();
+  ui.menu = ui.editing = null;
   $("app").classList.add("in-chat");
   const summary = state.channels.get(id);
   // The official group with posting for admins: members read it, the composer would only be refused.
@@ -223,4 +226,15 @@ export function onVisible(): void {
     markRead(c.id, c.lastSeq);
     renderChannels();
   }
+}
+
+/** Mutes or unmutes the open chat (PUT/DELETE /channels/:id/mute); unread still counts. */
+export async function toggleMute(): Promise<void> {
+  const c = state.current ? state.channels.get(state.current) : undefined;
+  if (!c) return;
+  const muted = !c.muted;
+  await api(muted ? "PUT" : "DELETE", `/channels/${enc(c.id)}/mute`);
+  c.muted = muted;
+  renderChannels();
+  renderHeader();
 }
