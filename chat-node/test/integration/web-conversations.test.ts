@@ -6,7 +6,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Locator, Page } from "playwright-core";
 import type { ChatNode } from "../../src/node.js";
-import { startNode, type Services } from "../support/harness.js";
+import { io as connectSocket } from "socket.io-client";
+import { connected, startNode, type Services } from "../support/harness.js";
 import { pageErrors, register, startWebCluster, type WebClient, type WebCluster } from "../support/web.js";
 
 let services: Services;
@@ -207,4 +208,55 @@ test("a refused edit (past a 1 s edit window) shows its error; the message stays
   } finally {
     await C.stop();
   }
+});
+
+test("older history pages by fromSeq: a message behind a page of reactions is reached by 'load older'", async () => {
+  const a = await page();
+  const b = await page();
+  const errors = pageErrors(a, b);
+  await register(a, A.url, "olann");
+  await register(b, B.url, "olben");
+  await directChat("ol", a, b);
+  // 61 reaction toggles by Ann on her message (seq 1), then one more message: the newest page of 50
+  // seqs holds one message only, and "first draft" is older than the page.
+  const token = await a.evaluate(() => localStorage.getItem("vt.token"));
+  const s = connectSocket(A.url, {
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    auth: { token },
+  });
+  try {
+    await connected(s);
+    const r = await fetch(`${A.url}/api/v1/channels`, { headers: { authorization: `Bearer ${token}` } });
+    const { channels } = (await r.json()) as { channels: { id: string }[] };
+    const channelId = channels[0]!.id;
+    for (let i = 0; i < 61; i++) {
+      const ack = (await s.emitWithAck("message:react", {
+        channelId,
+        clientMsgId: `old-react-${i}`,
+        targetSeq: 1,
+        emoji: "👍",
+        on: i % 2 === 0,
+      })) as { ok: boolean };
+      assert.equal(ack.ok, true);
+    }
+    const sent = (await s.emitWithAck("message:send", {
+      channelId,
+      clientMsgId: "old-latest",
+      body: "the latest one",
+      fileIds: [],
+    })) as { ok: boolean };
+    assert.equal(sent.ok, true);
+  } finally {
+    s.close();
+  }
+  await b.reload();
+  await b.click(".channel-list button.open >> text=OLANN", LIVE);
+  await msg(b, "the latest one").waitFor(LIVE);
+  assert.equal(await msg(b, "first draft").count(), 0, "the first page ends above seq 1");
+  await b.click("#older:not([hidden])");
+  await msg(b, "first draft").locator(".reaction >> text=👍 1").waitFor(LIVE);
+  await b.waitForSelector("#older", { state: "hidden" });
+  assert.deepEqual(errors, []);
 });
