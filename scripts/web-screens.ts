@@ -1,5 +1,6 @@
 // Screenshots of the web client for docs/chat-node.md: two users on one chat-node (the test harness's
-// real Redis, RabbitMQ and FerretDB), a direct chat and a group, at a desktop's and a phone's width.
+// real Redis, RabbitMQ and FerretDB), a direct chat, a group and a conversation in it (an edit, a
+// mention, a reply, reactions), at a desktop's and a phone's width.
 //
 //   node --import tsx scripts/web-screens.ts [out folder, default docs/screens]
 //
@@ -58,6 +59,29 @@ try {
   await b.click("#back");
   await b.waitForSelector(".channel-list >> text=Friday dinner");
   await b.screenshot({ path: `${out}/phone-list.png` });
+  // A conversation: an edit, a mention, a reply with its quote, reactions (docs/protocol.md, "Conversations").
+  const menuItem = async (p: Page, text: string, name: string): Promise<void> => {
+    const msg = p.locator("#messages .msg", { hasText: text }).first();
+    await msg.getByRole("button", { name: "message actions" }).click();
+    await msg.getByRole("menuitem", { name }).click();
+  };
+  await a.click("#group-close");
+  await menuItem(a, "Making a group for the booking", "edit");
+  await a.fill(".edit-box", "Making a group for Friday's booking");
+  await a.press(".edit-box", "Enter");
+  await a.waitForSelector(".msg .edited");
+  await send(a, "Table for 4 at 7? @ben can you call them");
+  await b.click(".channel-list button.open >> text=Friday dinner");
+  await menuItem(b, "can you call them", "reply");
+  await send(b, "Called: it is booked");
+  await menuItem(b, "can you call them", "react 👍");
+  await menuItem(a, "it is booked", "react 🎉");
+  await menuItem(a, "Friday's booking", "react ❤️");
+  await a.waitForSelector(".msg .quote");
+  await a.waitForSelector(".msg .reaction >> text=👍 1");
+  await b.waitForSelector(".msg .reaction >> text=🎉 1");
+  await a.screenshot({ path: `${out}/desktop-conversation.png` });
+  await b.screenshot({ path: `${out}/phone-conversation.png` });
   console.log(`screenshots in ${out}`);
 } finally {
   await browser?.close();

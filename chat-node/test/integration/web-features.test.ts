@@ -3,39 +3,24 @@
 // and a phone's width. The client is bundled once for the file (test/support/web.ts).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import type { ChatNode } from "../../src/node.js";
-import { startNode, startServices, type Services } from "../support/harness.js";
-import { buildWebClient, launchChromium, pageErrors, register, type WebClient } from "../support/web.js";
+import { startNode, type Services } from "../support/harness.js";
+import { pageErrors, register, startWebCluster, type WebClient, type WebCluster } from "../support/web.js";
 
 let services: Services;
 let A: ChatNode;
 let B: ChatNode;
-let browser: Browser;
 let web: WebClient;
-const contexts: BrowserContext[] = [];
+let cluster: WebCluster | undefined;
 
 before(async () => {
-  web = await buildWebClient();
-  console.log(`# ${web.report}`);
-  services = await startServices();
-  A = await startNode(services, { OWNED_PARTITIONS: "0-3", PUBLIC_DIR: web.dir });
-  B = await startNode(services, { OWNED_PARTITIONS: "4-7", PUBLIC_DIR: web.dir });
-  browser = await launchChromium();
+  cluster = await startWebCluster();
+  ({ services, A, B, web } = cluster);
 });
-after(async () => {
-  for (const c of contexts) await c.close();
-  await browser?.close();
-  await Promise.all([A, B].map((n) => n?.stop()));
-  await services?.stop();
-  await web?.remove();
-});
+after(() => cluster?.stop());
 
-async function page(opts: Parameters<Browser["newContext"]>[0] = {}): Promise<Page> {
-  const ctx = await browser.newContext(opts);
-  contexts.push(ctx);
-  return ctx.newPage();
-}
+const page = (opts: Parameters<Browser["newContext"]>[0] = {}): Promise<Page> => cluster!.page(opts);
 
 /** Ann on node A and Ben on node B, registered, with a direct chat Ann started by searching for Ben. */
 async function pair(prefix: string, optsB: Parameters<Browser["newContext"]>[0] = {}) {

@@ -7,7 +7,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { ChatNode } from "../../src/node.js";
+import { startNode, startServices, type Services } from "./harness.js";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
 export const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
@@ -49,4 +51,52 @@ export function pageErrors(...pages: Page[]): string[] {
   const errors: string[] = [];
   for (const p of pages) p.on("pageerror", (e) => errors.push(e.message));
   return errors;
+}
+
+/**
+ * The browser tests' cluster: the client bundled once, the services, node A owning partitions 0-3
+ * and node B 4-7 (both serving the client), and Chromium; `page` opens a page in a new context;
+ * `stop` closes and removes all of it.
+ */
+export interface WebCluster {
+  services: Services;
+  A: ChatNode;
+  B: ChatNode;
+  web: WebClient;
+  page(opts?: Parameters<Browser["newContext"]>[0]): Promise<Page>;
+  stop(): Promise<void>;
+}
+
+export async function startWebCluster(): Promise<WebCluster> {
+  const web = await buildWebClient();
+  console.log(`# ${web.report}`);
+  const contexts: BrowserContext[] = [];
+  let services: Services | undefined;
+  let nodes: ChatNode[] = [];
+  let browser: Browser | undefined;
+  const stop = async (): Promise<void> => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await services?.stop();
+    await web.remove();
+  };
+  try {
+    services = await startServices();
+    const A = await startNode(services, { OWNED_PARTITIONS: "0-3", PUBLIC_DIR: web.dir });
+    nodes = [A];
+    const B = await startNode(services, { OWNED_PARTITIONS: "4-7", PUBLIC_DIR: web.dir });
+    nodes = [A, B];
+    const b = await launchChromium();
+    browser = b;
+    const page = async (opts: Parameters<Browser["newContext"]>[0] = {}): Promise<Page> => {
+      const ctx = await b.newContext(opts);
+      contexts.push(ctx);
+      return ctx.newPage();
+    };
+    return { services, A, B, web, page, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

@@ -20,7 +20,7 @@ function event(seq: number, extra: Partial<WireMessage> = {}): WireMessage {
   } as WireMessage;
 }
 
-test("the fold shows plain messages in seq order and leaves out other kinds of event", () => {
+test("the fold shows plain messages in seq order and leaves out events without a target among them", () => {
   const events = [
     event(3),
     event(1),
@@ -34,6 +34,29 @@ test("the fold shows plain messages in seq order and leaves out other kinds of e
     [1, 2, 3],
   );
   assert.deepEqual(foldMessages([]), []);
+});
+
+test("the fold applies live events over a folded history page, not the raw events the page covered", () => {
+  const ben = "0123456789abcdef0123456b";
+  const page = {
+    ...event(1),
+    edited: null,
+    deleted: null,
+    reactions: [] as { emoji: string; userIds: string[] }[],
+    quote: null,
+  };
+  // Seq 2 (Ben's 👍 on) and 3 (off) are in the page's range 1-3: its state (no reaction) stands.
+  const on2 = event(2, { kind: "reaction", targetSeq: 1, emoji: "👍", on: true, senderId: ben, body: "" });
+  const [shown] = foldMessages([page, on2], [[1, 3]]);
+  assert.deepEqual(shown?.reactions, []);
+  // A later edit and reaction (seq 4, 5) arrive live and apply on top.
+  const edit4 = event(4, { kind: "edit", targetSeq: 1, body: "changed" });
+  const on5 = event(5, { kind: "reaction", targetSeq: 1, emoji: "👍", on: true, senderId: ben, body: "" });
+  const [live] = foldMessages([page, on2, edit4, on5], [[1, 3]]);
+  assert.equal(live?.edited?.body, "changed");
+  assert.deepEqual(live?.reactions, [{ emoji: "👍", userIds: [ben] }]);
+  // Without the range, the raw seq-2 reaction would count: the range is what keeps it out.
+  assert.deepEqual(foldMessages([page, on2])[0]?.reactions, [{ emoji: "👍", userIds: [ben] }]);
 });
 
 test("day separators: one before the first message of each local day; Today, Yesterday, else the date", () => {

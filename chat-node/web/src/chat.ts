@@ -11,11 +11,12 @@ import type {
   ReceiptEvent,
   TypingEvent,
 } from "@vibetalk/protocol/client";
+import { cancelReply, ui } from "./actions.js";
 import { api, enc } from "./api.js";
 import { $ } from "./dom.js";
 import { isPlainMessage, type WireMessage } from "./fold.js";
 import { emit, isConnected } from "./socket.js";
-import { addMessages, contiguous, markRead, me, state, store } from "./state.js";
+import { addCovered, addMessages, contiguous, markRead, me, state, store } from "./state.js";
 import { notifyMessage } from "./notify.js";
 import { renderChannels } from "./views/channels.js";
 import { renderGroupPanel } from "./views/group.js";
@@ -84,6 +85,9 @@ export function onMessage(msg: WireMessage): void {
   if (gap) void syncChannels([msg.channelId]);
   if (touched.size === 0) return;
   if (isPlainMessage(msg)) notifyMessage(msg);
+  const c = state.channels.get(msg.channelId);
+  if (c && msg.channelId !== state.current && msg.kind !== "reaction" && msg.mentions?.includes(me().id))
+    c.mentions += 1;
   if (msg.senderId !== me().id) {
     const visible = msg.channelId === state.current && document.visibilityState === "visible";
     void emit("receipt", { channelId: msg.channelId, seq: msg.seq, kind: visible ? "read" : "delivered" });
@@ -112,6 +116,8 @@ export function syncAll(): Promise<void> {
 
 export async function openChannel(id: string): Promise<void> {
   state.current = id;
+  cancelReply();
+  ui.menu = ui.editing = null;
   $("app").classList.add("in-chat");
   const summary = state.channels.get(id);
   // The official group with posting for admins: members read it, the composer would only be refused.
@@ -122,9 +128,7 @@ export async function openChannel(id: string): Promise<void> {
   $("chat-error").textContent = "";
   const m = store(id);
   if (m.size === 0) {
-    const r = await api<MessagesReply>("GET", `/channels/${enc(id)}/messages?limit=${PAGE}`);
-    addMessages(r.messages);
-    $("older").hidden = r.messages.length < PAGE;
+    addPage(id, await api<MessagesReply>("GET", `/channels/${enc(id)}/messages?limit=${PAGE}`));
   } else {
     await syncChannels([id]);
   }
@@ -143,11 +147,19 @@ export async function openChannel(id: string): Promise<void> {
 export async function loadOlder(): Promise<void> {
   const id = state.current;
   if (!id) return;
-  const first = Math.min(...store(id).keys());
+  // Page by the seq range the pages held (a page of PAGE seqs may hold fewer messages: events).
+  const ranges = state.covered.get(id) ?? [];
+  const first = Math.min(...store(id).keys(), ...ranges.map(([from]) => from));
   const r = await api<MessagesReply>("GET", `/channels/${enc(id)}/messages?beforeSeq=${first}&limit=${PAGE}`);
-  addMessages(r.messages);
-  $("older").hidden = r.messages.length < PAGE;
+  addPage(id, r);
   renderMessages();
+}
+
+/** A history page: its folded messages, its covered range; older ones exist while it starts above 1. */
+function addPage(id: string, r: MessagesReply): void {
+  addCovered(id, r.fromSeq, r.toSeq);
+  addMessages(r.messages);
+  $("older").hidden = r.fromSeq <= 1;
 }
 
 export async function loadMembers(id: string): Promise<void> {
@@ -214,4 +226,15 @@ export function onVisible(): void {
     markRead(c.id, c.lastSeq);
     renderChannels();
   }
+}
+
+/** Mutes or unmutes the open chat (PUT/DELETE /channels/:id/mute); unread still counts. */
+export async function toggleMute(): Promise<void> {
+  const c = state.current ? state.channels.get(state.current) : undefined;
+  if (!c) return;
+  const muted = !c.muted;
+  await api(muted ? "PUT" : "DELETE", `/channels/${enc(c.id)}/mute`);
+  c.muted = muted;
+  renderChannels();
+  renderHeader();
 }

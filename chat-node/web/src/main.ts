@@ -15,6 +15,7 @@ import {
   onVisible,
   subscribePresence,
   syncAll,
+  toggleMute,
 } from "./chat.js";
 import { setUpComposer } from "./composer.js";
 import { $, errorText, input } from "./dom.js";
@@ -108,6 +109,9 @@ $("logout").addEventListener("click", logout);
 $("more-channels").addEventListener("click", () => void loadChannels(false));
 $("older").addEventListener("click", () => void loadOlder());
 $("back").addEventListener("click", closeChannel);
+$("mute").addEventListener("click", () =>
+  toggleMute().catch((err: unknown) => ($("chat-error").textContent = errorText(err))),
+);
 document.addEventListener("visibilitychange", onVisible);
 // Escape closes what is open on top: a list of suggestions (user-search.ts), else the group panel.
 document.addEventListener("keydown", (e) => {

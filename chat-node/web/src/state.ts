@@ -17,6 +17,10 @@ export const state = {
   current: null as string | null,
   /** channel id → seq → event. */
   messages: new Map<string, Map<number, WireMessage>>(),
+  /** channel id → the seq ranges history pages covered (their events are folded into the page). */
+  covered: new Map<string, [number, number][]>(),
+  /** The message being replied to in the open chat (the quote bar above the composer). */
+  replyTo: null as { seq: number; senderId: string; body: string } | null,
   /** clientMsgId → a message sent and not yet confirmed. */
   pending: new Map<string, { channelId: string; body: string }>(),
   /** channel id → user id → member. */
@@ -42,13 +46,23 @@ export function store(channelId: string): Map<number, WireMessage> {
   return m;
 }
 
-/** Highest seq held without a gap (sync resumes from there). */
+/** A history page's range: its events are folded into its messages (fold.ts). */
+export function addCovered(channelId: string, fromSeq: number, toSeq: number): void {
+  if (fromSeq < 1) return;
+  const list = state.covered.get(channelId) ?? [];
+  list.push([fromSeq, toSeq]);
+  state.covered.set(channelId, list);
+}
+
+/** Highest seq held without a gap (sync resumes from there): held events and covered ranges. */
 export function contiguous(channelId: string): number {
-  const seqs = [...store(channelId).keys()].sort((a, b) => a - b);
-  let top = seqs.length ? seqs[0]! - 1 : 0;
-  for (const s of seqs) {
-    if (s !== top + 1) break;
-    top = s;
+  const spans: [number, number][] = [...store(channelId).keys()].map((s) => [s, s]);
+  spans.push(...(state.covered.get(channelId) ?? []));
+  spans.sort((a, b) => a[0] - b[0]);
+  let top = spans.length ? spans[0]![0] - 1 : 0;
+  for (const [from, to] of spans) {
+    if (from > top + 1) break;
+    top = Math.max(top, to);
   }
   return top;
 }
@@ -58,6 +72,7 @@ export function markRead(channelId: string, seq: number): void {
   if (c) {
     c.lastReadSeq = Math.max(c.lastReadSeq, seq);
     c.unread = Math.max(0, c.lastSeq - c.lastReadSeq);
+    if (c.unread === 0) c.mentions = 0;
   }
 }
 
@@ -66,8 +81,11 @@ export function addMessages(list: readonly WireMessage[]): Set<string> {
   const touched = new Set<string>();
   for (const msg of list) {
     const m = store(msg.channelId);
-    if (m.has(msg.seq)) continue; // a duplicate delivery
+    const held = m.get(msg.seq);
+    // A duplicate delivery is dropped; a folded copy (a history page) replaces what was held.
+    if (held && msg.reactions === undefined) continue;
     m.set(msg.seq, msg);
+    if (held) continue;
     state.pending.delete(msg.clientMsgId);
     touched.add(msg.channelId);
     const c = state.channels.get(msg.channelId);

@@ -8,3 +8,5 @@ export * from "./constants.js";
 export type * from "./types.js";
 export type { ErrorCode, ErrorInfo, ErrorBody } from "./errors.js";
 export * from "./roles.js";
+// The shared fold is pure (types only from zod's side), so the browser folds as the server does.
+export { foldEvents, kindOf, previewOf, type FoldInput } from "./fold.js";

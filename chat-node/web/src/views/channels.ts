@@ -18,9 +18,14 @@ function channelEntry(c: ChannelSummary): HTMLLIElement {
     "aria-label": `${titleOf(c)}${unread > 0 ? `, ${unread} unread` : ""}`,
   });
   if (c.id === state.current) open.setAttribute("aria-current", "true");
+  const mentions = c.id === state.current ? 0 : c.mentions;
+  if (mentions > 0)
+    open.setAttribute("aria-label", `${open.getAttribute("aria-label")}, ${mentions} mentions`);
+  if (c.muted) open.setAttribute("aria-label", `${open.getAttribute("aria-label")}, muted`);
   const name = el("span", "name");
   if (c.peer) name.append(el("span", "dot" + (state.presence.get(c.peer.id)?.online ? " online" : "")));
   name.append(titleOf(c));
+  if (c.muted) name.append(el("span", "muted", "🔕 muted"));
   const time = el("span", "time", c.lastMessage ? clock(c.lastMessage.createdAt) : "");
   const preview = el(
     "span",
@@ -28,7 +33,8 @@ function channelEntry(c: ChannelSummary): HTMLLIElement {
     c.lastMessage ? c.lastMessage.body || (c.lastMessage.hasFiles ? "📎 file" : "") : "no messages yet",
   );
   open.append(name, time, preview);
-  if (unread > 0) open.append(el("span", "badge", String(unread)));
+  if (mentions > 0) open.append(el("span", "badge mentions", `@${mentions}`));
+  else if (unread > 0) open.append(el("span", "badge", String(unread)));
   open.addEventListener("click", () => void openChannel(c.id));
   li.append(open);
   return li;

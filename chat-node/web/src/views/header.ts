@@ -15,6 +15,10 @@ export function renderHeader(): void {
         : "offline";
   } else if (c) presence = `${c.memberCount} members`;
   $("chat-presence").textContent = presence;
+  const mute = $("mute");
+  mute.hidden = !c;
+  mute.textContent = c?.muted ? "unmute" : "mute";
+  mute.setAttribute("aria-pressed", String(c?.muted ?? false));
   const typers = [...((state.current && state.typing.get(state.current)?.keys()) || [])].map(nameOf);
   $("chat-typing").textContent = typers.length ? `${typers.join(", ")} typing…` : "";
 }
