@@ -76,9 +76,9 @@ export class RedisPresence implements PresenceStore {
     userIds.forEach((u, i) => {
       const fields = before[i] ?? {};
       if (!isLive(fields, live, now)) cameOnline.push(u);
-      const dead = Object.keys(fields).filter(
-        (n) => n !== this.nodeId && !isLive({ [n]: fields[n]! }, live, now),
-      );
+      const dead = Object.entries(fields)
+        .filter(([n, v]) => n !== this.nodeId && !vouches(n, v, live, now))
+        .map(([n]) => n);
       if (dead.length > 0) write.hdel(this.key(u), ...dead);
       write.hset(this.key(u), this.nodeId, String(now));
       write.pexpire(this.key(u), USER_KEY_TTL_MS);
@@ -188,5 +188,10 @@ export class RedisPresence implements PresenceStore {
 
 /** Whether any node of the hash vouches: its lease is live, or an old-style field's time is ahead. */
 function isLive(fields: Record<string, string>, live: Set<string>, now: number): boolean {
-  return Object.entries(fields).some(([n, v]) => live.has(n) || Number(v) > now);
+  return Object.entries(fields).some(([n, v]) => vouches(n, v, live, now));
+}
+
+/** Whether one field's node vouches: its lease is live, or an old-style value's time is ahead. */
+function vouches(node: string, value: string, live: Set<string>, now: number): boolean {
+  return live.has(node) || Number(value) > now;
 }
