@@ -393,6 +393,15 @@ export interface MembershipVersions {
   bump(channelId: string): Promise<void>;
 }
 
+/**
+ * At most one push notification per user and channel per interval, shared by every node
+ * (docs/chat-node.md, "Push notifications").
+ */
+export interface PushThrottle {
+  /** True for the first call with `key` within `ttlMs` on any node (it then holds the key), else false. */
+  acquire(key: string, ttlMs: number): Promise<boolean>;
+}
+
 // ---- sessions ----------------------------------------------------------------------------------
 
 /**
