@@ -114,6 +114,25 @@ export interface ChatNodeConfig {
    * script post as the service and set roles, OFFICIAL_BACKFILL_BATCH (500) bounds a backfill batch.
    */
   official: OfficialConfig | undefined;
+  /** Push notifications to offline users (docs/chat-node.md, "Push notifications"). */
+  push: PushConfig;
+}
+
+export interface PushConfig {
+  /** The push gateway's notify URL (PUSH_GATEWAY_URL, unset: no gateway notifications). */
+  gatewayUrl: string | undefined;
+  /** VAPID keys and subject (PUSH_VAPID_PUBLIC_KEY, PUSH_VAPID_PRIVATE_KEY, PUSH_VAPID_SUBJECT; all or none: Web Push off). */
+  vapid: { publicKey: string; privateKey: string; subject: string } | undefined;
+  /** At most one notification per user and channel per this many seconds (PUSH_MIN_INTERVAL_SECONDS, 60). */
+  minIntervalSeconds: number;
+  /** Devices a user may register (PUSH_MAX_DEVICES, 10). */
+  maxDevices: number;
+  /** Accept http Web Push endpoints on loopback addresses, for tests (PUSH_ALLOW_HTTP_LOOPBACK, false). */
+  allowHttpLoopback: boolean;
+  /** Delivery attempts before the dead-letter (PUSH_MAX_ATTEMPTS, 5). */
+  maxAttempts: number;
+  /** The first retry's delay, doubled for each next one (PUSH_RETRY_BASE_MS, 1000). */
+  retryBaseMs: number;
 }
 
 export interface OfficialConfig {
@@ -284,6 +303,24 @@ const envSchema = z.object({
     .refine((v) => Buffer.byteLength(v) >= 32, "must be at least 32 bytes")
     .optional(),
   OFFICIAL_BACKFILL_BATCH: int(1, 10_000).default(500),
+  PUSH_GATEWAY_URL: z.url({ protocol: /^https?$/ }).optional(),
+  PUSH_VAPID_PUBLIC_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{87}$/, "must be a base64url P-256 public key (87 characters)")
+    .optional(),
+  PUSH_VAPID_PRIVATE_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url P-256 private key (43 characters)")
+    .optional(),
+  PUSH_VAPID_SUBJECT: z
+    .string()
+    .regex(/^(mailto:|https:\/\/)\S+$/, "must be a mailto: or https: URL")
+    .optional(),
+  PUSH_MIN_INTERVAL_SECONDS: int(0, 86_400).default(60),
+  PUSH_MAX_DEVICES: int(1, 100).default(10),
+  PUSH_ALLOW_HTTP_LOOPBACK: z.enum(["true", "false"]).default("false"),
+  PUSH_MAX_ATTEMPTS: int(1, 20).default(5),
+  PUSH_RETRY_BASE_MS: int(10, 600_000).default(1000),
 });
 
 /** The names of every environment variable chat-node reads. */
@@ -401,6 +438,24 @@ export function loadConfig(env: Env): ChatNodeConfig {
             backfillBatch: e.OFFICIAL_BACKFILL_BATCH,
           }
         : undefined,
+    push: pushConfig(e),
+  };
+}
+
+function pushConfig(e: z.output<typeof envSchema>): PushConfig {
+  const {
+    PUSH_VAPID_PUBLIC_KEY: publicKey,
+    PUSH_VAPID_PRIVATE_KEY: privateKey,
+    PUSH_VAPID_SUBJECT: subject,
+  } = e;
+  return {
+    gatewayUrl: e.PUSH_GATEWAY_URL,
+    vapid: publicKey && privateKey && subject ? { publicKey, privateKey, subject } : undefined,
+    minIntervalSeconds: e.PUSH_MIN_INTERVAL_SECONDS,
+    maxDevices: e.PUSH_MAX_DEVICES,
+    allowHttpLoopback: e.PUSH_ALLOW_HTTP_LOOPBACK === "true",
+    maxAttempts: e.PUSH_MAX_ATTEMPTS,
+    retryBaseMs: e.PUSH_RETRY_BASE_MS,
   };
 }
 
@@ -413,6 +468,10 @@ function crossChecks(e: z.output<typeof envSchema>): string[] {
   }
   if ((e.ADMIN_UI_USERNAME === undefined) !== (e.ADMIN_UI_PASSWORD_HASH === undefined)) {
     problems.push("ADMIN_UI_USERNAME: set together with ADMIN_UI_PASSWORD_HASH, or neither");
+  }
+  const vapid = [e.PUSH_VAPID_PUBLIC_KEY, e.PUSH_VAPID_PRIVATE_KEY, e.PUSH_VAPID_SUBJECT];
+  if (vapid.some((v) => v !== undefined) && !vapid.every((v) => v !== undefined)) {
+    problems.push("PUSH_VAPID_PUBLIC_KEY: set with PUSH_VAPID_PRIVATE_KEY and PUSH_VAPID_SUBJECT, or none");
   }
   if (e.JWT_PREVIOUS_SECRET !== undefined && e.JWT_PREVIOUS_SECRET === e.JWT_SECRET) {
     problems.push("JWT_PREVIOUS_SECRET: must differ from JWT_SECRET");

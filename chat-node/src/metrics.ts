@@ -13,11 +13,17 @@ export function createMetrics(nodeId: string, options: { defaultMetrics: boolean
     ...socketMetrics(r),
     ...messageMetrics(r),
     ...partitionMetrics(r),
+    ...pushMetrics(r),
   };
   // Every label value from the start, so rates begin at 0 and dashboards show the series before the first event.
   for (const reason of ["refused", "attempts", "deliveries", "malformed"])
     metrics.messagesParked.inc({ reason }, 0);
   for (const step of ["store", "fanout", "park", "notify"]) metrics.transientRetries.inc({ step }, 0);
+  for (const kind of ["gateway", "webpush"]) {
+    metrics.pushSent.inc({ kind }, 0);
+    metrics.pushFailed.inc({ kind }, 0);
+  }
+  metrics.pushDropped.inc(0);
   return metrics;
 }
 
@@ -175,6 +181,29 @@ function partitionMetrics(r: Registry[]) {
     consumerRestarts: new Counter({
       name: "vibetalk_partition_consumer_restarts_total",
       help: "Partition consumers restarted after a failure",
+      registers: r,
+    }),
+  };
+}
+
+/** Push notifications to offline users (docs/chat-node.md, "Push notifications"). */
+function pushMetrics(r: Registry[]) {
+  return {
+    pushSent: new Counter({
+      name: "vibetalk_push_sent_total",
+      help: "Push notifications accepted by the gateway or the Web Push service; kind=gateway|webpush",
+      labelNames: ["kind"],
+      registers: r,
+    }),
+    pushFailed: new Counter({
+      name: "vibetalk_push_failed_total",
+      help: "Push notifications given up after their attempts or refused for good (the dead-letter); kind=gateway|webpush",
+      labelNames: ["kind"],
+      registers: r,
+    }),
+    pushDropped: new Counter({
+      name: "vibetalk_push_dropped_total",
+      help: "Stored batches not considered for push notifications because the node's push queue was full",
       registers: r,
     }),
   };

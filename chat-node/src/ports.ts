@@ -183,6 +183,30 @@ export interface BlockStore {
   isBlockedBetween(a: string, b: string): Promise<boolean>;
 }
 
+/** Where a push notification goes (docs/chat-node.md, "Push notifications"). */
+export type PushTarget =
+  | { kind: "gateway"; pushKey: string; appId: string }
+  | { kind: "webpush"; endpoint: string; p256dh: string; auth: string };
+
+export type PushDeviceRecord = PushTarget & { id: string; userId: string; createdAt: Date };
+
+/** Push devices registered by clients, at most a bound per user. */
+export interface PushDeviceStore {
+  /**
+   * Registers a device. The same key (pushKey and appId, or endpoint) again for the same user returns
+   * the stored device (`created` false); null when the user has `max` devices already.
+   */
+  addPushDevice(
+    userId: string,
+    target: PushTarget,
+    max: number,
+  ): Promise<{ device: PushDeviceRecord; created: boolean } | null>;
+  /** The devices of these users, oldest first. */
+  pushDevicesOf(userIds: readonly string[]): Promise<PushDeviceRecord[]>;
+  /** Removes a user's device; false when they have none with that id. */
+  removePushDevice(userId: string, id: string): Promise<boolean>;
+}
+
 /** Messages: the consumer's sequencing (SequenceStore) and history pages. */
 export interface MessageStore extends SequenceStore {
   /** The newest message of a channel. */
@@ -224,7 +248,15 @@ export interface FileStore {
  * (MemoryStore) implement them all.
  */
 export interface Store
-  extends UserStore, ChannelStore, MemberStore, MessageStore, MentionStore, BlockStore, FileStore {
+  extends
+    UserStore,
+    ChannelStore,
+    MemberStore,
+    MessageStore,
+    MentionStore,
+    BlockStore,
+    PushDeviceStore,
+    FileStore {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -359,6 +391,15 @@ export interface PresenceStore {
 export interface MembershipVersions {
   get(channelId: string): Promise<number>;
   bump(channelId: string): Promise<void>;
+}
+
+/**
+ * At most one push notification per user and channel per interval, shared by every node
+ * (docs/chat-node.md, "Push notifications").
+ */
+export interface PushThrottle {
+  /** True for the first call with `key` within `ttlMs` on any node (it then holds the key), else false. */
+  acquire(key: string, ttlMs: number): Promise<boolean>;
 }
 
 // ---- sessions ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ProtocolError, type Role } from "@vibetalk/protocol";
 import mongoose, { type Connection } from "mongoose";
-import { memberKey, messageId } from "../domain/ids.js";
+import { memberKey, messageId, pushDeviceId } from "../domain/ids.js";
 import { eventFieldsOf, type EventFields, type StoredMessage } from "../domain/messages.js";
 import { chunk, type ReceiptMarks } from "../domain/receipts.js";
 import type { InsertOutcome } from "../domain/sequencing.js";
@@ -14,6 +14,8 @@ import {
   type ChannelSettings,
   type FileRecord,
   type MemberRecord,
+  type PushDeviceRecord,
+  type PushTarget,
   type Store,
   type UserRecord,
 } from "../ports.js";
@@ -65,6 +67,18 @@ interface BlockDoc {
   _id: string;
   blocker: string;
   blocked: string;
+  createdAt: Date;
+}
+/** A push device: the fields of its kind (PushTarget) set, the others absent. */
+interface PushDeviceDoc {
+  _id: string;
+  userId: string;
+  kind: PushTarget["kind"];
+  pushKey?: string;
+  appId?: string;
+  endpoint?: string;
+  p256dh?: string;
+  auth?: string;
   createdAt: Date;
 }
 interface FileMeta {
@@ -155,6 +169,21 @@ const blockSchema = new Schema<BlockDoc>(
 );
 blockSchema.index({ blocker: 1 });
 blockSchema.index({ blocked: 1 });
+const pushDeviceSchema = new Schema<PushDeviceDoc>(
+  {
+    _id: String,
+    userId: String,
+    kind: String,
+    pushKey: String,
+    appId: String,
+    endpoint: String,
+    p256dh: String,
+    auth: String,
+    createdAt: Date,
+  },
+  { versionKey: false, autoIndex: false },
+);
+pushDeviceSchema.index({ userId: 1 });
 
 /**
  * The store's server is down or cannot answer now: known down (the breaker is open, requests fail
@@ -272,6 +301,7 @@ export class MongoStore implements Store {
   private readonly messages;
   private readonly mentions;
   private readonly blocks;
+  private readonly pushDevices;
   private readonly bucket: mongoose.mongo.GridFSBucket;
   private readonly filesCol;
   /**
@@ -289,6 +319,7 @@ export class MongoStore implements Store {
     conn.model<MessageDoc>("Message", messageSchema, "messages");
     conn.model<MentionDoc>("Mention", mentionSchema, "mentions");
     conn.model<BlockDoc>("Block", blockSchema, "blocks");
+    conn.model<PushDeviceDoc>("PushDevice", pushDeviceSchema, "push_devices");
     const db = conn.db;
     if (!db) throw new Error("mongo connection has no database");
     this.users = db.collection<UserDoc>("users");
@@ -297,6 +328,7 @@ export class MongoStore implements Store {
     this.messages = db.collection<MessageDoc>("messages");
     this.mentions = db.collection<MentionDoc>("mentions");
     this.blocks = db.collection<BlockDoc>("blocks");
+    this.pushDevices = db.collection<PushDeviceDoc>("push_devices");
     this.bucket = new mongoose.mongo.GridFSBucket(db, { bucketName: "files" });
     this.filesCol = db.collection<{
       _id: mongoose.Types.ObjectId;
@@ -773,6 +805,41 @@ export class MongoStore implements Store {
     return x !== null || y !== null;
   }
 
+  // ---- push devices ----
+
+  async addPushDevice(
+    userId: string,
+    target: PushTarget,
+    max: number,
+  ): Promise<{ device: PushDeviceRecord; created: boolean } | null> {
+    const _id = pushDeviceId(userId, target);
+    const existing = await this.pushDevices.findOne({ _id });
+    if (existing) return { device: toPushDevice(existing), created: false };
+    // Count, then insert: two registrations racing may pass the bound by one; the bound is a guard
+    // against unbounded growth, not an exact quota (docs/decisions.md 58).
+    if ((await this.pushDevices.countDocuments({ userId })) >= max) return null;
+    const doc = { _id, userId, ...target, createdAt: new Date() } as PushDeviceDoc;
+    await this.insertIgnoringDuplicates(this.pushDevices, [doc]);
+    const stored = await this.pushDevices.findOne({ _id });
+    return { device: toPushDevice(stored ?? doc), created: true };
+  }
+
+  async pushDevicesOf(userIds: readonly string[]): Promise<PushDeviceRecord[]> {
+    if (userIds.length === 0) return [];
+    // One equality query per user: FerretDB v1 reads the whole collection for an `$in`.
+    const parts = await Promise.all(
+      [...new Set(userIds)].map((userId) => this.pushDevices.find({ userId }).toArray()),
+    );
+    return parts
+      .flat()
+      .map(toPushDevice)
+      .sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime());
+  }
+
+  async removePushDevice(userId: string, id: string): Promise<boolean> {
+    return (await this.pushDevices.deleteOne({ _id: id, userId })).deletedCount > 0;
+  }
+
   // ---- files ----
 
   async saveFile(
@@ -839,4 +906,11 @@ export class MongoStore implements Store {
   async close(): Promise<void> {
     await this.conn.close();
   }
+}
+
+function toPushDevice(d: PushDeviceDoc): PushDeviceRecord {
+  const base = { id: d._id, userId: d.userId, createdAt: d.createdAt };
+  return d.kind === "gateway"
+    ? { ...base, kind: "gateway", pushKey: d.pushKey ?? "", appId: d.appId ?? "" }
+    : { ...base, kind: "webpush", endpoint: d.endpoint ?? "", p256dh: d.p256dh ?? "", auth: d.auth ?? "" };
 }

@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { MAX_SEQ } from "@vibetalk/protocol";
+import type { PushTarget } from "../ports.js";
 
 export const SEQ_DIGITS = 12;
 
@@ -22,4 +24,14 @@ export function directChannelUsers(id: string): [string, string] | null {
 /** Member documents are keyed by channel and user. */
 export function memberKey(channelId: string, userId: string): string {
   return `${channelId}|${userId}`;
+}
+
+/**
+ * A push device's id: 24 hex digits of SHA-256 over the user and the device's key (appId and pushKey,
+ * or the Web Push endpoint), so registering the same device again on any node finds the same record.
+ */
+export function pushDeviceId(userId: string, target: PushTarget): string {
+  const key =
+    target.kind === "gateway" ? `gateway\n${target.appId}\n${target.pushKey}` : `webpush\n${target.endpoint}`;
+  return createHash("sha256").update(`${userId}\n${key}`).digest("hex").slice(0, 24);
 }

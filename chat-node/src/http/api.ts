@@ -22,6 +22,7 @@ import { authRoutes } from "./routes/auth.js";
 import { channelRoutes } from "./routes/channels.js";
 import { fileRoutes } from "./routes/files.js";
 import { officialRoutes } from "./routes/official.js";
+import { pushRoutes } from "./routes/push.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -122,6 +123,7 @@ export async function createHttpApp(d: HttpDeps): Promise<FastifyInstance> {
         auth.authed(authed);
         channelRoutes(d, authed);
         fileRoutes(d, authed);
+        pushRoutes(d, authed);
       });
     },
     { prefix: API_PREFIX },

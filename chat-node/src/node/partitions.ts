@@ -6,7 +6,9 @@ import { ChannelHeadsWriter } from "../partitions/channel-heads.js";
 import { PartitionManager } from "../partitions/manager.js";
 import { StaticAssignmentSource } from "../partitions/static-assignment.js";
 import type { AssignmentSource } from "../ports.js";
+import { RedisPushThrottle } from "../adapters/redis-push-throttle.js";
 import type { MembersCache } from "../services/members-cache.js";
+import { PushNotifier } from "../services/push-notifier.js";
 import type { Backends } from "./backends.js";
 
 /** The partition side: the consumers of the partitions this node owns and who tells it which (I6). */
@@ -14,6 +16,7 @@ export interface PartitionSide {
   manager: PartitionManager;
   heads: ChannelHeadsWriter;
   assignment: AssignmentSource;
+  push: PushNotifier;
 }
 
 /** Starts consuming the partitions the assignment gives this node (docs/chat-node.md, "Partition ownership"). */
@@ -26,8 +29,17 @@ export async function startPartitions(
   assignment: AssignmentSource = new StaticAssignmentSource(config.ownedPartitions),
 ): Promise<PartitionSide> {
   const heads = new ChannelHeadsWriter(b.store, log, 250);
+  const push = new PushNotifier({
+    config: config.push,
+    store: b.store,
+    members,
+    presence: b.presence,
+    throttle: new RedisPushThrottle(b.redis),
+    metrics,
+    log: log.child({ component: "push" }),
+  });
   const manager = new PartitionManager(
-    { broker: b.broker, store: b.store, members, heads, metrics, log },
+    { broker: b.broker, store: b.store, members, heads, metrics, log, push },
     {
       prefetch: config.consumerPrefetch,
       batchSize: config.batchSize,
@@ -40,12 +52,13 @@ export async function startPartitions(
   );
   await assignment.start((owned) => manager.apply(owned));
   manager.startLagSampling(5000);
-  return { manager, heads, assignment };
+  return { manager, heads, assignment, push };
 }
 
 /** Gives the partitions back: the assignment first (no new ones), then the consumers, then the heads. */
 export async function stopPartitions(p: PartitionSide): Promise<void> {
   await p.assignment.stop().catch(() => undefined);
   await p.manager.stopAll();
+  await p.push.stop();
   await p.heads.stop();
 }

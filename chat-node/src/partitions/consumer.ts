@@ -39,6 +39,8 @@ export interface PartitionConsumerDeps {
   heads: ChannelHeadsWriter;
   metrics: Metrics;
   log: Logger;
+  /** Push notifications of stored batches: queued, never awaited (docs/chat-node.md, "Push notifications"). */
+  push?: { notify(messages: readonly StoredMessage[]): void };
 }
 
 /** What the sender of a parked message is told (`message:failed`). */
@@ -356,6 +358,7 @@ export class PartitionConsumer {
   private async deliverAndAck(stored: Array<Extract<SeqOutcome<Item>, { status: "stored" }>>): Promise<void> {
     this.deps.heads.raise(headsOf(stored.map((o) => o.message)));
     await this.retrying("fanout", () => this.fanOut(stored));
+    this.deps.push?.notify(stored.map((o) => o.message));
     await this.recordMentions(stored.map((o) => o.message));
     await this.scrubDeleted(stored.map((o) => o.message));
     this.checkLive();

@@ -1,5 +1,5 @@
 // The port contracts on the real adapters and servers (docs/chat-node.md#ports-and-fakes): MongoStore
-// on FerretDB, RabbitBroker on RabbitMQ 4, RedisPresence and RedisMembershipVersions on Redis 8, from @vibetalk/testkit. The same
+// on FerretDB, RabbitBroker on RabbitMQ 4, RedisPresence, RedisMembershipVersions and RedisPushThrottle on Redis 8, from @vibetalk/testkit. The same
 // suites run on the in-memory fakes in test/unit/fakes.test.ts. A server that cannot start fails
 // the suite.
 import assert from "node:assert/strict";
@@ -16,10 +16,12 @@ import { Redis } from "ioredis";
 import { MongoStore } from "../../src/adapters/mongo-store.js";
 import { RabbitBroker } from "../../src/adapters/rabbit-broker.js";
 import { RedisMembershipVersions } from "../../src/adapters/redis-membership-versions.js";
+import { RedisPushThrottle } from "../../src/adapters/redis-push-throttle.js";
 import { RedisPresence } from "../../src/adapters/redis-presence.js";
 import { createLogger } from "../../src/logger.js";
 import { brokerContract } from "../support/contracts/broker.js";
 import { membershipVersionsContract } from "../support/contracts/membership-versions.js";
+import { pushThrottleContract } from "../support/contracts/push-throttle.js";
 import { presenceContract } from "../support/contracts/presence.js";
 import { storeContract } from "../support/contracts/store.js";
 
@@ -88,6 +90,8 @@ membershipVersionsContract(
   "RedisMembershipVersions on Redis",
   () => new RedisMembershipVersions(started("Redis", redis)),
 );
+
+pushThrottleContract("RedisPushThrottle on Redis", () => new RedisPushThrottle(started("Redis", redis)));
 
 const PARTITIONS = 32;
 const FANOUT_MAX = 5;

@@ -3,10 +3,12 @@
 import { brokerContract } from "../support/contracts/broker.js";
 import { membershipVersionsContract } from "../support/contracts/membership-versions.js";
 import { presenceContract } from "../support/contracts/presence.js";
+import { pushThrottleContract } from "../support/contracts/push-throttle.js";
 import { storeContract } from "../support/contracts/store.js";
 import { MemoryBrokerServer } from "../support/fakes/memory-broker.js";
 import { MemoryMembershipVersions } from "../support/fakes/memory-membership-versions.js";
 import { MemoryPresenceServer } from "../support/fakes/memory-presence.js";
+import { MemoryPushThrottle } from "../support/fakes/memory-push-throttle.js";
 import { MemoryStore } from "../support/fakes/memory-store.js";
 
 storeContract("MemoryStore", () => new MemoryStore());
@@ -17,6 +19,10 @@ presenceContract("MemoryPresence", (nodeId, ttlMs) => presence.node(nodeId, ttlM
 // One server's counters, shared by every node's adapter.
 const versions = new MemoryMembershipVersions();
 membershipVersionsContract("MemoryMembershipVersions", () => versions);
+
+// One server's keys, shared by every node's adapter.
+const throttle = new MemoryPushThrottle();
+pushThrottleContract("MemoryPushThrottle", () => throttle);
 
 const broker = new MemoryBrokerServer(64, 5);
 brokerContract("MemoryBroker", (nodeId) => broker.connect(nodeId), {

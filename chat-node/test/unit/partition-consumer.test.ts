@@ -146,6 +146,8 @@ function setup(
   } as unknown as Store;
   const broker = new FakeBroker();
   const metrics = createMetrics("test", { defaultMetrics: false });
+  /** The seqs handed to push notifications, in order. */
+  const notified: number[] = [];
   const consumer = new PartitionConsumer(
     0,
     {
@@ -155,6 +157,7 @@ function setup(
       heads: new ChannelHeadsWriter(store, log, 10),
       metrics,
       log,
+      push: { notify: (ms) => void notified.push(...ms.map((m) => m.seq)) },
     },
     {
       prefetch: 100,
@@ -167,7 +170,7 @@ function setup(
       maxDeliveries: opts.maxDeliveries ?? 20,
     },
   );
-  return { seq, broker, consumer, heads, metrics, writes };
+  return { seq, broker, consumer, heads, metrics, writes, notified };
 }
 
 const msg = (id: string, channelId = "c"): AcceptedMessage => ({
@@ -183,8 +186,8 @@ const until = async (what: string, f: () => boolean) => {
   assert.ok(f(), what);
 };
 
-test("stores in order, fans out to the members, then acks", async () => {
-  const { seq, broker, consumer } = setup();
+test("stores in order, fans out to the members, hands the batch to push notifications, then acks", async () => {
+  const { seq, broker, consumer, notified } = setup();
   await consumer.start();
   for (const id of ["a", "b", "c"]) broker.send(msg(id));
   await until("acked", () => broker.acked.length === 3);
@@ -196,6 +199,7 @@ test("stores in order, fans out to the members, then acks", async () => {
     ["a@1", "b@2", "c@3"],
   );
   assert.deepEqual(broker.published[0]?.recipients, ["u", "v"]);
+  assert.deepEqual(notified, [1, 2, 3]);
   await consumer.stop();
 });
 

@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   "BLOCKED",
   "EDIT_WINDOW_CLOSED",
   "MESSAGE_DELETED",
+  "TOO_MANY_DEVICES",
 ] as const;
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);
@@ -43,6 +44,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   EDIT_WINDOW_CLOSED: 403,
   // An edit, delete, reaction or reply whose target message was deleted.
   MESSAGE_DELETED: 410,
+  // A push device registration over the per-user bound (PUSH_MAX_DEVICES): remove one first.
+  TOO_MANY_DEVICES: 409,
 });
 
 export const ErrorInfoSchema = z.object({

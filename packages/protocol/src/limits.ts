@@ -76,6 +76,15 @@ export const LONE_SURROGATE_PATTERN =
 export const EMOJI_MAX_BYTES = 32;
 /** `@username` in a message body: a mention when the username is a member of the channel. */
 export const MENTION_PATTERN = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})/g;
+/** Push devices (docs/protocol.md, "Push notifications"): bounded lengths of what a client registers. */
+export const PUSH_KEY_MAX = 512;
+export const PUSH_APP_ID_MAX = 64;
+export const PUSH_ENDPOINT_MAX = 2048;
+/** Web Push keys are base64url: p256dh a 65-byte P-256 point (87 characters), auth 16 bytes (22). */
+export const PUSH_P256DH_PATTERN = /^[A-Za-z0-9_-]{80,100}={0,2}$/;
+export const PUSH_AUTH_PATTERN = /^[A-Za-z0-9_-]{16,32}={0,2}$/;
+/** Push device ids are 24 hex digits. */
+export const PUSH_DEVICE_ID_PATTERN = /^[a-f0-9]{24}$/;
 /** Length of the preview of the last message kept on a channel. */
 export const PREVIEW_CHARS = 120;
 

@@ -29,6 +29,7 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
         { title: "PATCH /channels/:id/members/:userId — body", schema: r.UpdateMemberBody },
         { title: "GET /channels/:id/messages — query", schema: r.MessagesQuery },
         { title: "POST /files — query", schema: r.UploadQuery },
+        { title: "POST /push/devices — body", schema: r.PushDeviceBody },
       ],
     },
     {
@@ -47,6 +48,9 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
         { title: "OfficialPostReply (POST /official/messages)", schema: s.OfficialPostReplySchema },
         { title: "FileReply (POST /files, GET /files/:id/meta)", schema: s.FileReplySchema },
         { title: "BlocksReply (GET /blocks)", schema: s.BlocksReplySchema },
+        { title: "PushDeviceReply (POST /push/devices)", schema: s.PushDeviceReplySchema },
+        { title: "PushDevicesReply (GET /push/devices)", schema: s.PushDevicesReplySchema },
+        { title: "VapidReply (GET /push/vapid)", schema: s.VapidReplySchema },
         { title: "ReadyReply (GET /readyz)", schema: s.ReadyReplySchema },
         { title: "ConnectionsReply (GET /internal/connections)", schema: s.ConnectionsReplySchema },
         {

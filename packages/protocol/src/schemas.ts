@@ -12,6 +12,12 @@ import {
   MAX_SEQ,
   PASSWORD_MAX,
   PASSWORD_MIN,
+  PUSH_APP_ID_MAX,
+  PUSH_AUTH_PATTERN,
+  PUSH_DEVICE_ID_PATTERN,
+  PUSH_ENDPOINT_MAX,
+  PUSH_KEY_MAX,
+  PUSH_P256DH_PATTERN,
   STORABLE_TEXT_PATTERN,
   USERNAME_PATTERN,
   USER_ID_PATTERN,
@@ -234,6 +240,35 @@ export const PresenceSchema = z.object({
 // Schemas whose bounds come from the configured limits
 // ---------------------------------------------------------------------------------------------
 
+/** A push gateway's device key: printable ASCII without spaces (APNs and FCM tokens are). */
+export const PushKeySchema = z
+  .string()
+  .min(1)
+  .max(PUSH_KEY_MAX)
+  .regex(/^[\x21-\x7E]+$/, "a pushKey is printable ASCII without spaces");
+export const PushAppIdSchema = z
+  .string()
+  .max(PUSH_APP_ID_MAX)
+  .regex(/^[A-Za-z0-9._-]+$/, `an appId is 1-${PUSH_APP_ID_MAX} of [A-Za-z0-9._-]`);
+/**
+ * A Web Push endpoint: an http(s) URL. The node accepts https only, or http to a loopback address
+ * when PUSH_ALLOW_HTTP_LOOPBACK is set (docs/chat-node.md, "Push notifications").
+ */
+export const PushEndpointSchema = z
+  .string()
+  .max(PUSH_ENDPOINT_MAX)
+  .pipe(z.url({ protocol: /^https?$/, hostname: z.regexes.hostname }));
+export const PushDeviceKindSchema = z.enum(["gateway", "webpush"]);
+export const PushDeviceSchema = z.object({
+  id: z.string().regex(PUSH_DEVICE_ID_PATTERN),
+  kind: PushDeviceKindSchema,
+  /** The gateway key, or the Web Push endpoint. */
+  pushKey: z.string().optional(),
+  appId: z.string().optional(),
+  endpoint: z.string().optional(),
+  createdAt: IsoDateSchema,
+});
+
 function pageLimit(limits: Limits) {
   return z.coerce.number().int().min(1).max(limits.maxPageLimit).optional();
 }
@@ -308,6 +343,22 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
   const FileIdParams = z.object({ id: FileIdSchema });
   const UploadQuery = z.object({ channelId: ChannelIdSchema });
   const UploadFile = z.object({ filename: FileNameSchema });
+  const PushDeviceBody = z.discriminatedUnion("kind", [
+    z.object({ kind: z.literal("gateway"), pushKey: PushKeySchema, appId: PushAppIdSchema.optional() }),
+    z.object({
+      kind: z.literal("webpush"),
+      subscription: z.object({
+        endpoint: PushEndpointSchema,
+        keys: z.object({
+          p256dh: z.string().regex(PUSH_P256DH_PATTERN, "keys.p256dh is a base64url P-256 public key"),
+          auth: z.string().regex(PUSH_AUTH_PATTERN, "keys.auth is a base64url 16-byte secret"),
+        }),
+      }),
+    }),
+  ]);
+  const PushDeviceIdParams = z.object({
+    id: z.string().regex(PUSH_DEVICE_ID_PATTERN, "a device id is 24 hex digits"),
+  });
 
   // ---- Socket.IO client → server ----
   const MessageSend = z
@@ -370,6 +421,8 @@ export function protocolSchemas(limits: Limits = DEFAULT_LIMITS) {
     FileIdParams,
     UploadQuery,
     UploadFile,
+    PushDeviceBody,
+    PushDeviceIdParams,
     MessageSend,
     MessageEdit,
     MessageDelete,
@@ -427,6 +480,12 @@ export const FileReplySchema = z.object({ file: FileInfoSchema });
 export const BlocksReplySchema = z.object({
   blocks: z.array(z.object({ userId: UserIdSchema, createdAt: IsoDateSchema })),
 });
+/** POST /push/devices: the device as registered (an existing one for the same key is returned). */
+export const PushDeviceReplySchema = z.object({ device: PushDeviceSchema });
+/** GET /push/devices: the caller's devices, oldest first. */
+export const PushDevicesReplySchema = z.object({ devices: z.array(PushDeviceSchema) });
+/** GET /push/vapid: the VAPID public key for PushManager.subscribe (null when Web Push is off). */
+export const VapidReplySchema = z.object({ publicKey: z.string().nullable() });
 export const OkReplySchema = z.object({ ok: z.literal(true) });
 export const HealthReplySchema = z.object({ status: z.literal("ok") });
 export const ReadyReplySchema = z.object({

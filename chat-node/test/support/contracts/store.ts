@@ -456,6 +456,46 @@ export function storeContract(name: string, make: () => Store | Promise<Store>):
     );
   });
 
+  test(`${name}: push devices: registered once per key, bounded per user, listed oldest first, removed by their owner`, async () => {
+    const s = await make();
+    const [a, b] = [hex(), hex()];
+    const gw = { kind: "gateway", pushKey: `k${tag()}`, appId: "app" } as const;
+    const wp = {
+      kind: "webpush",
+      endpoint: `https://push.example/${tag()}`,
+      p256dh: "B".repeat(87),
+      auth: "A".repeat(22),
+    } as const;
+    const first = await s.addPushDevice(a, gw, 2);
+    assert.equal(first?.created, true);
+    assert.deepEqual(await s.addPushDevice(a, gw, 2), { device: first?.device, created: false });
+    const second = await s.addPushDevice(a, wp, 2);
+    assert.equal(second?.created, true);
+    assert.equal(await s.addPushDevice(a, { ...gw, pushKey: `k${tag()}` }, 2), null);
+    // The same key is another device for another user.
+    const other = await s.addPushDevice(b, gw, 2);
+    assert.notEqual(other?.device.id, first?.device.id);
+    const mine = await s.pushDevicesOf([a]);
+    assert.deepEqual(
+      mine.map((d) => d.id),
+      [first?.device.id, second?.device.id],
+    );
+    assert.deepEqual(mine[1], {
+      ...wp,
+      id: second?.device.id,
+      userId: a,
+      createdAt: second?.device.createdAt,
+    });
+    assert.equal((await s.pushDevicesOf([a, b])).length, 3);
+    assert.equal(await s.removePushDevice(b, first?.device.id ?? ""), false);
+    assert.equal(await s.removePushDevice(a, first?.device.id ?? ""), true);
+    assert.equal(await s.removePushDevice(a, first?.device.id ?? ""), false);
+    assert.deepEqual(
+      (await s.pushDevicesOf([a])).map((d) => d.id),
+      [second?.device.id],
+    );
+  });
+
   test(`${name}: a member mutes and unmutes a channel`, async () => {
     const s = await make();
     const id = s.newId();

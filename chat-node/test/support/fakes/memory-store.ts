@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { ProtocolError, type Role } from "@vibetalk/protocol";
-import { memberKey, messageId } from "../../../src/domain/ids.js";
+import { memberKey, messageId, pushDeviceId } from "../../../src/domain/ids.js";
 import type { StoredMessage } from "../../../src/domain/messages.js";
 import type { ReceiptMarks } from "../../../src/domain/receipts.js";
 import type { InsertOutcome } from "../../../src/domain/sequencing.js";
@@ -16,6 +16,8 @@ import {
   type MemberRecord,
   type Store,
   type UserRecord,
+  type PushDeviceRecord,
+  type PushTarget,
 } from "../../../src/ports.js";
 import { MemorySequenceStore } from "../memory-sequence-store.js";
 
@@ -38,6 +40,8 @@ export class MemoryStore extends MemorySequenceStore implements Store {
   readonly mentions = new Map<string, { channelId: string; seq: number; userId: string }>();
   /** `<blocker>:<blocked>` → since when */
   readonly blocks = new Map<string, Date>();
+  /** Push devices by id. */
+  readonly pushDevices = new Map<string, PushDeviceRecord>();
   /** While true every call rejects with DependencyUnavailableError (the store is down). */
   unavailable = false;
   /** Calls per method, for tests that check what reached the store. */
@@ -374,6 +378,39 @@ export class MemoryStore extends MemorySequenceStore implements Store {
   async isBlockedBetween(a: string, b: string): Promise<boolean> {
     this.check("isBlockedBetween");
     return this.blocks.has(`${a}:${b}`) || this.blocks.has(`${b}:${a}`);
+  }
+
+  // ---- push devices ----
+
+  async addPushDevice(
+    userId: string,
+    target: PushTarget,
+    max: number,
+  ): Promise<{ device: PushDeviceRecord; created: boolean } | null> {
+    this.check("addPushDevice");
+    const id = pushDeviceId(userId, target);
+    const existing = this.pushDevices.get(id);
+    if (existing) return { device: { ...existing }, created: false };
+    if ([...this.pushDevices.values()].filter((d) => d.userId === userId).length >= max) return null;
+    const device: PushDeviceRecord = { ...target, id, userId, createdAt: new Date() };
+    this.pushDevices.set(id, device);
+    return { device: { ...device }, created: true };
+  }
+
+  async pushDevicesOf(userIds: readonly string[]): Promise<PushDeviceRecord[]> {
+    this.check("pushDevicesOf");
+    const wanted = new Set(userIds);
+    return [...this.pushDevices.values()]
+      .filter((d) => wanted.has(d.userId))
+      .map((d) => ({ ...d }))
+      .sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime());
+  }
+
+  async removePushDevice(userId: string, id: string): Promise<boolean> {
+    this.check("removePushDevice");
+    const d = this.pushDevices.get(id);
+    if (d?.userId !== userId) return false;
+    return this.pushDevices.delete(id);
   }
 
   // ---- files ----
