@@ -20,7 +20,14 @@ import {
 import type { StoredMessage } from "../domain/messages.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { PresenceStore, PushDeviceRecord, PushDeviceStore, PushThrottle, UserStore } from "../ports.js";
+import type {
+  MemberStore,
+  PresenceStore,
+  PushDeviceRecord,
+  PushDeviceStore,
+  PushThrottle,
+  UserStore,
+} from "../ports.js";
 import type { ChannelEntry } from "./members-cache.js";
 
 /** Batches waiting for the worker at most; more are dropped (counted). */
@@ -30,7 +37,7 @@ export const PUSH_REQUEST_TIMEOUT_MS = 5000;
 
 export interface PushNotifierDeps {
   config: PushConfig;
-  store: Pick<UserStore, "getUsers"> & PushDeviceStore;
+  store: Pick<UserStore, "getUsers"> & Pick<MemberStore, "getMember"> & PushDeviceStore;
   members: { get(channelId: string): Promise<ChannelEntry | null> };
   presence: Pick<PresenceStore, "get">;
   throttle: PushThrottle;
@@ -98,23 +105,33 @@ export class PushNotifier {
     }
   }
 
-  /** Who a batch notifies, then their deliveries (not awaited: the next batch does not wait for them). */
+  /**
+   * Who a batch notifies, then their deliveries (not awaited: the next batch does not wait for them).
+   * The cached members narrow the candidates; the offline ones are read again from the store (one
+   * read each, in parallel), so a mute set on another node and the unread count are exact.
+   */
   private async process(batch: readonly StoredMessage[]): Promise<void> {
-    const wanted: Array<{ message: StoredMessage; userId: string; unread: number }> = [];
+    const wanted: Array<{ message: StoredMessage; userId: string }> = [];
     for (const message of batch) {
       const entry = await this.d.members.get(message.channelId);
       if (!entry) continue;
       for (const m of pushCandidates(message, [...entry.members.values()]))
-        wanted.push({ message, userId: m.userId, unread: Math.max(1, message.seq - m.lastReadSeq) });
+        wanted.push({ message, userId: m.userId });
     }
     if (wanted.length === 0) return;
     const users = [...new Set(wanted.map((w) => w.userId))];
     const offline = new Set(offlineUsers(users, await this.d.presence.get(users)));
     const ttlMs = this.d.config.minIntervalSeconds * 1000;
-    const due: typeof wanted = [];
-    for (const w of wanted.filter((x) => offline.has(x.userId))) {
-      if (ttlMs === 0 || (await this.d.throttle.acquire(throttleKey(w.userId, w.message.channelId), ttlMs)))
-        due.push(w);
+    const due: Array<{ message: StoredMessage; userId: string; unread: number }> = [];
+    const away = wanted.filter((x) => offline.has(x.userId));
+    const fresh = await Promise.all(away.map((w) => this.d.store.getMember(w.message.channelId, w.userId)));
+    for (const [i, w] of away.entries()) {
+      const m = fresh[i];
+      // Read before the interval is taken: a mute the cache missed must not use up the interval.
+      if (!m || pushCandidates(w.message, [m]).length === 0) continue;
+      const key = throttleKey(w.userId, w.message.channelId);
+      if (ttlMs > 0 && !(await this.d.throttle.acquire(key, ttlMs))) continue;
+      due.push({ ...w, unread: Math.max(1, w.message.seq - m.lastReadSeq) });
     }
     if (due.length === 0) return;
     const devices = await this.d.store.pushDevicesOf([...new Set(due.map((w) => w.userId))]);

@@ -22,11 +22,18 @@ export interface Services {
 
 /** Real Redis, RabbitMQ (with management) and FerretDB; a test fails when one cannot start. */
 export async function startServices(): Promise<Services> {
-  const [redis, rabbit, mongo] = await Promise.all([
-    startRedis(),
-    startRabbitMQ({ management: true }),
-    startMongo(),
-  ]);
+  const started = await Promise.allSettled([startRedis(), startRabbitMQ({ management: true }), startMongo()]);
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed) {
+    // Stop the ones that did start, so a failed start leaves nothing running behind the test.
+    await Promise.allSettled(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  const [redis, rabbit, mongo] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    RedisService,
+    RabbitMQService,
+    MongoService,
+  ];
   return {
     redis,
     rabbit,

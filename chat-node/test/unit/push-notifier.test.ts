@@ -97,6 +97,8 @@ async function setup(gatewayPath: string, extra: Record<string, string> = {}) {
     [id(bob), member("g", id(bob))],
     [id(carol), { ...member("g", id(carol)), muted: true }],
   ]);
+  // The notifier reads the offline members again from the store (their mute and last read).
+  await store.addMembers("g", [...members.values()]);
   const presence = new MemoryPresenceServer().node("n1", 30_000);
   await presence.join([id(bob)]);
   const metrics = createMetrics("t", { defaultMetrics: false });
