@@ -267,6 +267,10 @@ export const networkPolicySchema = obj(
           [443, 6443],
         ),
         dns: egressTarget("DNS (UDP and TCP)", [53]),
+        push: egressTarget(
+          "the push gateway and Web Push services, only while spec.push sets either (default ports: 443 and the gateway URL's own)",
+          [443],
+        ),
       },
       { description: "Where chat-nodes may connect; nothing else is allowed.", default: {} },
     ),
@@ -342,6 +346,50 @@ export const chatClusterSpecSchema = obj(
         ),
       },
       { description: "The installation's official group.", default: {} },
+    ),
+    push: obj(
+      {
+        gatewayUrl: str({
+          description:
+            "The push gateway's notify URL, Matrix push gateway style (PUSH_GATEWAY_URL, docs/chat-node.md); unset: no gateway notifications.",
+          minLength: 8,
+          maxLength: 2048,
+          pattern: "^https?://",
+        }),
+        vapidPublicKeyRef: secretKeySelector(
+          "the VAPID public key for Web Push (PUSH_VAPID_PUBLIC_KEY; with the private key and the subject, or none)",
+          "publicKey",
+        ),
+        vapidPrivateKeyRef: secretKeySelector(
+          "the VAPID private key for Web Push (PUSH_VAPID_PRIVATE_KEY)",
+          "privateKey",
+        ),
+        vapidSubject: str({
+          description:
+            "The VAPID subject: a mailto: or https: contact for push services (PUSH_VAPID_SUBJECT).",
+          minLength: 8,
+          maxLength: 256,
+          pattern: "^(mailto:|https://)",
+        }),
+        minIntervalSeconds: int({
+          description:
+            "At most one notification per user and channel per this many seconds (PUSH_MIN_INTERVAL_SECONDS).",
+          default: 60,
+          minimum: 0,
+          maximum: 86400,
+        }),
+      },
+      {
+        description:
+          'Offline notifications (docs/chat-node.md, "Push notifications"): a push gateway, Web Push, or both; off when neither is set.',
+        default: {},
+        validations: [
+          {
+            rule: "has(self.vapidPublicKeyRef) == has(self.vapidPrivateKeyRef) && has(self.vapidPublicKeyRef) == has(self.vapidSubject)",
+            message: "vapidPublicKeyRef, vapidPrivateKeyRef and vapidSubject are set together, or none",
+          },
+        ],
+      },
     ),
     resources: obj(
       { limits: quantities, requests: quantities },

@@ -88,6 +88,8 @@ export async function missingSecrets({ api, log }: StepDeps, cluster: ChatCluste
     ["spec.jwtSecretRef", spec.jwtSecretRef],
     ["spec.jwtPreviousSecretRef", spec.jwtPreviousSecretRef],
     ["spec.officialGroup.serviceTokenRef", spec.officialGroup?.serviceTokenRef],
+    ["spec.push.vapidPublicKeyRef", spec.push?.vapidPublicKeyRef],
+    ["spec.push.vapidPrivateKeyRef", spec.push?.vapidPrivateKeyRef],
   ];
   const keys = new Map<string, Promise<string[] | undefined>>();
   const out: SecretProblem[] = [];

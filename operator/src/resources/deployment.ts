@@ -38,6 +38,7 @@ export function podSpecInputs(spec: ChatClusterSpec): unknown {
     jwtPreviousSecretRef: spec.jwtPreviousSecretRef,
     trustedProxies: spec.trustedProxies,
     officialGroup: spec.officialGroup,
+    push: spec.push,
     resources: spec.resources,
     drainSeconds: spec.drainSeconds,
   };
@@ -80,7 +81,23 @@ export function chatNodeEnv(cluster: ChatCluster): V1EnvVar[] {
     ...(spec.jwtPreviousSecretRef ? [fromSecret("JWT_PREVIOUS_SECRET", spec.jwtPreviousSecretRef)] : []),
     ...(spec.trustedProxies?.length ? [{ name: "TRUST_PROXY", value: spec.trustedProxies.join(",") }] : []),
     ...officialGroupEnv(spec.officialGroup),
+    ...pushEnv(spec.push),
   ];
+}
+
+/** Offline notifications' variables (docs/chat-node.md, "Push notifications"); none: push off. */
+function pushEnv(p: ChatClusterSpec["push"]): V1EnvVar[] {
+  const out: V1EnvVar[] = [];
+  if (p?.gatewayUrl) out.push({ name: "PUSH_GATEWAY_URL", value: p.gatewayUrl });
+  if (p?.vapidPublicKeyRef && p.vapidPrivateKeyRef && p.vapidSubject)
+    out.push(
+      fromSecret("PUSH_VAPID_PUBLIC_KEY", p.vapidPublicKeyRef),
+      fromSecret("PUSH_VAPID_PRIVATE_KEY", p.vapidPrivateKeyRef),
+      { name: "PUSH_VAPID_SUBJECT", value: p.vapidSubject },
+    );
+  if (out.length > 0 && p?.minIntervalSeconds !== undefined)
+    out.push({ name: "PUSH_MIN_INTERVAL_SECONDS", value: String(p.minIntervalSeconds) });
+  return out;
 }
 
 /** The official group's variables (docs/chat-node.md, "The official group"). */

@@ -1,8 +1,9 @@
 /**
  * The chat-nodes' NetworkPolicy (pure); absent unless spec.networkPolicy.enabled. Ingress: the client
  * port from clientFrom (default any), the operations port from metricsFrom (default the namespace
- * `monitoring`). Egress: RabbitMQ, Redis, MongoDB, the API server and DNS, each on its ports and to its
- * peers (default any address on those ports); nothing else.
+ * `monitoring`). Egress: RabbitMQ, Redis, MongoDB, the API server and DNS, and the push services
+ * while push is on, each on its ports and to its peers (default any address on those ports); nothing
+ * else.
  *
  * client-node's model names an ingress rule's `from` `_from` (its serializer writes it as `from`).
  */
@@ -29,6 +30,7 @@ export const DEFAULT_EGRESS_PORTS = {
   mongodb: [27017],
   apiServer: [443, 6443],
   dns: [53],
+  push: [443],
 } as const satisfies Record<keyof NetworkPolicySpec["egress"], readonly number[]>;
 
 const peersOf = (peers: Peer[]): V1NetworkPolicyPeer[] => peers.map((p) => ({ ...p }));
@@ -57,14 +59,33 @@ export function chatNodeIngressRules(np: NetworkPolicySpec): V1NetworkPolicyIngr
   return [client, { ports: [{ port: CHAT_NODE_OPS_PORT, protocol: "TCP" }], _from: peersOf(metricsFrom) }];
 }
 
-export function chatNodeEgressRules(np: NetworkPolicySpec): V1NetworkPolicyEgressRule[] {
+/**
+ * The push rule's default ports: 443 (Web Push services are https) and the gateway URL's own port;
+ * no ports at all while push is off (docs/chat-node.md, "Push notifications").
+ */
+export function pushEgressPorts(push: ChatCluster["spec"]["push"] | undefined): number[] {
+  const web = push?.vapidSubject !== undefined;
+  const ports = new Set<number>(web ? DEFAULT_EGRESS_PORTS.push : []);
+  if (push?.gatewayUrl) {
+    const u = new URL(push.gatewayUrl);
+    ports.add(u.port ? Number(u.port) : u.protocol === "http:" ? 80 : 443);
+  }
+  return [...ports];
+}
+
+export function chatNodeEgressRules(
+  np: NetworkPolicySpec,
+  push?: ChatCluster["spec"]["push"],
+): V1NetworkPolicyEgressRule[] {
   const e = np.egress;
+  const pushPorts = pushEgressPorts(push);
   return [
     egressRule(e.rabbitmq, DEFAULT_EGRESS_PORTS.rabbitmq, ["TCP"]),
     egressRule(e.redis, DEFAULT_EGRESS_PORTS.redis, ["TCP"]),
     egressRule(e.mongodb, DEFAULT_EGRESS_PORTS.mongodb, ["TCP"]),
     egressRule(e.apiServer, DEFAULT_EGRESS_PORTS.apiServer, ["TCP"]),
     egressRule(e.dns, DEFAULT_EGRESS_PORTS.dns, ["UDP", "TCP"]),
+    ...(pushPorts.length > 0 ? [egressRule(e.push, pushPorts, ["TCP"])] : []),
   ];
 }
 
@@ -80,7 +101,7 @@ export function buildNetworkPolicy(cluster: ChatCluster): V1NetworkPolicy | unde
       podSelector: { matchLabels: selectorLabels(name) },
       policyTypes: ["Ingress", "Egress"],
       ingress: chatNodeIngressRules(np),
-      egress: chatNodeEgressRules(np),
+      egress: chatNodeEgressRules(np, cluster.spec.push),
     },
   };
 }

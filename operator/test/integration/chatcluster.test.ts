@@ -175,6 +175,14 @@ describe("ChatCluster on a real control plane", { timeout: 600_000 }, () => {
     );
     await reject(["deletionPolicy: Purge"], /spec.deletionPolicy: Unsupported value: "Purge"/);
     await reject(["podDisruptionBudget: {maxUnavailable: 1, minAvailable: 1}"], /set at most one of/);
+    await reject(
+      ["push: {vapidPublicKeyRef: {name: vapid}, vapidSubject: 'mailto:ops@example.test'}"],
+      /vapidPublicKeyRef, vapidPrivateKeyRef and vapidSubject are set together, or none/,
+    );
+    await reject(
+      ["push: {gatewayUrl: 'ftp://push.example.test/notify'}"],
+      /spec.push.gatewayUrl in body should match/,
+    );
     await assert.rejects(
       applyYaml(cp, chatClusterYaml("bad", NS).replace("  jwtSecretRef: {name: jwt}\n", "")),
       /spec.jwtSecretRef: Required value/,

@@ -14,6 +14,7 @@ import {
   buildServiceMonitor,
   desiredObjects,
 } from "../../src/resources/index.js";
+import { specHash } from "../../src/resources/deployment.js";
 import { ANNOTATION_SPEC_HASH, podSelector } from "../../src/resources/meta.js";
 import { makeCluster } from "../support/fixtures.js";
 
@@ -308,4 +309,40 @@ test("trusted proxies and the previous JWT secret reach the chat-nodes only when
     name: "jwt-old",
     key: "previous",
   });
+});
+
+test("push settings reach the chat-nodes: the gateway URL, the VAPID keys from their Secret, the interval; none when push is off", () => {
+  const envOf = (spec: Parameters<typeof makeCluster>[0]) =>
+    envByName(buildDeployment(makeCluster(spec)).spec?.template.spec?.containers[0]?.env);
+  const off = envOf({});
+  assert.deepEqual(
+    [...off.keys()].filter((k) => k.startsWith("PUSH_")),
+    [],
+  );
+  const on = envOf({
+    push: {
+      gatewayUrl: "https://push.example.test/_matrix/push/v1/notify",
+      vapidPublicKeyRef: { name: "vapid" },
+      vapidPrivateKeyRef: { name: "vapid" },
+      vapidSubject: "mailto:ops@example.test",
+      minIntervalSeconds: 30,
+    },
+  });
+  assert.equal(on.get("PUSH_GATEWAY_URL")?.value, "https://push.example.test/_matrix/push/v1/notify");
+  assert.deepEqual(on.get("PUSH_VAPID_PUBLIC_KEY")?.valueFrom?.secretKeyRef, {
+    name: "vapid",
+    key: "publicKey",
+  });
+  assert.deepEqual(on.get("PUSH_VAPID_PRIVATE_KEY")?.valueFrom?.secretKeyRef, {
+    name: "vapid",
+    key: "privateKey",
+  });
+  assert.equal(on.get("PUSH_VAPID_SUBJECT")?.value, "mailto:ops@example.test");
+  assert.equal(on.get("PUSH_MIN_INTERVAL_SECONDS")?.value, "30");
+  const hash = (spec: Parameters<typeof makeCluster>[0]) => specHash(makeCluster(spec).spec);
+  assert.notEqual(
+    hash({}),
+    hash({ push: { gatewayUrl: "https://push.example.test/notify" } }),
+    "a push change rolls the pods",
+  );
 });

@@ -19,6 +19,7 @@ import {
   buildNetworkPolicy,
 } from "../../src/resources/index.js";
 import { makeCluster } from "../support/fixtures.js";
+import type { ChatClusterSpecInput } from "../../src/api/v1alpha1.js";
 
 const hardened = {
   runAsNonRoot: true,
@@ -105,6 +106,34 @@ test("NetworkPolicy: absent unless enabled; defaults: clients from anywhere, scr
       ],
     },
   ]);
+});
+
+test("NetworkPolicy: with push on, egress to the push services on 443 and the gateway's own port; none while it is off", () => {
+  const egress = (push: ChatClusterSpecInput["push"], to?: { ipBlock: { cidr: string } }[]) =>
+    buildNetworkPolicy(
+      makeCluster({
+        networkPolicy: { enabled: true, ...(to ? { egress: { push: { to } } } : {}) },
+        ...(push ? { push } : {}),
+      }),
+    )?.spec?.egress ?? [];
+  assert.equal(egress({}).length, 5);
+  const vapid = {
+    vapidPublicKeyRef: { name: "vapid" },
+    vapidPrivateKeyRef: { name: "vapid" },
+    vapidSubject: "mailto:ops@example.test",
+  };
+  assert.deepEqual(egress(vapid)[5], { ports: [{ port: 443, protocol: "TCP" }] });
+  assert.deepEqual(egress({ gatewayUrl: "http://sygnal.push.svc:5000/_matrix/push/v1/notify" })[5], {
+    ports: [{ port: 5000, protocol: "TCP" }],
+  });
+  const both = egress({ ...vapid, gatewayUrl: "https://push.example.test/notify" }, [
+    { ipBlock: { cidr: "192.0.2.0/24" } },
+  ]);
+  assert.deepEqual(both[5], {
+    ports: [{ port: 443, protocol: "TCP" }],
+    to: [{ ipBlock: { cidr: "192.0.2.0/24" } }],
+  });
+  assert.equal(both.length, 6);
 });
 
 test("NetworkPolicy: configured peers and ports; an empty metricsFrom admits no scrape at all", () => {
