@@ -57,6 +57,10 @@ export interface LastMessageRecord {
   createdAt: Date;
   /** The message was deleted (body empty). */
   deleted?: boolean;
+  /** The message was edited (the body is the edit's). */
+  edited?: boolean;
+  /** The seq of the edit the body is from. */
+  editSeq?: number;
 }
 
 export interface ChannelRecord {
@@ -231,6 +235,12 @@ export interface MessageStore extends SequenceStore {
    * (docs/architecture.md#storage).
    */
   scrubDeleted(channelId: string, targetSeq: number): Promise<void>;
+  /**
+   * An edit of the message at `targetSeq` reaches the channel's preview when the preview is that
+   * message (its body replaced by `preview`, `edited` set) and no later edit (`editSeq`) is there
+   * yet; otherwise nothing changes. Idempotent, and a redelivered older edit changes nothing.
+   */
+  reviseHead(channelId: string, targetSeq: number, editSeq: number, preview: string): Promise<void>;
 }
 
 /** Uploaded files: metadata and bytes. */

@@ -762,6 +762,18 @@ export class MongoStore implements Store {
     for (const f of original?.fileIds ?? []) await this.deleteFile(f);
   }
 
+  async reviseHead(channelId: string, targetSeq: number, editSeq: number, preview: string): Promise<void> {
+    await this.channels.updateOne(
+      {
+        _id: channelId,
+        "lastMessage.seq": targetSeq,
+        "lastMessage.deleted": { $ne: true },
+        $or: [{ "lastMessage.editSeq": { $exists: false } }, { "lastMessage.editSeq": { $lt: editSeq } }],
+      },
+      { $set: { "lastMessage.body": preview, "lastMessage.edited": true, "lastMessage.editSeq": editSeq } },
+    );
+  }
+
   // ---- mentions and blocks ----
 
   async addMentions(channelId: string, seq: number, userIds: readonly string[]): Promise<void> {

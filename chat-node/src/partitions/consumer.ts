@@ -2,7 +2,7 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Broker, ParkReason, PartitionDelivery, PartitionSubscription, Store } from "../ports.js";
 import type { AcceptedMessage, StoredMessage } from "../domain/messages.js";
-import { toWire } from "../domain/messages.js";
+import { previewOf, toWire } from "../domain/messages.js";
 import { backoffMs, classifyFailure, describeFailure, type FailureKind } from "../domain/failures.js";
 import { sequenceBatch, type SeqOutcome, type SequenceStore } from "../domain/sequencing.js";
 import type { MembersCache } from "../services/members-cache.js";
@@ -360,6 +360,7 @@ export class PartitionConsumer {
     await this.retrying("fanout", () => this.fanOut(stored));
     this.deps.push?.notify(stored.map((o) => o.message));
     await this.recordMentions(stored.map((o) => o.message));
+    await this.reviseHeads(stored.map((o) => o.message));
     await this.scrubDeleted(stored.map((o) => o.message));
     this.checkLive();
     for (const o of stored) o.item.delivery.ack();
@@ -377,6 +378,20 @@ export class PartitionConsumer {
       const ids = m.mentions;
       await this.retrying("mentions", () => this.deps.store.addMentions(m.channelId, seq, ids));
     }
+  }
+
+  /**
+   * An edit of a channel's last plain message shows in its preview (the recent-chats list): after the
+   * pending heads are written, so the preview it revises is the one stored.
+   */
+  private async reviseHeads(messages: readonly StoredMessage[]): Promise<void> {
+    const edits = messages.filter((m) => m.kind === "edit" && m.targetSeq !== undefined);
+    if (edits.length === 0) return;
+    await this.deps.heads.flush();
+    for (const m of edits)
+      await this.retrying("preview", () =>
+        this.deps.store.reviseHead(m.channelId, m.targetSeq as number, m.seq, previewOf(m.body)),
+      );
   }
 
   /**

@@ -30,6 +30,7 @@ export function channelView(c: ChannelRecord): Channel {
           hasFiles: c.lastMessage.hasFiles,
           createdAt: new Date(c.lastMessage.createdAt).toISOString(),
           ...(c.lastMessage.deleted ? { deleted: true } : {}),
+          ...(c.lastMessage.edited && !c.lastMessage.deleted ? { edited: true } : {}),
         }
       : null,
     lastMessageAt: c.lastMessageAt.toISOString(),

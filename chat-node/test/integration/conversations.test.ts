@@ -253,3 +253,38 @@ test("blocks: no direct messages either way (BLOCKED), no presence subscription;
   sb.close();
   sc.close();
 });
+
+test("an edit of the last message revises the recent-chats preview on every node; a delete then blanks it", async () => {
+  const g = await ann.group(A, "preview", [ben]);
+  const sa = await ann.connect(A);
+  assert.equal((await sa.send(g.id, "typo hree")).ok, true);
+  await sa.waitMessages(g.id, 1);
+  const preview = async () => {
+    const r = await ben.api<ChannelsReply>(B, "GET", "/channels");
+    return r.body.channels.find((c) => c.id === g.id)?.lastMessage;
+  };
+  await waitFor("the first preview", async () => (await preview())?.body === "typo hree");
+  const edit = await sa.emit<MessageChangeReply>("message:edit", {
+    channelId: g.id,
+    clientMsgId: cid(),
+    targetSeq: 1,
+    body: "typo here",
+  });
+  assert.equal(edit.ok, true, JSON.stringify(edit));
+  const revised = await waitFor("the revised preview", async () => {
+    const p = await preview();
+    return p?.body === "typo here" && p;
+  });
+  assert.deepEqual([revised.seq, revised.edited, revised.deleted], [1, true, undefined]);
+  const del = await sa.emit<MessageChangeReply>("message:delete", {
+    channelId: g.id,
+    clientMsgId: cid(),
+    targetSeq: 1,
+  });
+  assert.equal(del.ok, true, JSON.stringify(del));
+  const blank = await waitFor("the blanked preview", async () => {
+    const p = await preview();
+    return p?.deleted === true && p;
+  });
+  assert.deepEqual([blank.body, blank.edited], ["", undefined]);
+});

@@ -132,6 +132,8 @@ function setup(
       void writes.push(`mention ${c}:${q} ${users}`),
     scrubDeleted: async (c: string, q: number) =>
       void writes.push(`scrub ${c}:${q} after ${heads.length} heads`),
+    reviseHead: async (c: string, q: number, e: number, body: string) =>
+      void writes.push(`revise ${c}:${q} by ${e} "${body}" after ${heads.length} heads`),
     lastSeq: (c: string) => seq.lastSeq(c),
     insertOrdered: (d: StoredMessage[]) => seq.insertOrdered(d),
     findByClientMsgId: (c: string, s: string, m: string) => seq.findByClientMsgId(c, s, m),
@@ -203,7 +205,7 @@ test("stores in order, fans out to the members, hands the batch to push notifica
   await consumer.stop();
 });
 
-test("after storing: mentions recorded (an edit's on its message), a delete's target scrubbed after the heads", async () => {
+test("after storing: mentions recorded (an edit's on its message), an edit's preview revised and a delete's target scrubbed after the heads", async () => {
   const { broker, consumer, writes, heads } = setup({ batchSize: 10, flushIntervalMs: 20 });
   await consumer.start();
   broker.send({ ...msg("a"), mentions: ["v"] });
@@ -211,7 +213,12 @@ test("after storing: mentions recorded (an edit's on its message), a delete's ta
   broker.send({ ...msg("r"), kind: "reaction", targetSeq: 1, emoji: "x", on: true, mentions: ["z"] });
   broker.send({ ...msg("d"), kind: "delete", targetSeq: 1, body: "" });
   await until("acked", () => broker.acked.length === 4);
-  assert.deepEqual(writes, ["mention c:1 v", "mention c:1 w", "scrub c:1 after 1 heads"]);
+  assert.deepEqual(writes, [
+    "mention c:1 v",
+    "mention c:1 w",
+    'revise c:1 by 2 "e" after 1 heads',
+    "scrub c:1 after 1 heads",
+  ]);
   assert.deepEqual(
     (heads as Array<{ lastSeq: number; lastMessage: { seq: number } | null }>).map((h) => [
       h.lastSeq,

@@ -105,6 +105,11 @@ function advanceHead(c: ChannelSummary, msg: WireMessage): void {
       createdAt: msg.createdAt,
     };
     c.lastMessageAt = msg.createdAt;
+  } else if (c.lastMessage && msg.targetSeq === c.lastMessage.seq && !c.lastMessage.deleted) {
+    // An edit or delete of the message the preview shows changes the preview, as the server's does.
+    if (msg.kind === "edit")
+      c.lastMessage = { ...c.lastMessage, body: msg.body.slice(0, PREVIEW_CHARS), edited: true };
+    if (msg.kind === "delete") c.lastMessage = { ...c.lastMessage, body: "", hasFiles: false, deleted: true };
   }
   if (msg.senderId === me().id) c.lastReadSeq = Math.max(c.lastReadSeq, msg.seq);
   c.unread = Math.max(0, c.lastSeq - c.lastReadSeq);

@@ -175,6 +175,8 @@ export const MessagePreviewSchema = z.object({
   createdAt: IsoDateSchema,
   /** True when the message was deleted (its body is then empty). */
   deleted: z.boolean().optional(),
+  /** True when the message was edited (the body is then its latest edit's). */
+  edited: z.boolean().optional(),
 });
 
 export const ChannelSchema = z.object({

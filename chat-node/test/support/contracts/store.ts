@@ -395,8 +395,16 @@ export function storeContract(name: string, make: () => Store | Promise<Store>):
         lastMessage: { seq: 1, senderId: a, body: "b", hasFiles: true, createdAt: new Date() },
       },
     ]);
+    // An edit of the preview's message revises it; an older edit redelivered, or one of another
+    // message, changes nothing; after the delete, no edit brings the content back.
+    await s.reviseHead(id, 1, 100, "edited");
+    await s.reviseHead(id, 1, 90, "older");
+    await s.reviseHead(id, 2, 101, "not the preview");
+    const revised = (await s.getChannel(id))?.lastMessage;
+    assert.deepEqual([revised?.body, revised?.edited, revised?.editSeq], ["edited", true, 100]);
     await s.scrubDeleted(id, 1);
     await s.scrubDeleted(id, 1);
+    await s.reviseHead(id, 1, 102, "late");
     await assertScrubbed(s, id, file.id, docs);
   });
 

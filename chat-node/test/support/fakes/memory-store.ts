@@ -338,6 +338,14 @@ export class MemoryStore extends MemorySequenceStore implements Store {
     for (const f of files) this.files.delete(f);
   }
 
+  async reviseHead(channelId: string, targetSeq: number, editSeq: number, preview: string): Promise<void> {
+    this.check("reviseHead");
+    const c = this.channels.get(channelId);
+    const last = c?.lastMessage;
+    if (c && last?.seq === targetSeq && !last.deleted && (last.editSeq ?? 0) < editSeq)
+      c.lastMessage = { ...last, body: preview, edited: true, editSeq };
+  }
+
   // ---- mentions and blocks ----
 
   async addMentions(channelId: string, seq: number, userIds: readonly string[]): Promise<void> {

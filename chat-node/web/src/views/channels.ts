@@ -30,7 +30,11 @@ function channelEntry(c: ChannelSummary): HTMLLIElement {
   const preview = el(
     "span",
     "preview",
-    c.lastMessage ? c.lastMessage.body || (c.lastMessage.hasFiles ? "📎 file" : "") : "no messages yet",
+    c.lastMessage
+      ? c.lastMessage.deleted
+        ? "message deleted"
+        : c.lastMessage.body || (c.lastMessage.hasFiles ? "📎 file" : "")
+      : "no messages yet",
   );
   open.append(name, time, preview);
   if (mentions > 0) open.append(el("span", "badge mentions", `@${mentions}`));
