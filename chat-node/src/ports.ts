@@ -329,7 +329,10 @@ export type NodeEvent =
 /** Cluster-wide control events (every node). */
 /** Sessions that ended (logout: one token; password change: every token issued before `before`, ms). */
 export type SessionsEndedEvent = { t: "sessions"; userId: string; tokenId?: string; before?: number };
-export type ControlEvent = { t: "members"; channelId: string; origin: string } | SessionsEndedEvent;
+/** A block was set between two users: every node drops their presence subscriptions to each other. */
+export type BlockedEvent = { t: "blocked"; a: string; b: string };
+export type ControlEvent =
+  { t: "members"; channelId: string; origin: string } | SessionsEndedEvent | BlockedEvent;
 
 export interface NodeDelivery {
   event: NodeEvent;

@@ -330,6 +330,17 @@ export class SocketGateway {
     }
   }
 
+  /** A block between `a` and `b`: this node's sockets of each stop following the other's presence. */
+  dropPresenceBetween(a: string, b: string): void {
+    for (const socket of this.io.of("/").sockets.values()) {
+      const data = socket.data;
+      const other = data.userId === a ? b : data.userId === b ? a : null;
+      if (other === null || !data.presence.includes(other)) continue;
+      data.presence = data.presence.filter((u) => u !== other);
+      void socket.leave(presenceRoom(other));
+    }
+  }
+
   /** An event from this node's queue: emit it to the local sockets of its recipients. */
   deliver(d: NodeDelivery): void {
     const { metrics, sessions } = this.d;

@@ -94,6 +94,7 @@ export async function buildFront(
   b.broker.onControlEvent((e) => {
     if (e.t === "members") members.invalidate(e.channelId);
     else if (e.t === "sessions") gateway.endSessions(e);
+    else if (e.t === "blocked") gateway.dropPresenceBetween(e.a, e.b);
   });
   b.broker.onReconnect(() => members.clear());
   return { app, ops, gateway, sessions, members, flusher, shedder, official };

@@ -668,6 +668,16 @@ export class ChatService {
     if (other === userId) throw new ProtocolError("INVALID_ARGUMENT", "you cannot block yourself");
     if (on) await this.requireUsers([other]);
     await this.d.store.setBlocked(userId, other, on);
+    if (!on) return;
+    // Presence subscriptions taken before the block end on every node (new ones are refused).
+    try {
+      await this.d.broker.publishControl({ t: "blocked", a: userId, b: other });
+    } catch (err) {
+      this.d.log.warn(
+        { event: "blocks.notify_failed", userId, err: (err as Error).message },
+        "blocked, but the nodes could not be told to end the presence subscriptions",
+      );
+    }
   }
 
   /** A member mutes or unmutes a channel: unread is counted all the same, the summary says `muted`. */

@@ -14,6 +14,7 @@ import {
 import { MongoStore } from "../../src/adapters/mongo-store.js";
 import type { ChatNode } from "../../src/node.js";
 import {
+  sleep,
   startNode,
   startServices,
   TestUser,
@@ -252,6 +253,41 @@ test("blocks: no direct messages either way (BLOCKED), no presence subscription;
   assert.equal(unmuted.body.channels.find((c) => c.id === d.id)?.muted, false);
   sb.close();
   sc.close();
+});
+
+test("a block ends the presence subscriptions taken before it, both ways, on every node", async () => {
+  type Presence = { userId: string; online: boolean };
+  const [dan, eve] = await Promise.all([TestUser.register(B, "dan"), TestUser.register(A, "eve")]);
+  await dan.direct(B, eve);
+  const sd = await dan.connect(B);
+  const ok = (r: { ok: boolean }) => assert.equal(r.ok, true, JSON.stringify(r));
+  ok(await sd.emit("presence:subscribe", { userIds: [eve.id] }));
+  const se1 = await eve.connect(A);
+  ok(await se1.emit("presence:subscribe", { userIds: [dan.id] }));
+  await sd.waitEvent<Presence>("presence", (p) => p.userId === eve.id && p.online);
+  se1.close();
+  await sd.waitEvent<Presence>("presence", (p) => p.userId === eve.id && !p.online);
+  // Eve (node A) blocks Dan (node B): Dan's subscription on B ends, and Eve's own to Dan's too.
+  assert.equal((await eve.api(A, "PUT", `/blocks/${dan.id}`)).status, 200);
+  await sleep(500);
+  const seen = sd.of<Presence>("presence").length;
+  const se2 = await eve.connect(A);
+  await sleep(1500);
+  assert.equal(sd.of<Presence>("presence").length, seen, "no presence of Eve after the block");
+  // The other way: unblocked, Eve (node A) follows Dan again; blocked again, she stops.
+  assert.equal((await eve.api(A, "DELETE", `/blocks/${dan.id}`)).status, 200);
+  ok(await se2.emit("presence:subscribe", { userIds: [dan.id] }));
+  sd.close();
+  await se2.waitEvent<Presence>("presence", (p) => p.userId === dan.id && !p.online);
+  const sd2 = await dan.connect(B);
+  await se2.waitEvent<Presence>("presence", (p) => p.userId === dan.id && p.online);
+  assert.equal((await eve.api(A, "PUT", `/blocks/${dan.id}`)).status, 200);
+  await sleep(500);
+  const before = se2.of<Presence>("presence").length;
+  sd2.close();
+  await sleep(1500);
+  assert.equal(se2.of<Presence>("presence").length, before, "no presence of Dan after the block");
+  se2.close();
 });
 
 test("an edit of the last message revises the recent-chats preview on every node; a delete then blanks it", async () => {
