@@ -32,7 +32,10 @@ export async function buildWebClient(): Promise<WebClient> {
 
 export async function launchChromium(): Promise<Browser> {
   assert.ok(existsSync(CHROMIUM), `Chromium is required at ${CHROMIUM} (set CHROMIUM_PATH)`);
-  return chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  // Names resolve to nothing but loopback: the browser reaches no address outside 127.0.0.0/8 (a push
+  // subscription would otherwise try the browser vendor's push service).
+  const resolver = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1";
+  return chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", resolver] });
 }
 
 /** Registers `username` (display name: the same in capitals) on the page's node and waits until connected. */
@@ -67,7 +70,8 @@ export interface WebCluster {
   stop(): Promise<void>;
 }
 
-export async function startWebCluster(): Promise<WebCluster> {
+/** `env`: more environment for both nodes (e.g. the VAPID keys of web-push.test.ts). */
+export async function startWebCluster(env: Record<string, string> = {}): Promise<WebCluster> {
   const web = await buildWebClient();
   console.log(`# ${web.report}`);
   const contexts: BrowserContext[] = [];
@@ -83,9 +87,9 @@ export async function startWebCluster(): Promise<WebCluster> {
   };
   try {
     services = await startServices();
-    const A = await startNode(services, { OWNED_PARTITIONS: "0-3", PUBLIC_DIR: web.dir });
+    const A = await startNode(services, { ...env, OWNED_PARTITIONS: "0-3", PUBLIC_DIR: web.dir });
     nodes = [A];
-    const B = await startNode(services, { OWNED_PARTITIONS: "4-7", PUBLIC_DIR: web.dir });
+    const B = await startNode(services, { ...env, OWNED_PARTITIONS: "4-7", PUBLIC_DIR: web.dir });
     nodes = [A, B];
     const b = await launchChromium();
     browser = b;

@@ -6,6 +6,7 @@ import type { AuthReply, MeReply } from "@vibetalk/protocol/client";
 import { api, onSessionEnded } from "./api.js";
 import {
   closeChannel,
+  openChannel,
   loadChannels,
   loadOlder,
   onChannelEvent,
@@ -20,7 +21,7 @@ import {
 import { setUpComposer } from "./composer.js";
 import { $, errorText, input } from "./dom.js";
 import { setUpNewChat } from "./new-chat.js";
-import { setUpNotifications } from "./notify.js";
+import { setUpNotifications, startPush } from "./notify.js";
 import { connect, disconnect } from "./socket.js";
 import { session, state } from "./state.js";
 import { renderChannels } from "./views/channels.js";
@@ -101,6 +102,13 @@ async function start(): Promise<void> {
   $("me-name").textContent = user.displayName;
   await loadChannels(true);
   live();
+  startPush();
+  // `/?channel=<id>`: the service worker opened this page for a notification of that chat.
+  const channel = new URLSearchParams(location.search).get("channel");
+  if (channel) {
+    history.replaceState(null, "", "/");
+    openChannel(channel).catch((err: unknown) => console.warn("opening the chat failed:", err));
+  }
 }
 
 onSessionEnded(logout);
