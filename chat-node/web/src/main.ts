@@ -21,7 +21,7 @@ import {
 import { setUpComposer } from "./composer.js";
 import { $, errorText, input } from "./dom.js";
 import { setUpNewChat } from "./new-chat.js";
-import { setUpNotifications, startPush } from "./notify.js";
+import { setUpNotifications, startPush, stopPush } from "./notify.js";
 import { connect, disconnect } from "./socket.js";
 import { session, state } from "./state.js";
 import { renderChannels } from "./views/channels.js";
@@ -30,6 +30,10 @@ import { renderHeader } from "./views/header.js";
 import { renderMessages } from "./views/messages.js";
 
 function logout(): void {
+  void stopPush().finally(endSession);
+}
+
+function endSession(): void {
   localStorage.removeItem("vt.token");
   session.token = null;
   disconnect();

@@ -59,6 +59,41 @@ function sameBytes(a: ArrayBuffer | null, b: Uint8Array): boolean {
   return x.every((v, i) => v === b[i]);
 }
 
+/** The device this browser registered for a user: `{endpoint, id}` in localStorage. */
+function storedDevice(key: string): { endpoint: string; id?: string } | null {
+  const v = localStorage.getItem(key);
+  if (!v) return null;
+  try {
+    return JSON.parse(v) as { endpoint: string; id?: string };
+  } catch {
+    return { endpoint: v };
+  }
+}
+
+/**
+ * On logout: this browser's push device is removed (so a shared browser does not go on getting the
+ * last user's notifications) and the subscription ended; with the session already gone the server
+ * removes the device at the push service's 410 instead.
+ */
+export async function stopPush(): Promise<void> {
+  if (!session.me) return;
+  const key = `vt.push.${session.me.id}`;
+  const device = storedDevice(key);
+  if (!device) return;
+  localStorage.removeItem(key);
+  try {
+    if (device.id) await api("DELETE", `/push/devices/${device.id}`);
+  } catch (err) {
+    console.warn("web push: device not removed:", err instanceof Error ? err.message : err);
+  }
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration("/");
+    await (await reg?.pushManager.getSubscription())?.unsubscribe();
+  } catch {
+    // nothing more to do: the endpoint lapses at the push service
+  }
+}
+
 async function subscribePush(): Promise<void> {
   if (!("serviceWorker" in navigator) || !("PushManager" in window) || !session.me) return;
   const stored = `vt.push.${session.me.id}`;
@@ -75,13 +110,13 @@ async function subscribePush(): Promise<void> {
       sub = null;
     }
     sub ??= await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
-    if (localStorage.getItem(stored) === sub.endpoint) return;
+    if (storedDevice(stored)?.endpoint === sub.endpoint) return;
     const keys = { p256dh: sub.toJSON().keys?.["p256dh"], auth: sub.toJSON().keys?.["auth"] };
-    await api("POST", "/push/devices", {
+    const r = await api<{ device: { id: string } }>("POST", "/push/devices", {
       kind: "webpush",
       subscription: { endpoint: sub.endpoint, keys },
     });
-    localStorage.setItem(stored, sub.endpoint);
+    localStorage.setItem(stored, JSON.stringify({ endpoint: sub.endpoint, id: r.device.id }));
   } catch (err) {
     console.warn("web push: not subscribed:", err instanceof Error ? `${err.name}: ${err.message}` : err);
   }
