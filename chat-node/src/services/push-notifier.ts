@@ -21,6 +21,7 @@ import type { StoredMessage } from "../domain/messages.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type {
+  MemberRecord,
   MemberStore,
   PresenceStore,
   PushDeviceRecord,
@@ -108,7 +109,7 @@ export class PushNotifier {
   /**
    * Who a batch notifies, then their deliveries (not awaited: the next batch does not wait for them).
    * The cached members narrow the candidates; the offline ones are read again from the store (one
-   * read each, in parallel), so a mute set on another node and the unread count are exact.
+   * read per member and channel, in parallel), so a mute set on another node and the unread count are exact.
    */
   private async process(batch: readonly StoredMessage[]): Promise<void> {
     const wanted: Array<{ message: StoredMessage; userId: string }> = [];
@@ -124,12 +125,18 @@ export class PushNotifier {
     const ttlMs = this.d.config.minIntervalSeconds * 1000;
     const due: Array<{ message: StoredMessage; userId: string; unread: number }> = [];
     const away = wanted.filter((x) => offline.has(x.userId));
-    const fresh = await Promise.all(away.map((w) => this.d.store.getMember(w.message.channelId, w.userId)));
-    for (const [i, w] of away.entries()) {
-      const m = fresh[i];
+    // One read per member of a channel, however many of the batch's messages are for them.
+    const reads = new Map<string, Promise<MemberRecord | null>>();
+    for (const w of away) {
+      const key = throttleKey(w.userId, w.message.channelId);
+      if (!reads.has(key)) reads.set(key, this.d.store.getMember(w.message.channelId, w.userId));
+    }
+    const fresh = new Map(await Promise.all([...reads].map(async ([k, p]) => [k, await p] as const)));
+    for (const w of away) {
+      const key = throttleKey(w.userId, w.message.channelId);
+      const m = fresh.get(key);
       // Read before the interval is taken: a mute the cache missed must not use up the interval.
       if (!m || pushCandidates(w.message, [m]).length === 0) continue;
-      const key = throttleKey(w.userId, w.message.channelId);
       if (ttlMs > 0 && !(await this.d.throttle.acquire(key, ttlMs))) continue;
       due.push({ ...w, unread: Math.max(1, w.message.seq - m.lastReadSeq) });
     }

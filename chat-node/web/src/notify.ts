@@ -59,6 +59,9 @@ function sameBytes(a: ArrayBuffer | null, b: Uint8Array): boolean {
   return x.every((v, i) => v === b[i]);
 }
 
+/** Where this browser keeps the push device it registered for the user logged in. */
+const deviceKey = (): string => `vt.push.${session.me?.id ?? ""}`;
+
 /** The device this browser registered for a user: `{endpoint, id}` in localStorage. */
 function storedDevice(key: string): { endpoint: string; id?: string } | null {
   const v = localStorage.getItem(key);
@@ -77,7 +80,7 @@ function storedDevice(key: string): { endpoint: string; id?: string } | null {
  */
 export async function stopPush(): Promise<void> {
   if (!session.me) return;
-  const key = `vt.push.${session.me.id}`;
+  const key = deviceKey();
   const device = storedDevice(key);
   if (!device) return;
   localStorage.removeItem(key);
@@ -96,7 +99,7 @@ export async function stopPush(): Promise<void> {
 
 async function subscribePush(): Promise<void> {
   if (!("serviceWorker" in navigator) || !("PushManager" in window) || !session.me) return;
-  const stored = `vt.push.${session.me.id}`;
+  const stored = deviceKey();
   try {
     const { publicKey } = await api<{ publicKey: string | null }>("GET", "/push/vapid");
     if (!publicKey) return;
