@@ -48,14 +48,15 @@ export function presenceContract(
   });
 
   test(`${name}: renewing the lease keeps every held user online past the TTL`, async () => {
-    const a = await node(id(), 150);
+    // A TTL four renewal periods long: a loaded machine may delay one renewal by a few hundred ms.
+    const a = await node(id(), 600);
     const u = id();
     assert.deepEqual(await a.join([u]), [u]);
     for (let i = 0; i < 8; i++) {
-      await sleep(50);
+      await sleep(150);
       assert.deepEqual(await a.renew(() => [u]), [], `renewal ${i}: the lease was live`);
     }
-    assert.equal((await (await node(id(), 1000)).get([u]))[0]?.online, true, "online 400 ms after joining");
+    assert.equal((await (await node(id(), 1000)).get([u]))[0]?.online, true, "online 1.2 s (twice the TTL) after joining");
     await a.leave(u, new Date());
   });
 
