@@ -82,6 +82,13 @@ export interface ChatNodeConfig {
   membersCacheTtlMs: number;
   /** Routing keys per fan-out publish at most (FANOUT_MAX_CC, 500). */
   fanoutMaxRecipients: number;
+  /**
+   * A group with at least this many members is a large channel, delivered by channel bindings
+   * (LARGE_CHANNEL_MEMBERS, 100; docs/chat-node.md, "Large channels"). The official group always is.
+   */
+  largeChannelMembers: number;
+  /** How long after a group becomes large its messages switch to the channel route (LARGE_CHANNEL_SWITCH_MS, 3000). */
+  largeChannelSwitchMs: number;
   /** Protocol limits (LIMIT_* variables; defaults in @vibetalk/protocol). */
   limits: Limits;
   /** Content types accepted for uploads (FILE_TYPES, comma-separated). */
@@ -263,6 +270,8 @@ const envSchema = z.object({
   RECEIPT_FLUSH_MS: int(10, 60_000).default(1000),
   MEMBERS_CACHE_TTL_MS: int(0, 3_600_000).default(60_000),
   FANOUT_MAX_CC: int(1, 2000).default(500),
+  LARGE_CHANNEL_MEMBERS: int(2, 1_000_000).default(100),
+  LARGE_CHANNEL_SWITCH_MS: int(0, 600_000).default(3000),
   LIMIT_MAX_BODY_BYTES: int(1, 1024 * 1024).default(DEFAULT_LIMITS.maxBodyBytes),
   LIMIT_MAX_FILE_IDS: int(0, 100).default(DEFAULT_LIMITS.maxFileIds),
   LIMIT_MAX_FILE_BYTES: int(1, 1024 * 1024 * 1024).default(DEFAULT_LIMITS.maxFileBytes),
@@ -395,6 +404,8 @@ export function loadConfig(env: Env): ChatNodeConfig {
     receiptFlushMs: e.RECEIPT_FLUSH_MS,
     membersCacheTtlMs: e.MEMBERS_CACHE_TTL_MS,
     fanoutMaxRecipients: e.FANOUT_MAX_CC,
+    largeChannelMembers: e.LARGE_CHANNEL_MEMBERS,
+    largeChannelSwitchMs: e.LARGE_CHANNEL_SWITCH_MS,
     limits: {
       ...DEFAULT_LIMITS,
       maxBodyBytes: e.LIMIT_MAX_BODY_BYTES,

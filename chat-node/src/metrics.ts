@@ -53,6 +53,11 @@ function socketMetrics(r: Registry[]) {
       help: "Users bound to this node's queue (grace period included)",
       registers: r,
     }),
+    boundChannels: new Gauge({
+      name: "vibetalk_bound_channels",
+      help: "Large channels bound to this node's queue (it holds at least one of their members)",
+      registers: r,
+    }),
     socketsShed: new Counter({
       name: "vibetalk_sockets_shed_total",
       help: "Sockets asked to reconnect elsewhere by a connection balance round (docs/operator.md)",

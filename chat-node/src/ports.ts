@@ -77,6 +77,11 @@ export interface ChannelRecord {
   posting?: PostingPolicy;
   /** The official group only: the pinned message's seq, null when none. */
   pinnedSeq?: number | null;
+  /**
+   * When the group reached the large-channel threshold (docs/chat-node.md, "Large channels"); absent
+   * while it is small. Once set it stays: a channel never goes back to per-member fan-out.
+   */
+  largeSince?: Date | null;
 }
 
 /** What the official group's admins change in place (docs/chat-node.md, "The official group"). */
@@ -150,6 +155,10 @@ export interface ChannelStore {
   raiseBackfillMark(id: string, userId: string): Promise<void>;
   /** Raises each channel's `lastSeq` / preview, once per channel per stored batch. */
   raiseChannelHeads(heads: readonly ChannelHead[]): Promise<void>;
+  /** Marks a channel large at `at` unless it is already (the first mark stays). */
+  markLarge(id: string, at: Date): Promise<void>;
+  /** The ids of the channels marked large. */
+  largeChannelIds(): Promise<string[]>;
 }
 
 /** Members of channels: roles and receipt marks. */
@@ -157,6 +166,10 @@ export interface MemberStore {
   listMembers(channelId: string): Promise<MemberRecord[]>;
   listMemberships(userId: string): Promise<MemberRecord[]>;
   getMember(channelId: string, userId: string): Promise<MemberRecord | null>;
+  /** The user's member records among `channelIds` (one read). */
+  membershipsAmong(userId: string, channelIds: readonly string[]): Promise<MemberRecord[]>;
+  /** The members of a channel whose role is one of `roles` (its owner and admins). */
+  listMembersWithRoles(channelId: string, roles: readonly Role[]): Promise<MemberRecord[]>;
   /** Adds members (existing ones are left as they are) and refreshes the member count. */
   addMembers(channelId: string, members: readonly MemberRecord[]): Promise<void>;
   /** Removes a member and refreshes the member count; false when they were not one. */
@@ -331,12 +344,26 @@ export type NodeEvent =
 export type SessionsEndedEvent = { t: "sessions"; userId: string; tokenId?: string; before?: number };
 /** A block was set between two users: every node drops their presence subscriptions to each other. */
 export type BlockedEvent = { t: "blocked"; a: string; b: string };
-export type ControlEvent =
-  { t: "members"; channelId: string; origin: string } | SessionsEndedEvent | BlockedEvent;
+/**
+ * A channel's members changed: nodes drop their cached entry. For a large channel `added` / `removed`
+ * name the users (so nodes holding them bind or unbind the channel); `large` says it just became one.
+ */
+export type MembersChangedEvent = {
+  t: "members";
+  channelId: string;
+  origin: string;
+  added?: string[];
+  removed?: string[];
+  large?: boolean;
+};
+export type ControlEvent = MembersChangedEvent | SessionsEndedEvent | BlockedEvent;
 
 export interface NodeDelivery {
   event: NodeEvent;
+  /** The users it is for; empty when it came by a channel binding (then `channel` names it). */
   recipients: string[];
+  /** Set when it came through the channels exchange: every member this node holds is a recipient. */
+  channel?: string;
   trace: TraceCarrier;
 }
 
@@ -346,6 +373,11 @@ export interface Broker {
   /** Publishes an event to the recipients' nodes; resolves (with the publish count) once confirmed. */
   publishToUsers(event: NodeEvent, recipients: readonly string[], trace?: TraceCarrier): Promise<number>;
   publishControl(event: ControlEvent): Promise<void>;
+  /**
+   * Publishes an event once to the nodes bound to a large channel (one delivery per such node,
+   * whatever the member count); resolves once confirmed. No node bound is not an error.
+   */
+  publishToChannel(event: NodeEvent, channelId: string, trace?: TraceCarrier): Promise<void>;
   subscribePartition(
     partition: number,
     prefetch: number,
@@ -362,6 +394,9 @@ export interface Broker {
   /** Makes this node receive a user's events (idempotent). */
   bindUser(userId: string): Promise<void>;
   unbindUser(userId: string): Promise<void>;
+  /** This node gets a large channel's events while bound (kept across reconnects). */
+  bindChannel(channelId: string): Promise<void>;
+  unbindChannel(channelId: string): Promise<void>;
   /** Starts consuming this node's queue. */
   onNodeEvent(handler: (d: NodeDelivery) => void): void;
   onControlEvent(handler: (e: ControlEvent) => void): void;

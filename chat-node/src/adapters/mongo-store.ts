@@ -40,7 +40,7 @@ export const SEQ_BLOCK = 100;
 type Stored<R extends { id: string }> = Omit<R, "id"> & { _id: string };
 type UserDoc = Stored<UserRecord>;
 /** A channel as stored; `backfilledTo` is the official group's backfill resume point. */
-type ChannelDoc = Stored<ChannelRecord> & { backfilledTo?: string };
+type ChannelDoc = Stored<ChannelRecord> & { backfilledTo?: string; large?: boolean };
 type MemberDoc = MemberRecord & { _id: string };
 interface MessageDoc extends EventFields {
   _id: string;
@@ -114,6 +114,9 @@ const channelSchema = new Schema<ChannelDoc>(
     posting: { type: String, default: undefined },
     pinnedSeq: { type: Number, default: undefined },
     backfilledTo: { type: String, default: undefined },
+    // `large: true` beside the date: FerretDB v1 pushes equality filters down to PostgreSQL, not $exists.
+    large: { type: Boolean, default: undefined },
+    largeSince: { type: Date, default: undefined },
   },
   { versionKey: false, autoIndex: false },
 );
@@ -231,6 +234,7 @@ const toChannel = (d: ChannelDoc): ChannelRecord => ({
   memberCount: d.memberCount ?? 0,
   ...(d.posting ? { posting: d.posting } : {}),
   ...(d.pinnedSeq !== undefined ? { pinnedSeq: d.pinnedSeq } : {}),
+  ...(d.largeSince ? { largeSince: d.largeSince } : {}),
 });
 const fromChannel = (c: ChannelRecord): ChannelDoc => ({
   _id: c.id,
@@ -244,6 +248,7 @@ const fromChannel = (c: ChannelRecord): ChannelDoc => ({
   memberCount: c.memberCount,
   ...(c.posting ? { posting: c.posting } : {}),
   ...(c.pinnedSeq !== undefined ? { pinnedSeq: c.pinnedSeq } : {}),
+  ...(c.largeSince ? { large: true, largeSince: c.largeSince } : {}),
 });
 const toMember = (d: MemberDoc): MemberRecord => ({
   channelId: d.channelId,
@@ -531,6 +536,19 @@ export class MongoStore implements Store {
     }
   }
 
+  async markLarge(id: string, at: Date): Promise<void> {
+    // Conditional on `large` not being set: the first mark stays.
+    await this.channels.updateOne(
+      { _id: id, large: { $ne: true } },
+      { $set: { large: true, largeSince: at } },
+    );
+  }
+
+  async largeChannelIds(): Promise<string[]> {
+    const docs = await this.channels.find({ large: true }, { projection: { _id: 1 } }).toArray();
+    return docs.map((d) => d._id);
+  }
+
   // ---- members ----
 
   async listMembers(channelId: string): Promise<MemberRecord[]> {
@@ -546,6 +564,22 @@ export class MongoStore implements Store {
   async getMember(channelId: string, userId: string): Promise<MemberRecord | null> {
     const d = await this.members.findOne({ _id: memberKey(channelId, userId) });
     return d ? toMember(d) : null;
+  }
+
+  async membershipsAmong(userId: string, channelIds: readonly string[]): Promise<MemberRecord[]> {
+    // One equality read each: FerretDB v1 would read the whole collection for an `_id: {$in}`.
+    const docs = await Promise.all(
+      [...new Set(channelIds)].map((c) => this.members.findOne({ _id: memberKey(c, userId) })),
+    );
+    return docs.filter((d): d is NonNullable<typeof d> => d !== null).map(toMember);
+  }
+
+  async listMembersWithRoles(channelId: string, roles: readonly Role[]): Promise<MemberRecord[]> {
+    // One equality query per role (pushed down on FerretDB v1; a `$in` on role would not be).
+    const docs = await Promise.all(
+      [...new Set(roles)].map((role) => this.members.find({ channelId, role }).toArray()),
+    );
+    return docs.flat().map(toMember);
   }
 
   async addMembers(channelId: string, members: readonly MemberRecord[]): Promise<void> {

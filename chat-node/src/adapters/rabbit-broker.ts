@@ -134,6 +134,7 @@ export class RabbitBroker implements Broker {
   legacyPartitionQueues: number[] = [];
   private closing = false;
   private readonly bound = new Set<string>();
+  private readonly boundChannels = new Set<string>();
   private readonly returned = new Set<string>();
   private nodeHandler: ((d: NodeDelivery) => void) | null = null;
   private controlHandler: ((e: ControlEvent) => void) | null = null;
@@ -213,6 +214,7 @@ export class RabbitBroker implements Broker {
     await ch.assertExchange(topology.partitionExchange, "direct", { durable: true });
     await ch.assertExchange(topology.usersRouter, "fanout", { durable: true });
     await ch.assertExchange(topology.controlExchange, "fanout", { durable: true });
+    await ch.assertExchange(topology.channelsExchange, "direct", { durable: true });
     await ch.assertQueue(topology.parkedQueue, { durable: true, arguments: PARKED_QUEUE_ARGS });
     await ch.close();
     await this.declarePartitionQueues(m, partitions);
@@ -338,15 +340,32 @@ export class RabbitBroker implements Broker {
       this.controlHandler?.(payload as ControlEvent);
       return;
     }
+    if (msg.fields.exchange === topology.channelsExchange) {
+      const channel = msg.fields.routingKey;
+      this.nodeHandler?.({
+        event: payload as NodeEvent,
+        recipients: [],
+        channel,
+        trace: traceOf(msg.properties.headers),
+      });
+      return;
+    }
     const recipients = recipientsOf(msg.fields.routingKey, msg.properties.headers?.["CC"]);
     this.nodeHandler?.({ event: payload as NodeEvent, recipients, trace: traceOf(msg.properties.headers) });
   }
 
   private async rebindAll(): Promise<void> {
     const users = [...this.bound];
-    if (users.length === 0) return;
-    await Promise.all(users.map((u) => this.bindOn(u, "bind")));
-    this.opts.log.info({ event: "broker.rebound", users: users.length }, "user bindings restored");
+    const channels = [...this.boundChannels];
+    if (users.length === 0 && channels.length === 0) return;
+    await Promise.all([
+      ...users.map((u) => this.bindOn(u, "bind")),
+      ...channels.map((c) => this.bindChannelOn(c, "bind")),
+    ]);
+    this.opts.log.info(
+      { event: "broker.rebound", users: users.length, channels: channels.length },
+      "user and channel bindings restored",
+    );
   }
 
   private bindChannelFor(userId: string): Channel {
@@ -361,6 +380,16 @@ export class RabbitBroker implements Broker {
     try {
       if (op === "bind") await ch.bindQueue(this.nodeQueue, exchange, routingKey);
       else await ch.unbindQueue(this.nodeQueue, exchange, routingKey);
+    } catch (err) {
+      throw asPortError(err);
+    }
+  }
+
+  private async bindChannelOn(channelId: string, op: "bind" | "unbind"): Promise<void> {
+    const ch = this.bindChannelFor(channelId);
+    try {
+      if (op === "bind") await ch.bindQueue(this.nodeQueue, topology.channelsExchange, channelId);
+      else await ch.unbindQueue(this.nodeQueue, topology.channelsExchange, channelId);
     } catch (err) {
       throw asPortError(err);
     }
@@ -459,6 +488,14 @@ export class RabbitBroker implements Broker {
       ),
     );
     return plan.length;
+  }
+
+  async publishToChannel(event: NodeEvent, channelId: string, trace: TraceCarrier = {}): Promise<void> {
+    await this.publishConfirmed(topology.channelsExchange, channelId, Buffer.from(JSON.stringify(event)), {
+      persistent: false,
+      mandatory: false,
+      headers: { ...trace },
+    });
   }
 
   async publishControl(event: ControlEvent): Promise<void> {
@@ -568,6 +605,16 @@ export class RabbitBroker implements Broker {
   async unbindUser(userId: string): Promise<void> {
     this.bound.delete(userId);
     if (this.connected) await this.bindOn(userId, "unbind");
+  }
+
+  async bindChannel(channelId: string): Promise<void> {
+    this.boundChannels.add(channelId);
+    if (this.connected) await this.bindChannelOn(channelId, "bind");
+  }
+
+  async unbindChannel(channelId: string): Promise<void> {
+    this.boundChannels.delete(channelId);
+    if (this.connected) await this.bindChannelOn(channelId, "unbind");
   }
 
   onNodeEvent(handler: (d: NodeDelivery) => void): void {

@@ -38,3 +38,27 @@ export function recipientsOf(routingKey: string, ccHeader: unknown): string[] {
   const cc = Array.isArray(ccHeader) ? ccHeader.filter((x): x is string => typeof x === "string") : [];
   return [routingKey, ...cc];
 }
+
+/**
+ * A large channel (docs/chat-node.md, "Large channels"): the official group, or a group marked
+ * large when it reached LARGE_CHANNEL_MEMBERS. Its members are never listed per message.
+ */
+export function isLargeChannel(c: { type: string; largeSince?: Date | null }): boolean {
+  return c.type === "official" || !!c.largeSince;
+}
+
+/**
+ * How the partition owner fans a channel's event out: `channel` (one publish to the nodes bound to
+ * it) once the channel has been large for `switchMs` — time for every node to hear of it and bind
+ * the members it holds —, else `members` (routing key + CC per recipient). The official group is
+ * large from its creation, so it always goes by channel.
+ */
+export function fanOutRoute(
+  c: { type: string; largeSince?: Date | null },
+  now: number,
+  switchMs: number,
+): "channel" | "members" {
+  if (c.type === "official") return "channel";
+  if (c.largeSince && now - c.largeSince.getTime() >= switchMs) return "channel";
+  return "members";
+}

@@ -1,7 +1,8 @@
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Broker, PresenceState, PresenceStore, UserStore } from "../ports.js";
+import type { Broker, MembersChangedEvent, PresenceState, PresenceStore, UserStore } from "../ports.js";
 import type { ReceiptFlusher } from "../services/receipt-flusher.js";
+import type { ChannelBindings } from "./channel-bindings.js";
 
 export interface UserSessionsOptions {
   /** A user's binding stays this long after their last socket here goes. */
@@ -17,6 +18,8 @@ export interface UserSessionsDeps {
   presence: PresenceStore;
   store: UserStore;
   receipts: ReceiptFlusher;
+  /** The large channels this node binds for the users it holds. */
+  channels: ChannelBindings;
   metrics: Metrics;
   log: Logger;
 }
@@ -87,6 +90,7 @@ export class UserSessions {
       if (this.bound.has(userId)) return;
       await this.d.broker.bindUser(userId);
       this.bound.add(userId);
+      await this.d.channels.attach(userId);
       this.d.metrics.boundUsers.set(this.bound.size);
     });
     // Presence before the handshake completes: a socket that is connected is online.
@@ -168,6 +172,7 @@ export class UserSessions {
         if (this.sockets.has(userId) || !this.bound.has(userId)) return;
         await this.d.broker.unbindUser(userId);
         this.bound.delete(userId);
+        await this.d.channels.detach(userId);
         this.d.metrics.boundUsers.set(this.bound.size);
       });
     }, this.opts.bindingGraceMs);
@@ -181,6 +186,40 @@ export class UserSessions {
       clearTimeout(t);
       this.graceTimers.delete(userId);
     }
+  }
+
+  get channels(): ChannelBindings {
+    return this.d.channels;
+  }
+
+  /** Rereads the channels marked large; those new here are adopted for the users bound here. */
+  async refreshLargeChannels(): Promise<void> {
+    const ch = this.d.channels;
+    for (const c of await ch.refresh())
+      await this.channelMembersChanged({ t: "members", channelId: c, origin: "", large: true }, true);
+  }
+
+  /**
+   * A channel's membership changed (a control event). For a large channel the bound users named join
+   * or leave it here, each in their own chain (after any bind or unbind of theirs in flight); a group
+   * that just became large is adopted: its members bound here join it.
+   */
+  async channelMembersChanged(e: MembersChangedEvent, known = false): Promise<void> {
+    const ch = this.d.channels;
+    const joining = new Set(e.added ?? []);
+    if (e.large && (ch.learn(e.channelId) || known)) {
+      for (const u of await ch.membersAmong(e.channelId, this.bound)) joining.add(u);
+    }
+    if (!ch.isLarge(e.channelId)) return;
+    const leaving = (e.removed ?? []).filter((u) => !joining.has(u));
+    await Promise.all([
+      ...[...joining].map((u) =>
+        this.serial(u, async () => {
+          if (this.bound.has(u)) await ch.join(e.channelId, u);
+        }),
+      ),
+      ...leaving.map((u) => this.serial(u, () => ch.leave(e.channelId, u))),
+    ]);
   }
 
   holds(userId: string): boolean {

@@ -212,8 +212,8 @@ export class SocketGateway {
     });
     this.handle(socket, "typing", s.TypingSend, async (p) => {
       const { entry } = await this.d.members.requireMember(p.channelId, userId);
-      // Typing in the official group is not shown to every account.
-      if (entry.channel.type === "official") return {};
+      // Typing in a large channel (the official group included) is not shown to every member.
+      if (entry.large) return {};
       const rooms = [...entry.members.keys()].filter((u) => u !== userId).map(userRoom);
       if (rooms.length > 0)
         this.io.to(rooms).emit("typing", { channelId: p.channelId, userId, typing: p.typing });
@@ -341,11 +341,15 @@ export class SocketGateway {
     }
   }
 
-  /** An event from this node's queue: emit it to the local sockets of its recipients. */
+  /**
+   * An event from this node's queue: emit it to the local sockets of its recipients — those it names,
+   * or, for a large channel's delivery, the channel's members this node holds.
+   */
   deliver(d: NodeDelivery): void {
     const { metrics, sessions } = this.d;
     metrics.brokerDeliveries.inc({ kind: d.event.t });
-    const local = d.recipients.filter((u) => sessions.holds(u));
+    const recipients = d.channel !== undefined ? sessions.channels.recipients(d.channel) : d.recipients;
+    const local = recipients.filter((u) => sessions.holds(u));
     if (local.length === 0) return;
     const target = this.io.local.to(local.map(userRoom));
     switch (d.event.t) {

@@ -92,11 +92,31 @@ export async function buildFront(
   if (config.adminUi) gateway.attachAdmin(ops.server, config.adminUi);
   b.broker.onNodeEvent((d) => gateway.deliver(d));
   b.broker.onControlEvent((e) => {
-    if (e.t === "members") members.invalidate(e.channelId);
-    else if (e.t === "sessions") gateway.endSessions(e);
+    if (e.t === "members") {
+      members.invalidateFor(e);
+      void sessions
+        .channelMembersChanged(e)
+        .catch((err: unknown) =>
+          log.warn(
+            { event: "channels.members_failed", channelId: e.channelId, err: (err as Error).message },
+            "large channel bindings not updated for a membership change",
+          ),
+        );
+    } else if (e.t === "sessions") gateway.endSessions(e);
     else if (e.t === "blocked") gateway.dropPresenceBetween(e.a, e.b);
   });
-  b.broker.onReconnect(() => members.clear());
+  b.broker.onReconnect(() => {
+    members.clear();
+    // Control events sent while disconnected are lost: groups that became large meanwhile are read again.
+    void sessions
+      .refreshLargeChannels()
+      .catch((err: unknown) =>
+        log.warn(
+          { event: "channels.refresh_failed", err: (err as Error).message },
+          "large channels not reread",
+        ),
+      );
+  });
   return { app, ops, gateway, sessions, members, flusher, shedder, official };
 }
 
@@ -107,6 +127,7 @@ export async function buildFront(
  */
 export async function listen(config: ChatNodeConfig, f: Front): Promise<Listening> {
   await f.official?.ensure();
+  await f.sessions.refreshLargeChannels();
   f.sessions.startHeartbeat();
   f.flusher.start();
   await f.app.listen({ port: config.port, host: config.host });

@@ -48,6 +48,7 @@ export async function startPartitions(
       retryMaxDelayMs: config.retryMaxDelayMs,
       maxStoreAttempts: config.maxStoreAttempts,
       maxDeliveries: PARTITION_DELIVERY_LIMIT,
+      largeChannelSwitchMs: config.largeChannelSwitchMs,
     },
   );
   await assignment.start((owned) => manager.apply(owned));

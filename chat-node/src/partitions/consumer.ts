@@ -1,9 +1,17 @@
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Broker, ParkReason, PartitionDelivery, PartitionSubscription, Store } from "../ports.js";
+import type {
+  Broker,
+  NodeEvent,
+  ParkReason,
+  PartitionDelivery,
+  PartitionSubscription,
+  Store,
+} from "../ports.js";
 import type { AcceptedMessage, StoredMessage } from "../domain/messages.js";
 import { previewOf, toWire } from "../domain/messages.js";
 import { backoffMs, classifyFailure, describeFailure, type FailureKind } from "../domain/failures.js";
+import { fanOutRoute } from "../domain/fanout.js";
 import { sequenceBatch, type SeqOutcome, type SequenceStore } from "../domain/sequencing.js";
 import type { MembersCache } from "../services/members-cache.js";
 import { endSpan, inject, startSpan } from "../tracing.js";
@@ -18,6 +26,8 @@ export interface PartitionConsumerOptions {
   /** First wait of the in-process retry of a transient failure; doubles up to `retryMaxDelayMs`. */
   retryBaseDelayMs?: number;
   retryMaxDelayMs?: number;
+  /** A group marked large goes by channel binding this long after (LARGE_CHANNEL_SWITCH_MS). */
+  largeChannelSwitchMs?: number;
   /** Store attempts of a message failing for an unknown reason (the store otherwise healthy) before it is parked. */
   maxStoreAttempts?: number;
   /** A delivery whose `x-delivery-count` reached this is parked without another try (the queue's delivery limit). */
@@ -474,38 +484,54 @@ export class PartitionConsumer {
     );
   }
 
-  /** One publish (normally) per stored message, in seq order per channel. */
+  /**
+   * One publish (normally) per stored message, in seq order per channel: to the members' nodes by
+   * routing key + CC, or, for a large channel, once to the nodes bound to it (docs/chat-node.md,
+   * "Large channels"), with no member list read.
+   */
   private async fanOut(stored: Array<{ item: Item; message: StoredMessage }>): Promise<void> {
     const seen = new Set<string>();
     const publishes: Promise<unknown>[] = [];
+    const switchMs = this.opts.largeChannelSwitchMs ?? 3000;
     for (const { item, message } of stored) {
       if (seen.has(message.id)) continue;
       seen.add(message.id);
       const entry = await this.deps.members.get(message.channelId);
-      const recipients = entry ? [...entry.members.keys()] : [];
+      const byChannel = entry !== null && fanOutRoute(entry.channel, Date.now(), switchMs) === "channel";
+      // A group that just became large still goes to its members until every node has bound it.
+      const recipients =
+        !entry || byChannel
+          ? []
+          : entry.large
+            ? await this.allMembers(message.channelId)
+            : [...entry.members.keys()];
       const span = startSpan("message.store", item.delivery.trace, {
         "vibetalk.channel": message.channelId,
         "vibetalk.seq": message.seq,
       });
-      const p = this.deps.broker
-        .publishToUsers(
-          { t: "message", message: toWire(message), sentAt: item.message.sentAt },
-          recipients,
-          inject(span),
-        )
-        .then(
-          (n) => {
-            this.deps.metrics.fanoutPublishes.observe(n);
-            endSpan(span);
-          },
-          (err: unknown) => {
-            endSpan(span, err);
-            throw err;
-          },
-        );
+      const event: NodeEvent = { t: "message", message: toWire(message), sentAt: item.message.sentAt };
+      const p = (
+        byChannel
+          ? this.deps.broker.publishToChannel(event, message.channelId, inject(span)).then(() => 1)
+          : this.deps.broker.publishToUsers(event, recipients, inject(span))
+      ).then(
+        (n) => {
+          this.deps.metrics.fanoutPublishes.observe(n);
+          endSpan(span);
+        },
+        (err: unknown) => {
+          endSpan(span, err);
+          throw err;
+        },
+      );
       publishes.push(p);
     }
     await Promise.all(publishes);
+  }
+
+  /** Every member of a channel, read from the store (a group in its switch to large). */
+  private async allMembers(channelId: string): Promise<string[]> {
+    return (await this.deps.store.listMembers(channelId)).map((m) => m.userId);
   }
 
   /**

@@ -42,6 +42,7 @@ import {
   encodeUserCursor,
   isAfterCursor,
 } from "../domain/cursor.js";
+import { fanOutRoute } from "../domain/fanout.js";
 import { partitionOf } from "../domain/hashing.js";
 import { directChannelId, directChannelUsers } from "../domain/ids.js";
 import { toWire, type AcceptedMessage, type StoredMessage } from "../domain/messages.js";
@@ -53,6 +54,7 @@ import type {
   ChannelRecord,
   FileRecord,
   MemberRecord,
+  NodeEvent,
   MessageStore,
   PresenceStore,
   SessionsEndedEvent,
@@ -219,14 +221,20 @@ export class ChatService {
       this.newMember(id, userId, "owner", now),
       ...memberIds.map((m) => this.newMember(id, m, "member", now)),
     ];
+    const large = members.length >= this.d.config.largeChannelMembers;
     const r = await this.d.store.createChannel(
-      this.newChannel(id, "group", body.name, userId, now, members.length),
+      {
+        ...this.newChannel(id, "group", body.name, userId, now, members.length),
+        ...(large ? { largeSince: now } : {}),
+      },
       members,
     );
+    // A group large from the start: every node learns of it, its creation still goes to each member.
     await this.notifyChannel(
       r.channel,
       members.map((m) => m.userId),
       "created",
+      large ? { large: true } : {},
     );
     return r;
   }
@@ -380,7 +388,7 @@ export class ChatService {
     const channel = await this.mustGetChannel(channelId);
     await this.notifyChannel(
       channel,
-      [...entry.members.keys()],
+      await this.everyone(entry),
       body.name !== undefined ? "renamed" : "settings",
     );
     return channel;
@@ -394,7 +402,7 @@ export class ChatService {
     if (seq !== null) await this.requireStoredSeq(entry, seq);
     await this.d.store.updateChannelSettings(channelId, { pinnedSeq: seq });
     const channel = await this.mustGetChannel(channelId);
-    await this.notifyChannel(channel, [...entry.members.keys()], "settings");
+    await this.notifyChannel(channel, await this.everyone(entry), "settings");
     return channel;
   }
 
@@ -412,8 +420,11 @@ export class ChatService {
     const { entry } = await this.requireGroupRole(userId, channelId, ["owner", "admin"]);
     if (entry.channel.type === "official")
       throw new ProtocolError("FORBIDDEN", "every account is a member of the official group already");
-    const fresh = [...new Set(userIds)].filter((u) => !entry.members.has(u));
-    if (entry.members.size + fresh.length > this.d.config.limits.maxGroupMembers) {
+    const asked = [...new Set(userIds)];
+    const known = await Promise.all(asked.map((u) => this.d.members.memberOf(entry, u)));
+    const fresh = asked.filter((_, i) => !known[i]);
+    const count = entry.large ? entry.channel.memberCount : entry.members.size;
+    if (count + fresh.length > this.d.config.limits.maxGroupMembers) {
       throw new ProtocolError(
         "INVALID_ARGUMENT",
         `a group has at most ${this.d.config.limits.maxGroupMembers} members`,
@@ -425,8 +436,23 @@ export class ChatService {
       channelId,
       fresh.map((u) => this.newMember(channelId, u, "member", now)),
     );
-    const channel = await this.mustGetChannel(channelId);
-    await this.notifyChannel(channel, [...entry.members.keys(), ...fresh], "members");
+    let channel = await this.mustGetChannel(channelId);
+    const becomesLarge = !channel.largeSince && channel.memberCount >= this.d.config.largeChannelMembers;
+    if (becomesLarge) {
+      await this.d.store.markLarge(channelId, now);
+      channel = await this.mustGetChannel(channelId);
+    }
+    const before = await this.everyone(entry);
+    // The new members hear of it by their own bindings: their nodes bind the channel for them after this.
+    if (before !== "channel")
+      await this.notifyChannel(channel, [...before, ...fresh], "members", {
+        added: fresh,
+        large: becomesLarge,
+      });
+    else {
+      await this.notifyChannel(channel, "channel", "members", { added: fresh });
+      await this.tellUsers(channel, fresh, "members");
+    }
     return this.channelDetails(userId, channelId);
   }
 
@@ -452,14 +478,14 @@ export class ChatService {
   }
 
   private async applyRole(entry: ChannelEntry, target: string, role: "admin" | "member"): Promise<void> {
-    const t = entry.members.get(target);
+    const t = await this.d.members.memberOf(entry, target);
     if (!t) throw new ProtocolError("NOT_FOUND", "not a member of this channel");
     if (t.role === "owner") throw new ProtocolError("FORBIDDEN", "the owner's role cannot be changed");
     await this.d.store.setRole(entry.channel.id, target, role);
     const channel = await this.mustGetChannel(entry.channel.id);
     // The official group's roles matter to its admins' clients only: tell the two parties, not everyone.
-    const told = channel.type === "official" ? [target] : [...entry.members.keys()];
-    await this.notifyChannel(channel, told, "members");
+    const told = channel.type === "official" ? [target] : await this.everyone(entry);
+    await this.notifyChannel(channel, told, "members", entry.large ? { added: [target] } : {});
   }
 
   async removeMember(userId: string, channelId: string, target: string): Promise<void> {
@@ -468,14 +494,17 @@ export class ChatService {
       throw new ProtocolError("CANNOT_LEAVE", "nobody leaves the official group or is removed from it");
     if (entry.channel.type !== "group")
       throw new ProtocolError("FORBIDDEN", "nobody leaves a direct channel");
-    const t = entry.members.get(target);
+    const t = await this.d.members.memberOf(entry, target);
     if (!t) throw new ProtocolError("NOT_FOUND", "not a member of this channel");
     if (target !== userId) {
       const allowed = member.role === "owner" || (member.role === "admin" && t.role === "member");
       if (!allowed) throw new ProtocolError("FORBIDDEN", "you may not remove this member");
     }
+    // A large group's entry lists only its owner and admins: the heir may be any member (at most
+    // maxGroupMembers, read once for this rare change).
+    const all = entry.large ? await this.d.store.listMembers(channelId) : [...entry.members.values()];
     await this.d.store.removeMember(channelId, target);
-    const rest = [...entry.members.values()].filter((m) => m.userId !== target);
+    const rest = all.filter((m) => m.userId !== target);
     if (t.role === "owner" && rest.length > 0) {
       const heir = [...rest].sort(
         (a, b) => rankForOwnership(a) - rankForOwnership(b) || a.joinedAt.getTime() - b.joinedAt.getTime(),
@@ -485,10 +514,11 @@ export class ChatService {
     const channel = await this.mustGetChannel(channelId);
     await this.notifyChannel(
       channel,
-      rest.map((m) => m.userId),
+      entry.large ? await this.everyone(entry) : rest.map((m) => m.userId),
       "members",
+      entry.large ? { removed: [target] } : {},
     );
-    await this.notifyChannel(channel, [target], "removed");
+    await this.tellUsers(channel, [target], "removed");
   }
 
   private async mustGetChannel(id: string): Promise<ChannelRecord> {
@@ -497,11 +527,40 @@ export class ChatService {
     return c;
   }
 
-  /** Tells members about a channel change and every node to drop its cached members. */
+  /**
+   * Who hears of a change in the entry's channel: its members by name, or `"channel"` for a large
+   * channel past its switch (one publish to the nodes bound to it, docs/chat-node.md "Large channels").
+   */
+  private async everyone(entry: ChannelEntry): Promise<string[] | "channel"> {
+    if (fanOutRoute(entry.channel, Date.now(), this.d.config.largeChannelSwitchMs) === "channel")
+      return "channel";
+    if (!entry.large) return [...entry.members.keys()];
+    return (await this.d.store.listMembers(entry.channel.id)).map((m) => m.userId);
+  }
+
+  /** A channel event to some users by their own bindings (no control event: the caller sent it). */
+  private async tellUsers(channel: ChannelRecord, users: string[], change: ChannelChange): Promise<void> {
+    if (users.length === 0) return;
+    await this.d.broker
+      .publishToUsers({ t: "channel", event: { channel: channelView(channel), change } }, users)
+      .catch((err: unknown) =>
+        this.d.log.warn(
+          { event: "channel.notify_failed", channelId: channel.id, err: (err as Error).message },
+          "channel event not published",
+        ),
+      );
+  }
+
+  /**
+   * Tells members about a channel change and every node to drop its cached members; for a large
+   * channel the control event names the users `added` or `removed` (their nodes bind or unbind the
+   * channel for them) and says when it just became `large`.
+   */
   private async notifyChannel(
     channel: ChannelRecord,
-    recipients: string[],
+    recipients: string[] | "channel",
     change: ChannelChange,
+    named: { added?: string[]; removed?: string[]; large?: boolean } = {},
   ): Promise<void> {
     try {
       await this.d.members.changed(channel.id);
@@ -516,11 +575,13 @@ export class ChatService {
         t: "members",
         channelId: channel.id,
         origin: this.d.config.nodeId,
+        ...(named.added?.length ? { added: named.added } : {}),
+        ...(named.removed?.length ? { removed: named.removed } : {}),
+        ...(named.large ? { large: true } : {}),
       });
-      await this.d.broker.publishToUsers(
-        { t: "channel", event: { channel: channelView(channel), change } },
-        recipients,
-      );
+      const event: NodeEvent = { t: "channel", event: { channel: channelView(channel), change } };
+      if (recipients === "channel") await this.d.broker.publishToChannel(event, channel.id);
+      else await this.d.broker.publishToUsers(event, recipients);
     } catch (err) {
       // The change is stored; caches expire and clients refresh their lists on reconnect.
       this.d.log.warn(
@@ -734,7 +795,9 @@ export class ChatService {
     const users = await Promise.all(
       names.slice(0, MAX_MENTIONS).map((n) => this.d.store.findUserByUsername(n)),
     );
-    return [...new Set(users.filter((u) => u && entry.members.has(u.id)).map((u) => (u as UserRecord).id))];
+    const found = [...new Set(users.filter((u): u is UserRecord => u !== null).map((u) => u.id))];
+    const members = await Promise.all(found.map((u) => this.d.members.memberOf(entry, u)));
+    return found.filter((_, i) => members[i]);
   }
 
   /** A confirmed publish to the channel's partition (UNAVAILABLE when the broker cannot confirm). */
@@ -759,8 +822,8 @@ export class ChatService {
     const { entry } = await this.d.members.requireMember(r.channelId, userId);
     await this.requireStoredSeq(entry, r.seq);
     if (!this.d.receipts.record(r.channelId, userId, r.kind, r.seq)) return;
-    // Kept for the member's unread count, but not shown to every account of the official group.
-    if (entry.channel.type === "official") return;
+    // Kept for the member's unread count, but not broadcast to every member of a large channel.
+    if (entry.large) return;
     const recipients = [...entry.members.keys()];
     await this.d.broker.publishToUsers(
       { t: "receipt", receipt: { channelId: r.channelId, userId, kind: r.kind, seq: r.seq } },

@@ -5,6 +5,8 @@
  */
 import type { ChatNodeConfig } from "../config.js";
 import { ReceiptCoalescer } from "../domain/receipts.js";
+import { OFFICIAL_CHANNEL_ID } from "@vibetalk/protocol";
+import { ChannelBindings } from "../gateway/channel-bindings.js";
 import { UserSessions, type UserSessionsOptions } from "../gateway/sessions.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -67,7 +69,21 @@ export function buildServiceLayer(
   });
   const sessions = (options: Partial<UserSessionsOptions> = {}) =>
     new UserSessions(
-      { broker, presence, store, receipts: flusher, metrics, log },
+      {
+        broker,
+        presence,
+        store,
+        receipts: flusher,
+        channels: new ChannelBindings({
+          broker,
+          store,
+          officialId: config.official ? OFFICIAL_CHANNEL_ID : null,
+          metrics,
+          log,
+        }),
+        metrics,
+        log,
+      },
       {
         bindingGraceMs: config.bindingGraceSeconds * 1000,
         heartbeatMs: config.presenceHeartbeatSeconds * 1000,

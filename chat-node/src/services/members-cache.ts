@@ -1,9 +1,26 @@
 import { ProtocolError } from "@vibetalk/protocol";
-import type { ChannelRecord, ChannelStore, MemberRecord, MemberStore, MembershipVersions } from "../ports.js";
+import type {
+  ChannelRecord,
+  ChannelStore,
+  MemberRecord,
+  MembersChangedEvent,
+  MemberStore,
+  MembershipVersions,
+} from "../ports.js";
+import { isLargeChannel } from "../domain/fanout.js";
+
+/** The roles a large channel's entry lists (its other members are read one by one). */
+export const PRIVILEGED_ROLES = ["owner", "admin"] as const;
 
 export interface ChannelEntry {
   channel: ChannelRecord;
+  /**
+   * The members: all of them for a small channel; for a large one (`large`) only its owner and
+   * admins — the others are looked up one at a time (`MembersCache.memberOf`), never listed.
+   */
   members: Map<string, MemberRecord>;
+  /** A large channel (the official group, or a group past LARGE_CHANNEL_MEMBERS): see `members`. */
+  large: boolean;
   loadedAt: number;
   /** The channel's membership version when this entry was read (0: unknown). */
   version: number;
@@ -25,6 +42,12 @@ const VERSION_TIMEOUT_MS = 250;
  */
 export class MembersCache {
   private readonly entries = new Map<string, ChannelEntry>();
+  /** Large channels' members looked up one at a time: channel → user → record (null: not a member). */
+  private readonly single = new Map<
+    string,
+    Map<string, { member: MemberRecord | null; version: number; at: number }>
+  >();
+  private singleCount = 0;
   private readonly loading = new Map<string, Promise<ChannelEntry | null>>();
   private generation = 0;
 
@@ -67,13 +90,15 @@ export class MembersCache {
   private async load(channelId: string, gen: number): Promise<ChannelEntry | null> {
     // The version first: a change racing with this read leaves an entry older than the version.
     const version = (await this.currentVersion(channelId)) ?? 0;
-    const [channel, members] = await Promise.all([
-      this.store.getChannel(channelId),
-      this.store.listMembers(channelId),
-    ]);
+    const channel = await this.store.getChannel(channelId);
     if (!channel) return null;
+    const large = isLargeChannel(channel);
+    const members = large
+      ? await this.store.listMembersWithRoles(channelId, PRIVILEGED_ROLES)
+      : await this.store.listMembers(channelId);
     const entry: ChannelEntry = {
       channel,
+      large,
       members: new Map(members.map((m) => [m.userId, m])),
       loadedAt: Date.now(),
       version,
@@ -91,15 +116,71 @@ export class MembersCache {
 
   private readonly invalidatedDuringLoad = new Set<string>();
 
-  /** Membership or name changed: the next read goes to the store. */
-  invalidate(channelId: string): void {
+  /**
+   * Membership or name changed: the next read goes to the store. `users` (a large channel's added or
+   * removed members) limits which of its one-by-one lookups are dropped; without it all are.
+   */
+  invalidate(channelId: string, users?: readonly string[]): void {
     this.entries.delete(channelId);
     if (this.loading.has(channelId)) this.invalidatedDuringLoad.add(channelId);
+    const known = this.single.get(channelId);
+    if (!known) return;
+    if (users === undefined) {
+      this.singleCount -= known.size;
+      this.single.delete(channelId);
+      return;
+    }
+    for (const u of users) if (known.delete(u)) this.singleCount--;
+  }
+
+  /** A membership-change control event: drops what it makes stale (the users it names, if any). */
+  invalidateFor(e: MembersChangedEvent): void {
+    const named = e.added || e.removed ? [...(e.added ?? []), ...(e.removed ?? [])] : undefined;
+    this.invalidate(e.channelId, named);
   }
 
   clear(): void {
     this.generation++;
     this.entries.clear();
+    this.single.clear();
+    this.singleCount = 0;
+  }
+
+  /**
+   * A user's member record in the entry's channel, or null. Small channels answer from the entry; a
+   * large one from its privileged members, else one cached read per user (dropped when the entry's
+   * version moves on, on a control event naming them, and after the TTL).
+   */
+  async memberOf(entry: ChannelEntry, userId: string): Promise<MemberRecord | null> {
+    const listed = entry.members.get(userId);
+    if (listed || !entry.large) return listed ?? null;
+    const channelId = entry.channel.id;
+    const known = this.single.get(channelId)?.get(userId);
+    if (known && known.version === entry.version && Date.now() - known.at < this.ttlMs) return known.member;
+    const gen = this.generation;
+    const member = await this.store.getMember(channelId, userId);
+    if (member && PRIVILEGED_ROLES.includes(member.role as (typeof PRIVILEGED_ROLES)[number])) {
+      // Promoted since the entry was read: the entry is stale.
+      this.invalidate(channelId);
+      return member;
+    }
+    if (gen === this.generation) {
+      let m = this.single.get(channelId);
+      if (!m) this.single.set(channelId, (m = new Map()));
+      if (!m.has(userId)) this.singleCount++;
+      m.set(userId, { member, version: entry.version, at: Date.now() });
+      if (this.singleCount > this.maxEntries * 10) this.evictSingles();
+    }
+    return member;
+  }
+
+  /** Bounds the one-by-one lookups: the oldest channel's go first. */
+  private evictSingles(): void {
+    for (const [c, m] of this.single) {
+      if (this.singleCount <= this.maxEntries * 5) return;
+      this.singleCount -= m.size;
+      this.single.delete(c);
+    }
   }
 
   /** The entry if the user is a member; NOT_FOUND / FORBIDDEN otherwise. */
@@ -116,7 +197,7 @@ export class MembersCache {
       }
     }
     if (!entry) throw new ProtocolError("NOT_FOUND", "no such channel");
-    const member = entry.members.get(userId);
+    const member = await this.memberOf(entry, userId);
     if (!member) throw new ProtocolError("FORBIDDEN", "not a member of this channel");
     return { entry, member };
   }

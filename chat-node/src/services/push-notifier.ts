@@ -106,19 +106,34 @@ export class PushNotifier {
     }
   }
 
+  /** Who a batch may notify, before presence, mute and the interval are checked. */
+  private async candidates(
+    batch: readonly StoredMessage[],
+  ): Promise<Array<{ message: StoredMessage; userId: string }>> {
+    const wanted: Array<{ message: StoredMessage; userId: string }> = [];
+    for (const message of batch) {
+      const entry = await this.d.members.get(message.channelId);
+      if (!entry) continue;
+      if (entry.large) {
+        // A large channel notifies the members it mentions only (each read again after), never all of them.
+        if (message.kind !== undefined) continue;
+        for (const u of new Set(message.mentions ?? []))
+          if (u !== message.senderId) wanted.push({ message, userId: u });
+        continue;
+      }
+      for (const m of pushCandidates(message, [...entry.members.values()]))
+        wanted.push({ message, userId: m.userId });
+    }
+    return wanted;
+  }
+
   /**
    * Who a batch notifies, then their deliveries (not awaited: the next batch does not wait for them).
    * The cached members narrow the candidates; the offline ones are read again from the store (one
    * read per member and channel, in parallel), so a mute set on another node and the unread count are exact.
    */
   private async process(batch: readonly StoredMessage[]): Promise<void> {
-    const wanted: Array<{ message: StoredMessage; userId: string }> = [];
-    for (const message of batch) {
-      const entry = await this.d.members.get(message.channelId);
-      if (!entry) continue;
-      for (const m of pushCandidates(message, [...entry.members.values()]))
-        wanted.push({ message, userId: m.userId });
-    }
+    const wanted = await this.candidates(batch);
     if (wanted.length === 0) return;
     const users = [...new Set(wanted.map((w) => w.userId))];
     const offline = new Set(offlineUsers(users, await this.d.presence.get(users)));

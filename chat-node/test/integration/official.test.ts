@@ -1,7 +1,7 @@
 // The official group on real Redis, RabbitMQ and FerretDB (docs/chat-node.md, "The official group"):
 // created once by chat-nodes starting together, joined at registration, existing accounts backfilled in
 // resumable batches, who may post and leave, posts by the service token reaching online members live
-// and offline ones by sync, pin, counts, and the fan-out of a 2,000-member group.
+// and offline ones by sync, pin and counts. Its fan-out (2,000 members, three nodes): large-channels.test.ts.
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, afterEach, before, describe, test } from "node:test";
@@ -16,16 +16,11 @@ import {
   type SyncReply,
 } from "@vibetalk/protocol";
 import { MongoStore } from "../../src/adapters/mongo-store.js";
-import { createLogger } from "../../src/logger.js";
-import { createMetrics } from "../../src/metrics.js";
-import { closeBackends, connectBackends, type Backends } from "../../src/node/backends.js";
+import { closeBackends } from "../../src/node/backends.js";
 import type { ChatNode } from "../../src/node.js";
-import { buildServiceLayer } from "../../src/services/layer.js";
-import { RedisMembershipVersions } from "../../src/adapters/redis-membership-versions.js";
-import { RedisRevocations } from "../../src/adapters/redis-revocations.js";
 import {
   http,
-  nodeConfig,
+  serviceLayerOn,
   sleep,
   startNode,
   startServices,
@@ -96,27 +91,7 @@ const service = (path: string, body: unknown, token = SERVICE_TOKEN) =>
   );
 
 /** A service (or side) store on its own database of the same FerretDB, with the node's service layer. */
-async function sideLayer(db: string): Promise<{ b: Backends; layer: ReturnType<typeof buildServiceLayer> }> {
-  const u = new URL(services.mongo.url);
-  u.pathname = `/${db}`;
-  const config = nodeConfig(services, { ...ON, MONGODB_URL: u.toString() });
-  const log = createLogger("silent", config.nodeId);
-  const metrics = createMetrics(config.nodeId, { defaultMetrics: false });
-  const b = await connectBackends(config, metrics, log);
-  const layer = buildServiceLayer(
-    config,
-    {
-      store: b.store,
-      broker: b.broker,
-      presence: b.presence,
-      versions: new RedisMembershipVersions(b.redis),
-      revocations: new RedisRevocations(b.redis),
-    },
-    metrics,
-    log,
-  );
-  return { b, layer };
-}
+const sideLayer = (db: string) => serviceLayerOn(services, db, ON);
 
 describe("creation and membership", () => {
   test("concurrent creations on the store make one group; a stopped backfill resumes; concurrent ones add each member once", async () => {
@@ -445,53 +420,3 @@ describe("bad input", () => {
     assert.equal((await adm.api(A, "GET", "/me")).status, 200, "still serving");
   });
 });
-
-describe("fan-out", () => {
-  test("2,000 members: one message, ceil(n / FANOUT_MAX_CC) publishes, each online member gets it once", async () => {
-    const reader = await user(B);
-    const side = await sideLayer(new URL(services.mongo.url).pathname.slice(1));
-    try {
-      const fake = Array.from({ length: 2000 }, () => randomBytes(12).toString("hex"));
-      const official = side.layer.official;
-      assert.ok(official);
-      // Joined as the backfill joins: batches of 500 (members added, every node's cache dropped).
-      for (let i = 0; i < fake.length; i += 500) await official.join(fake.slice(i, i + 500));
-    } finally {
-      await closeBackends(side.b);
-    }
-    const s = await reader.connect(B);
-    const members = (await reader.api<ChannelDetailsReply>(B, "GET", `/channels/${OFFICIAL_CHANNEL_ID}`)).body
-      .channel.memberCount;
-    assert.ok(members > 2000);
-    const before = await publishesOf([A, B]);
-    const clientMsgId = randomUUID();
-    const t0 = Date.now();
-    assert.equal((await service("/official/messages", { clientMsgId, body: "to two thousand" })).status, 202);
-    const [m] = await s.waitMessages(OFFICIAL_CHANNEL_ID, 1);
-    assert.equal(m?.clientMsgId, clientMsgId);
-    const after = await waitFor("the fan-out metric", async () => {
-      const p = await publishesOf([A, B]);
-      return p.count > before.count ? p : undefined;
-    });
-    assert.equal(after.sum - before.sum, Math.ceil(members / 500), `publishes for ${members} members`);
-    await sleep(300);
-    assert.equal(s.messages(OFFICIAL_CHANNEL_ID).length, 1, "delivered once");
-    console.log(
-      `# 2,000-member fan-out: ${members} members, ${after.sum - before.sum} publishes, ${Date.now() - t0} ms post → delivered`,
-    );
-  });
-});
-
-/** Sum and count of vibetalk_fanout_publishes_per_message over the nodes. */
-async function publishesOf(nodes: ChatNode[]): Promise<{ sum: number; count: number }> {
-  let sum = 0;
-  let count = 0;
-  for (const n of nodes) {
-    const h = await n.metrics.fanoutPublishes.get();
-    for (const v of h.values) {
-      if (v.metricName?.endsWith("_sum")) sum += v.value;
-      if (v.metricName?.endsWith("_count")) count += v.value;
-    }
-  }
-  return { sum, count };
-}

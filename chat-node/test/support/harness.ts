@@ -10,8 +10,14 @@ import {
 import type { AuthReply, Channel, Message, MessageSendReply } from "@vibetalk/protocol";
 import { connect as connectAmqp } from "amqplib";
 import { io as connectSocket, type Socket } from "socket.io-client";
+import { RedisMembershipVersions } from "../../src/adapters/redis-membership-versions.js";
+import { RedisRevocations } from "../../src/adapters/redis-revocations.js";
 import { loadConfig, type ChatNodeConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
+import { createMetrics } from "../../src/metrics.js";
+import { connectBackends, type Backends } from "../../src/node/backends.js";
 import { createChatNode, type ChatNode } from "../../src/node.js";
+import { buildServiceLayer } from "../../src/services/layer.js";
 
 export interface Services {
   redis: RedisService;
@@ -111,6 +117,36 @@ export async function startNode(
   const node = createChatNode(nodeConfig(services, overrides), { defaultMetrics: false });
   await node.start();
   return node;
+}
+
+/**
+ * A node's service layer on its own backends, without a server in front (a script or a side process):
+ * database `db` of the run's FerretDB, the same Redis and RabbitMQ. Close with closeBackends(b).
+ */
+export async function serviceLayerOn(
+  services: Services,
+  db: string,
+  overrides: Record<string, string> = {},
+): Promise<{ b: Backends; layer: ReturnType<typeof buildServiceLayer> }> {
+  const u = new URL(services.mongo.url);
+  u.pathname = `/${db}`;
+  const config = nodeConfig(services, { ...overrides, MONGODB_URL: u.toString() });
+  const log = createLogger("silent", config.nodeId);
+  const metrics = createMetrics(config.nodeId, { defaultMetrics: false });
+  const b = await connectBackends(config, metrics, log);
+  const layer = buildServiceLayer(
+    config,
+    {
+      store: b.store,
+      broker: b.broker,
+      presence: b.presence,
+      versions: new RedisMembershipVersions(b.redis),
+      revocations: new RedisRevocations(b.redis),
+    },
+    metrics,
+    log,
+  );
+  return { b, layer };
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -105,7 +105,15 @@ async function setup(gatewayPath: string, extra: Record<string, string> = {}) {
   const notifier = new PushNotifier({
     config,
     store,
-    members: { get: async () => ({ channel: channel("g", id(sender)), members, loadedAt: 0, version: 0 }) },
+    members: {
+      get: async () => ({
+        channel: channel("g", id(sender)),
+        members,
+        large: false,
+        loadedAt: 0,
+        version: 0,
+      }),
+    },
     presence,
     throttle: new MemoryPushThrottle(),
     metrics,

@@ -14,6 +14,11 @@ export const RABBITMQ = {
   /** Fanout exchange bound (exchange-to-exchange) to every user exchange: one publish per message. */
   usersRouter: "vibetalk.users",
   userExchange: (u: number) => `vibetalk.users.${u}`,
+  /**
+   * Direct exchange for large channels (docs/chat-node.md, "Large channels"): a node binds its queue with
+   * the channel id while it holds a member of it, so one publish reaches each such node once.
+   */
+  channelsExchange: "vibetalk.channels",
   /** One per chat-node, with `x-expires`: it goes by itself, so no list names it. */
   nodeQueue: (nodeId: string) => `vibetalk.node.${nodeId}`,
   /** Fanout exchange bound to every node queue: cluster-wide control events (cache invalidation). */
@@ -41,6 +46,7 @@ export function durableTopology(spec: { partitions: number; userExchanges: numbe
       RABBITMQ.usersRouter,
       ...Array.from({ length: spec.userExchanges }, (_, u) => RABBITMQ.userExchange(u)),
       RABBITMQ.controlExchange,
+      RABBITMQ.channelsExchange,
     ],
   };
 }

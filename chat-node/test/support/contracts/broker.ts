@@ -269,6 +269,38 @@ export function brokerContract(
     for (const d of gb) assert.ok(d.recipients.length <= opts.fanoutMaxRecipients);
   });
 
+  test(`${name}: a channel event reaches each node bound to the channel once, whatever else it binds`, async (t) => {
+    const [a, b, c] = [await node(t), await node(t), await node(t)];
+    const [ch, other, u1] = [`g${id()}`, `g${id()}`, id()];
+    const [ga, gb, gc] = [collect(a), collect(b), collect(c)];
+    await a.bindChannel(ch);
+    await b.bindChannel(ch);
+    await b.bindChannel(ch);
+    await b.bindUser(u1);
+    await c.bindChannel(other);
+    const trace = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01" };
+    await a.publishToChannel(event(1), ch, trace);
+    await until("a and b receive it", () => ga.length === 1 && gb.length === 1);
+    for (const d of [ga[0], gb[0]]) {
+      assert.deepEqual(d?.event, event(1));
+      assert.equal(d?.channel, ch);
+      assert.deepEqual(d?.recipients, []);
+      assert.deepEqual(d?.trace, trace);
+    }
+    // Nobody bound is not an error; unbinding stops the channel's events, order is kept.
+    await a.publishToChannel(event(2), `g${id()}`, {});
+    await b.unbindChannel(ch);
+    await b.unbindChannel(`g${id()}`);
+    for (let n = 3; n <= 12; n++) await c.publishToChannel(event(n), ch, {});
+    await a.publishToUsers(event(13), [u1], {});
+    await until("a's ten and b's user event", () => ga.length === 11 && gb.length === 2);
+    await sleep(opts.quietMs);
+    assert.deepEqual(ga.map(seqOf), [1, ...Array.from({ length: 10 }, (_, i) => i + 3)]);
+    assert.deepEqual(gb.map(seqOf), [1, 13]);
+    assert.equal(gb[1]?.channel, undefined);
+    assert.equal(gc.length, 0);
+  });
+
   test(`${name}: a control event reaches every node, the sender's too`, async (t) => {
     const [a, b] = [await node(t), await node(t)];
     const got: Array<[string, ControlEvent]> = [];

@@ -206,6 +206,35 @@ export function storeContract(name: string, make: () => Store | Promise<Store>):
     assert.deepEqual(await s.listMemberships(m2), []);
   });
 
+  test(`${name}: a channel is marked large once; memberships among channels and members by role`, async () => {
+    const s = await make();
+    const [a, b] = [s.newId(), s.newId()];
+    const [o, ad, m1] = [hex(), hex(), hex()];
+    await s.createChannel({ ...channel(a, o), memberCount: 1 }, [member(a, o, "owner")]);
+    await s.createChannel({ ...channel(b, o), memberCount: 1 }, [member(b, o, "owner")]);
+    await s.addMembers(a, [member(a, ad, "admin"), member(a, m1)]);
+    assert.equal((await s.getChannel(a))?.largeSince, undefined, "small until marked");
+    const first = new Date(Date.now() - 5000);
+    await s.markLarge(a, first);
+    await s.markLarge(a, new Date());
+    await s.markLarge(`${hex()}`, new Date()); // no such channel: nothing happens
+    assert.equal((await s.getChannel(a))?.largeSince?.getTime(), first.getTime(), "the first mark stays");
+    const large = await s.largeChannelIds();
+    assert.ok(large.includes(a) && !large.includes(b));
+    assert.deepEqual(
+      (await s.membershipsAmong(m1, [a, b, a, hex()])).map((m) => m.channelId),
+      [a],
+    );
+    assert.deepEqual((await s.membershipsAmong(o, [b, a])).map((m) => m.channelId).sort(), [a, b].sort());
+    assert.deepEqual(await s.membershipsAmong(m1, []), []);
+    const privileged = await s.listMembersWithRoles(a, ["owner", "admin"]);
+    assert.deepEqual(
+      privileged.map((m) => `${m.userId}:${m.role}`).sort(),
+      [`${o}:owner`, `${ad}:admin`].sort(),
+    );
+    assert.deepEqual(await s.listMembersWithRoles(b, ["admin"]), []);
+  });
+
   test(`${name}: userIdsAfter pages user ids in ascending order after a given id`, async () => {
     const s = await make();
     const mine: string[] = [];

@@ -66,7 +66,7 @@ export class FakeCluster {
     const events: NodeDelivery[] = [];
     broker.onNodeEvent((d) => events.push(d));
     broker.onControlEvent((e) => {
-      if (e.t === "members") members.invalidate(e.channelId);
+      if (e.t === "members") members.invalidateFor(e);
     });
     const sessions = (opts: Partial<UserSessionsOptions> = {}) => layer.sessions(opts);
     return {

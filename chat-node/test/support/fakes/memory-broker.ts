@@ -136,6 +136,19 @@ export class MemoryBrokerServer {
     }
   }
 
+  /** @internal */ toChannel(publish: { channelId: string; event: NodeEvent; trace: TraceCarrier }): void {
+    for (const node of this.nodes) {
+      if (node.channelBindings.has(publish.channelId)) {
+        node.receive({
+          event: structuredClone(publish.event),
+          recipients: [],
+          channel: publish.channelId,
+          trace: { ...publish.trace },
+        });
+      }
+    }
+  }
+
   /** @internal */ control(event: ControlEvent): void {
     for (const node of this.nodes) node.receiveControl(structuredClone(event));
   }
@@ -148,6 +161,7 @@ export class MemoryBrokerServer {
 
 export class MemoryBroker implements Broker {
   readonly bindings = new Set<string>();
+  readonly channelBindings = new Set<string>();
   private nodeHandler: ((d: NodeDelivery) => void) | null = null;
   private controlHandler: ((e: ControlEvent) => void) | null = null;
   private readonly reconnectHandlers: Array<() => void> = [];
@@ -179,6 +193,11 @@ export class MemoryBroker implements Broker {
     const plan = planFanOut(recipients, this.server.fanoutMaxRecipients);
     for (const p of plan) this.server.fanOut({ recipients: [p.routingKey, ...p.cc], event, trace });
     return plan.length;
+  }
+
+  async publishToChannel(event: NodeEvent, channelId: string, trace: TraceCarrier = {}): Promise<void> {
+    this.checkPublish();
+    this.server.toChannel({ channelId, event, trace });
   }
 
   async publishControl(event: ControlEvent): Promise<void> {
@@ -273,6 +292,16 @@ export class MemoryBroker implements Broker {
   async unbindUser(userId: string): Promise<void> {
     if (this.closed) throw new DependencyUnavailableError("broker", "RabbitMQ is not connected");
     this.bindings.delete(userId);
+  }
+
+  async bindChannel(channelId: string): Promise<void> {
+    if (this.closed) throw new DependencyUnavailableError("broker", "RabbitMQ is not connected");
+    this.channelBindings.add(channelId);
+  }
+
+  async unbindChannel(channelId: string): Promise<void> {
+    if (this.closed) throw new DependencyUnavailableError("broker", "RabbitMQ is not connected");
+    this.channelBindings.delete(channelId);
   }
 
   /** @internal A node-queue delivery (in publish order, after the publish resolved). */

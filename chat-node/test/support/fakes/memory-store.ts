@@ -184,6 +184,17 @@ export class MemoryStore extends MemorySequenceStore implements Store {
     }
   }
 
+  async markLarge(id: string, at: Date): Promise<void> {
+    this.check("markLarge");
+    const c = this.channels.get(id);
+    if (c && !c.largeSince) c.largeSince = new Date(at);
+  }
+
+  async largeChannelIds(): Promise<string[]> {
+    this.check("largeChannelIds");
+    return [...this.channels.values()].filter((c) => c.largeSince).map((c) => c.id);
+  }
+
   // ---- members ----
 
   async listMembers(channelId: string): Promise<MemberRecord[]> {
@@ -200,6 +211,21 @@ export class MemoryStore extends MemorySequenceStore implements Store {
     this.check("getMember");
     const m = this.members.get(memberKey(channelId, userId));
     return m ? copy(m) : null;
+  }
+
+  async membershipsAmong(userId: string, channelIds: readonly string[]): Promise<MemberRecord[]> {
+    this.check("membershipsAmong");
+    return [...new Set(channelIds)].flatMap((c) => {
+      const m = this.members.get(memberKey(c, userId));
+      return m ? [copy(m)] : [];
+    });
+  }
+
+  async listMembersWithRoles(channelId: string, roles: readonly Role[]): Promise<MemberRecord[]> {
+    this.check("listMembersWithRoles");
+    return [...this.members.values()]
+      .filter((m) => m.channelId === channelId && roles.includes(m.role))
+      .map(copy);
   }
 
   async addMembers(channelId: string, members: readonly MemberRecord[]): Promise<void> {

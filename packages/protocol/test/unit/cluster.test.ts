@@ -11,6 +11,7 @@ test("the durable topology names every queue and exchange a cluster declares, th
       "vibetalk.users.0",
       "vibetalk.users.1",
       "vibetalk.control",
+      "vibetalk.channels",
     ],
   });
   assert.equal(RABBITMQ.nodeQueue("pod-a"), "vibetalk.node.pod-a");
