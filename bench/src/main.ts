@@ -7,6 +7,7 @@
 // (connection scale beside a bare Socket.IO server, connections.ts).
 // `--chat-node=<commit>` runs that commit's chat-node (exported into bench/out/) instead of the working tree.
 import { join } from "node:path";
+import { runFanoutRouteBench } from "./fanout-route.js";
 import { repoRoot, startMongo, startRabbitMQ, startRedis } from "@vibetalk/testkit";
 import { runBalanceBench } from "./balance.js";
 import { brokerFloor, storeCeiling } from "./baselines.js";
@@ -160,17 +161,19 @@ async function idleRss(): Promise<void> {
   }
 }
 
-const entry = process.argv.includes("--connections")
-  ? () => runConnectionsBench(process.argv)
-  : process.argv.includes("--balance")
-    ? () => runBalanceBench(process.argv)
-    : process.argv.includes("--idle-rss")
-      ? idleRss
-      : process.argv.includes("--latency")
-        ? () => runLatencyProbe(process.argv)
-        : process.argv.includes("--sweep")
-          ? () => runSweep(process.argv)
-          : main;
+const entry = process.argv.includes("--fanout-route")
+  ? () => runFanoutRouteBench(process.argv)
+  : process.argv.includes("--connections")
+    ? () => runConnectionsBench(process.argv)
+    : process.argv.includes("--balance")
+      ? () => runBalanceBench(process.argv)
+      : process.argv.includes("--idle-rss")
+        ? idleRss
+        : process.argv.includes("--latency")
+          ? () => runLatencyProbe(process.argv)
+          : process.argv.includes("--sweep")
+            ? () => runSweep(process.argv)
+            : main;
 entry().catch((err: unknown) => {
   console.error(err);
   process.exit(1);

@@ -2,6 +2,9 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Broker, ChannelStore, MemberStore } from "../ports.js";
 
+/** Large channels besides the official group checked one read each at a connect; more take one query. */
+const DIRECT_LOOKUPS = 8;
+
 export interface ChannelBindingsDeps {
   broker: Broker;
   store: MemberStore & ChannelStore;
@@ -56,12 +59,20 @@ export class ChannelBindings {
     return this.holders.size;
   }
 
-  /** A user is bound here: add them to their large channels (one read for those besides the official group). */
+  /**
+   * A user is bound here: add them to their large channels. The official group needs no read; up to
+   * DIRECT_LOOKUPS other large channels are checked one by one (equality reads), more by one read of
+   * the user's memberships, so a connect costs at most one query however many large groups exist.
+   */
   async attach(userId: string): Promise<void> {
     const others = [...this.known].filter((c) => c !== this.d.officialId);
-    const channels = others.length
-      ? (await this.d.store.membershipsAmong(userId, others)).map((m) => m.channelId)
-      : [];
+    let channels: string[] = [];
+    if (others.length > DIRECT_LOOKUPS)
+      channels = (await this.d.store.listMemberships(userId))
+        .map((m) => m.channelId)
+        .filter((c) => this.known.has(c) && c !== this.d.officialId);
+    else if (others.length > 0)
+      channels = (await this.d.store.membershipsAmong(userId, others)).map((m) => m.channelId);
     if (this.d.officialId) channels.push(this.d.officialId);
     await Promise.all(channels.map((c) => this.add(c, userId)));
   }

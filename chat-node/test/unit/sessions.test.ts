@@ -159,3 +159,72 @@ test("Redis or RabbitMQ down: a socket is still accepted; shutdown marks every u
     ],
   );
 });
+
+/** A group of `members` already marked large (createChannel straight on the fake store). */
+async function largeGroup(c: FakeCluster, id: string, members: string[]): Promise<void> {
+  const now = new Date();
+  await c.store.createChannel(
+    {
+      id,
+      type: "group",
+      name: id,
+      createdBy: members[0] ?? "x",
+      createdAt: now,
+      lastSeq: 0,
+      lastMessage: null,
+      lastMessageAt: now,
+      memberCount: members.length,
+      largeSince: now,
+    },
+    members.map((userId, i) => ({
+      channelId: id,
+      userId,
+      role: i === 0 ? "owner" : "member",
+      joinedAt: now,
+      lastDeliveredSeq: 0,
+      lastReadSeq: 0,
+    })),
+  );
+}
+
+test("large channels: bound with a user's binding, unbound with the last member's, joined and left by control events", async () => {
+  const { c, n, sessions } = await setup(30);
+  // Ten large groups: more than a connect checks one by one, so the user's memberships are read once.
+  for (let i = 0; i < 10; i++) await largeGroup(c, `big${i}`, i % 2 ? ["u1"] : ["u1", "u2"]);
+  await largeGroup(c, "other", ["u3"]);
+  await sessions.refreshLargeChannels();
+  await sessions.prepare("u1");
+  await sessions.add("u1", "s1");
+  await sessions.prepare("u2");
+  await sessions.add("u2", "s2");
+  const bound = () => [...n.broker.channelBindings].sort();
+  assert.deepEqual(bound(), Array.from({ length: 10 }, (_, i) => `big${i}`).sort(), "not 'other'");
+  assert.deepEqual(sessions.channels.recipients("big0").sort(), ["u1", "u2"]);
+  assert.deepEqual(sessions.channels.recipients("big1"), ["u1"]);
+  assert.equal((await n.metrics.boundChannels.get()).values[0]?.value, 10);
+  // u1 goes: after the grace only u2's five groups stay bound.
+  await sessions.remove("u1", "s1");
+  await sleep(80);
+  assert.deepEqual(bound(), ["big0", "big2", "big4", "big6", "big8"]);
+  // u2 is added to "other" and removed from big0 elsewhere: the control events move the bindings.
+  await c.store.addMembers("other", [
+    {
+      channelId: "other",
+      userId: "u2",
+      role: "member",
+      joinedAt: new Date(),
+      lastDeliveredSeq: 0,
+      lastReadSeq: 0,
+    },
+  ]);
+  await sessions.channelMembersChanged({ t: "members", channelId: "other", origin: "x", added: ["u2"] });
+  await sessions.channelMembersChanged({ t: "members", channelId: "big0", origin: "x", removed: ["u2"] });
+  assert.deepEqual(bound(), ["big2", "big4", "big6", "big8", "other"]);
+  assert.deepEqual(sessions.channels.recipients("big0"), []);
+  // A group that just became large is adopted for its members bound here.
+  await largeGroup(c, "grown", ["u9", "u2"]);
+  await sessions.channelMembersChanged({ t: "members", channelId: "grown", origin: "x", large: true });
+  assert.ok(bound().includes("grown"));
+  assert.deepEqual(sessions.channels.recipients("grown"), ["u2"]);
+  await sessions.shutdown();
+});
