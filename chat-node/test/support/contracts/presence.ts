@@ -56,7 +56,11 @@ export function presenceContract(
       await sleep(150);
       assert.deepEqual(await a.renew(() => [u]), [], `renewal ${i}: the lease was live`);
     }
-    assert.equal((await (await node(id(), 1000)).get([u]))[0]?.online, true, "online 1.2 s (twice the TTL) after joining");
+    assert.equal(
+      (await (await node(id(), 1000)).get([u]))[0]?.online,
+      true,
+      "online 1.2 s (twice the TTL) after joining",
+    );
     await a.leave(u, new Date());
   });
 
