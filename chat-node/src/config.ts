@@ -78,6 +78,8 @@ export interface ChatNodeConfig {
   presenceTtlSeconds: number;
   /** Receipt marks are written at most once per member per interval (RECEIPT_FLUSH_MS, 1000). */
   receiptFlushMs: number;
+  /** A large channel's receipt counts go to the sender at most once per interval (RECEIPT_COUNTS_INTERVAL_MS, 5000). */
+  receiptCountsIntervalMs: number;
   /** Cached channel members expire after (MEMBERS_CACHE_TTL_MS, 60000). */
   membersCacheTtlMs: number;
   /** Routing keys per fan-out publish at most (FANOUT_MAX_CC, 500). */
@@ -268,6 +270,7 @@ const envSchema = z.object({
   PRESENCE_HEARTBEAT_SECONDS: int(1, 300).default(5),
   PRESENCE_TTL_SECONDS: int(2, 3600).default(25),
   RECEIPT_FLUSH_MS: int(10, 60_000).default(1000),
+  RECEIPT_COUNTS_INTERVAL_MS: int(100, 600_000).default(5000),
   MEMBERS_CACHE_TTL_MS: int(0, 3_600_000).default(60_000),
   FANOUT_MAX_CC: int(1, 2000).default(500),
   LARGE_CHANNEL_MEMBERS: int(2, 1_000_000).default(100),
@@ -402,6 +405,7 @@ export function loadConfig(env: Env): ChatNodeConfig {
     presenceHeartbeatSeconds: e.PRESENCE_HEARTBEAT_SECONDS,
     presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
     receiptFlushMs: e.RECEIPT_FLUSH_MS,
+    receiptCountsIntervalMs: e.RECEIPT_COUNTS_INTERVAL_MS,
     membersCacheTtlMs: e.MEMBERS_CACHE_TTL_MS,
     fanoutMaxRecipients: e.FANOUT_MAX_CC,
     largeChannelMembers: e.LARGE_CHANNEL_MEMBERS,

@@ -79,6 +79,7 @@ export function createChatNode(config: ChatNodeConfig, options: ChatNodeOptions 
     await p.gateway.drain(Math.min(left() / 2, 10_000));
     await p.sessions.shutdown();
     await p.flusher.stop();
+    await p.receiptCounts.stop();
     await p.gateway.close();
     await p.app.close().catch(() => undefined);
     await p.ops.close().catch(() => undefined);

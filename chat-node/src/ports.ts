@@ -9,6 +9,7 @@ import type {
   Message,
   PostingPolicy,
   MessageFailedEvent,
+  ReceiptCountsEvent,
   ReceiptEvent,
   Role,
 } from "@vibetalk/protocol";
@@ -175,6 +176,11 @@ export interface MemberStore {
   /** Removes a member and refreshes the member count; false when they were not one. */
   removeMember(channelId: string, userId: string): Promise<boolean>;
   setRole(channelId: string, userId: string, role: Role): Promise<void>;
+  /**
+   * How many members other than `except` have `seq` delivered (a delivered or read mark at or past it)
+   * and read: a large channel's receipt counts (docs/chat-node.md, "Large channels").
+   */
+  countReceipts(channelId: string, seq: number, except: string): Promise<{ delivered: number; read: number }>;
   /** Raises receipt high-water marks with `$max` (in small batches). */
   raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void>;
   setMuted(channelId: string, userId: string, muted: boolean): Promise<void>;
@@ -336,6 +342,7 @@ export interface PartitionSubscription {
 export type NodeEvent =
   | { t: "message"; message: Message; sentAt: number }
   | { t: "receipt"; receipt: ReceiptEvent }
+  | { t: "receiptCounts"; counts: ReceiptCountsEvent }
   | { t: "channel"; event: ChannelEvent }
   | { t: "failed"; failed: MessageFailedEvent };
 

@@ -601,6 +601,22 @@ export class MongoStore implements Store {
     await this.members.updateOne({ _id: memberKey(channelId, userId) }, { $set: { muted } });
   }
 
+  async countReceipts(
+    channelId: string,
+    seq: number,
+    except: string,
+  ): Promise<{ delivered: number; read: number }> {
+    const others = { channelId, userId: { $ne: except } };
+    const [delivered, read] = await Promise.all([
+      this.members.countDocuments({
+        ...others,
+        $or: [{ lastDeliveredSeq: { $gte: seq } }, { lastReadSeq: { $gte: seq } }],
+      }),
+      this.members.countDocuments({ ...others, lastReadSeq: { $gte: seq } }),
+    ]);
+    return { delivered, read };
+  }
+
   async raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void> {
     for (const part of chunk(marks, UPDATE_BATCH)) {
       await this.members.bulkWrite(

@@ -366,6 +366,9 @@ export class SocketGateway {
       case "receipt":
         target.emit("receipt", d.event.receipt);
         break;
+      case "receiptCounts":
+        target.emit("receipt:counts", d.event.counts);
+        break;
       case "channel":
         target.emit("channel", d.event.event);
         break;

@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { protocolSchemas } from "@vibetalk/protocol";
 import type { FastifyInstance } from "fastify";
 import { RedisMembershipVersions } from "../adapters/redis-membership-versions.js";
+import { RedisPushThrottle } from "../adapters/redis-push-throttle.js";
 import { RedisRevocations } from "../adapters/redis-revocations.js";
 import type { ChatNodeConfig } from "../config.js";
 import type { UserSessions } from "../gateway/sessions.js";
@@ -14,6 +15,7 @@ import type { Metrics } from "../metrics.js";
 import { buildServiceLayer } from "../services/layer.js";
 import type { MembersCache } from "../services/members-cache.js";
 import type { OfficialGroup } from "../services/official.js";
+import type { ReceiptCounts } from "../services/receipt-counts.js";
 import type { ReceiptFlusher } from "../services/receipt-flusher.js";
 import type { Backends } from "./backends.js";
 import { readinessOf } from "./readiness.js";
@@ -26,6 +28,7 @@ export interface Front {
   sessions: UserSessions;
   members: MembersCache;
   flusher: ReceiptFlusher;
+  receiptCounts: ReceiptCounts;
   shedder: SocketShedder;
   official: OfficialGroup | null;
 }
@@ -53,8 +56,9 @@ export async function buildFront(
     presence: b.presence,
     versions: new RedisMembershipVersions(b.redis),
     revocations: new RedisRevocations(b.redis),
+    intervals: new RedisPushThrottle(b.redis),
   };
-  const { service, members, flusher, tokens, official, ...layer } = buildServiceLayer(
+  const { service, members, flusher, receiptCounts, tokens, official, ...layer } = buildServiceLayer(
     config,
     ports,
     metrics,
@@ -117,7 +121,7 @@ export async function buildFront(
         ),
       );
   });
-  return { app, ops, gateway, sessions, members, flusher, shedder, official };
+  return { app, ops, gateway, sessions, members, flusher, receiptCounts, shedder, official };
 }
 
 /**
@@ -130,6 +134,7 @@ export async function listen(config: ChatNodeConfig, f: Front): Promise<Listenin
   await f.sessions.refreshLargeChannels();
   f.sessions.startHeartbeat();
   f.flusher.start();
+  f.receiptCounts.start();
   await f.app.listen({ port: config.port, host: config.host });
   await f.ops.listen({ port: config.opsPort, host: config.opsHost });
   f.official?.start();

@@ -64,6 +64,7 @@ import type {
 import { endSpan, inject, startSpan } from "../tracing.js";
 import { hashPassword, verifyPassword, type Session, type TokenService } from "./auth.js";
 import type { ChannelEntry, MembersCache } from "./members-cache.js";
+import type { ReceiptCounts } from "./receipt-counts.js";
 import { OFFICIAL_ADMIN_ROLES, requireOfficialPoster, type OfficialGroup } from "./official.js";
 import { channelView, fileView, memberView, summaryView, userView } from "./views.js";
 
@@ -73,6 +74,8 @@ export interface ChatServiceDeps {
   broker: Broker;
   members: MembersCache;
   receipts: ReceiptCoalescer;
+  /** Large channels' receipts, counted for the sender at a bounded rate. */
+  receiptCounts?: ReceiptCounts;
   presence: PresenceStore;
   tokens: TokenService;
   metrics: Metrics;
@@ -822,8 +825,11 @@ export class ChatService {
     const { entry } = await this.d.members.requireMember(r.channelId, userId);
     await this.requireStoredSeq(entry, r.seq);
     if (!this.d.receipts.record(r.channelId, userId, r.kind, r.seq)) return;
-    // Kept for the member's unread count, but not broadcast to every member of a large channel.
-    if (entry.large) return;
+    // Kept for the member's unread count; a large channel's sender gets counts, not every receipt.
+    if (entry.large) {
+      this.d.receiptCounts?.note(r.channelId, r.seq);
+      return;
+    }
     const recipients = [...entry.members.keys()];
     await this.d.broker.publishToUsers(
       { t: "receipt", receipt: { channelId: r.channelId, userId, kind: r.kind, seq: r.seq } },

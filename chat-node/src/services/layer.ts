@@ -10,11 +10,19 @@ import { ChannelBindings } from "../gateway/channel-bindings.js";
 import { UserSessions, type UserSessionsOptions } from "../gateway/sessions.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Broker, MembershipVersions, PresenceStore, SessionRevocations, Store } from "../ports.js";
+import type {
+  Broker,
+  MembershipVersions,
+  PresenceStore,
+  PushThrottle,
+  SessionRevocations,
+  Store,
+} from "../ports.js";
 import { TokenService } from "./auth.js";
 import { ChatService } from "./chat-service.js";
 import { MembersCache } from "./members-cache.js";
 import { OfficialGroup } from "./official.js";
+import { ReceiptCounts } from "./receipt-counts.js";
 import { ReceiptFlusher } from "./receipt-flusher.js";
 
 export interface ServicePorts {
@@ -23,6 +31,8 @@ export interface ServicePorts {
   presence: PresenceStore;
   versions: MembershipVersions;
   revocations: SessionRevocations;
+  /** Cluster-wide interval keys (SET NX PX): one node per channel per interval counts receipts. */
+  intervals: PushThrottle;
 }
 
 export interface ServiceLayer {
@@ -30,6 +40,8 @@ export interface ServiceLayer {
   members: MembersCache;
   receipts: ReceiptCoalescer;
   flusher: ReceiptFlusher;
+  /** Large channels' receipt counts (started by node.ts with the flusher). */
+  receiptCounts: ReceiptCounts;
   tokens: TokenService;
   /** The official group (null when OFFICIAL_GROUP is off): node.ts ensures it and runs its backfill. */
   official: OfficialGroup | null;
@@ -47,6 +59,10 @@ export function buildServiceLayer(
   const members = new MembersCache(store, config.membersCacheTtlMs, ports.versions);
   const receipts = new ReceiptCoalescer(config.receiptFlushMs);
   const flusher = new ReceiptFlusher(receipts, store, metrics, log, config.receiptFlushMs);
+  const receiptCounts = new ReceiptCounts(
+    { store, broker, throttle: ports.intervals, log },
+    config.receiptCountsIntervalMs,
+  );
   const tokens = new TokenService(
     { current: config.jwtSecret, previous: config.jwtPreviousSecret },
     config.jwtTtlSeconds,
@@ -61,6 +77,7 @@ export function buildServiceLayer(
     broker,
     members,
     receipts,
+    receiptCounts,
     presence,
     tokens,
     metrics,
@@ -91,5 +108,5 @@ export function buildServiceLayer(
         ...options,
       },
     );
-  return { service, members, receipts, flusher, tokens, official, sessions };
+  return { service, members, receipts, flusher, receiptCounts, tokens, official, sessions };
 }

@@ -37,6 +37,8 @@ const ENV = {
   LARGE_CHANNEL_MEMBERS: String(THRESHOLD),
   LARGE_CHANNEL_SWITCH_MS: "1000",
   BINDING_GRACE_SECONDS: String(GRACE_S),
+  RECEIPT_FLUSH_MS: "100",
+  RECEIPT_COUNTS_INTERVAL_MS: "300",
 };
 
 let services: Services;
@@ -241,6 +243,39 @@ describe("a group past the threshold", () => {
         for (const { socket } of socks)
           assert.equal(socket.messages(group.id).filter((m) => m.clientMsgId === clientMsgId).length, 1);
     }
+
+    // Receipts reach the sender as counts at a bounded rate, and no member gets the others' receipts.
+    const last = ownerSocket.messages(group.id).at(-1)!;
+    const readers = [...open].filter(([u, socks]) => u !== owner && socks.length > 0).slice(0, 3);
+    assert.ok(readers.length >= 2, "members online to read");
+    for (const [, socks] of readers)
+      assert.equal(
+        (
+          await socks[0]!.socket.emit<{ ok: boolean }>("receipt", {
+            channelId: group.id,
+            kind: "read",
+            seq: last.seq,
+          })
+        ).ok,
+        true,
+      );
+    const counts = await ownerSocket.waitEvent<{ seq: number; delivered: number; read: number }>(
+      "receipt:counts",
+      (c) => c.seq === last.seq && c.read === readers.length,
+    );
+    assert.equal(counts.delivered, readers.length, "a read counts as delivered");
+    await sleep(700);
+    const countEvents = ownerSocket.of("receipt:counts").length;
+    assert.ok(
+      countEvents <= 3,
+      `${countEvents} count events for one message: at most one per interval, counted twice`,
+    );
+    for (const socks of open.values())
+      for (const { socket } of socks)
+        assert.equal(
+          socket.of("receipt").filter((r) => (r as { channelId: string }).channelId === group.id).length,
+          0,
+        );
 
     // A removed member stops receiving at once, on whichever node holds them.
     const victim = rest.find((u) => (open.get(u) ?? []).length > 0) ?? rest[0]!;

@@ -11,6 +11,7 @@ import type { AuthReply, Channel, Message, MessageSendReply } from "@vibetalk/pr
 import { connect as connectAmqp } from "amqplib";
 import { io as connectSocket, type Socket } from "socket.io-client";
 import { RedisMembershipVersions } from "../../src/adapters/redis-membership-versions.js";
+import { RedisPushThrottle } from "../../src/adapters/redis-push-throttle.js";
 import { RedisRevocations } from "../../src/adapters/redis-revocations.js";
 import { loadConfig, type ChatNodeConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
@@ -142,6 +143,7 @@ export async function serviceLayerOn(
       presence: b.presence,
       versions: new RedisMembershipVersions(b.redis),
       revocations: new RedisRevocations(b.redis),
+      intervals: new RedisPushThrottle(b.redis),
     },
     metrics,
     log,

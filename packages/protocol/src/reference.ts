@@ -89,6 +89,7 @@ function sections(): Array<{ heading: string; entries: Entry[] }> {
       entries: [
         { title: "message", schema: s.MessageEventSchema },
         { title: "receipt", schema: s.ReceiptEventSchema },
+        { title: "receipt:counts", schema: s.ReceiptCountsEventSchema },
         { title: "typing", schema: s.TypingEventSchema },
         { title: "presence", schema: s.PresenceEventSchema },
         { title: "channel", schema: s.ChannelEventSchema },

@@ -534,6 +534,17 @@ export const ReceiptEventSchema = z.object({
   kind: ReceiptKindSchema,
   seq: SeqSchema,
 });
+/**
+ * A large channel's receipts, as counts for the sender of message `seq` (docs/protocol.md, "Large
+ * channels"): how many other members have it delivered and read. Sent at most once per channel per
+ * interval, for the newest message a receipt named in it; earlier messages have at least these counts.
+ */
+export const ReceiptCountsEventSchema = z.object({
+  channelId: ChannelIdSchema,
+  seq: SeqSchema,
+  delivered: z.number().int().nonnegative(),
+  read: z.number().int().nonnegative(),
+});
 export const TypingEventSchema = z.object({
   channelId: ChannelIdSchema,
   userId: UserIdSchema,

@@ -71,6 +71,7 @@ export type SyncReply = Out<typeof s.SyncReplySchema>;
 
 export type MessageEvent = Out<typeof s.MessageEventSchema>;
 export type ReceiptEvent = Out<typeof s.ReceiptEventSchema>;
+export type ReceiptCountsEvent = Out<typeof s.ReceiptCountsEventSchema>;
 export type TypingEvent = Out<typeof s.TypingEventSchema>;
 export type PresenceEvent = Out<typeof s.PresenceEventSchema>;
 export type ChannelChange = Out<typeof s.ChannelChangeSchema>;
@@ -95,6 +96,7 @@ export interface ClientToServerEvents {
 export interface ServerToClientEvents {
   message: (event: MessageEvent) => void;
   receipt: (event: ReceiptEvent) => void;
+  "receipt:counts": (event: ReceiptCountsEvent) => void;
   typing: (event: TypingEvent) => void;
   presence: (event: PresenceEvent) => void;
   channel: (event: ChannelEvent) => void;

@@ -275,6 +275,28 @@ export function storeContract(name: string, make: () => Store | Promise<Store>):
     assert.equal(await s.backfillMark(id), "f".repeat(24));
   });
 
+  test(`${name}: receipt counts: members past a seq delivered (either mark) and read, the sender not counted`, async () => {
+    const s = await make();
+    const id = s.newId();
+    const [sender, a, b, c] = [hex(), hex(), hex(), hex()];
+    await s.createChannel(channel(id, sender), [
+      member(id, sender, "owner"),
+      member(id, a),
+      member(id, b),
+      member(id, c),
+    ]);
+    await s.raiseReceipts([
+      { channelId: id, userId: sender, lastDeliveredSeq: 9, lastReadSeq: 9 },
+      { channelId: id, userId: a, lastDeliveredSeq: 7, lastReadSeq: 2 },
+      { channelId: id, userId: b, lastDeliveredSeq: 0, lastReadSeq: 8 },
+      { channelId: id, userId: c, lastDeliveredSeq: 4, lastReadSeq: 4 },
+    ]);
+    assert.deepEqual(await s.countReceipts(id, 7, sender), { delivered: 2, read: 1 });
+    assert.deepEqual(await s.countReceipts(id, 4, sender), { delivered: 3, read: 2 });
+    assert.deepEqual(await s.countReceipts(id, 9, sender), { delivered: 0, read: 0 });
+    assert.deepEqual(await s.countReceipts(id, 9, a), { delivered: 1, read: 1 });
+  });
+
   test(`${name}: receipt marks are raised, never lowered, and only for members`, async () => {
     const s = await make();
     const id = s.newId();

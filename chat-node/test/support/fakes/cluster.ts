@@ -12,6 +12,7 @@ import { MemoryRevocations } from "../revocations.js";
 import type { MemoryBroker } from "./memory-broker.js";
 import { MemoryBrokerServer } from "./memory-broker.js";
 import { MemoryMembershipVersions } from "./memory-membership-versions.js";
+import { MemoryPushThrottle } from "./memory-push-throttle.js";
 import type { MemoryPresence } from "./memory-presence.js";
 import { MemoryPresenceServer } from "./memory-presence.js";
 import { MemoryStore } from "./memory-store.js";
@@ -58,11 +59,18 @@ export class FakeCluster {
     const presence = this.redis.node(nodeId, config.presenceTtlSeconds * 1000);
     const layer = buildServiceLayer(
       config,
-      { store: this.store, broker, presence, versions: this.versions, revocations: this.revocations },
+      {
+        store: this.store,
+        broker,
+        presence,
+        versions: this.versions,
+        revocations: this.revocations,
+        intervals: new MemoryPushThrottle(),
+      },
       metrics,
       log,
     );
-    const { service, members, receipts, flusher, tokens, official } = layer;
+    const { service, members, receipts, flusher, receiptCounts, tokens, official } = layer;
     const events: NodeDelivery[] = [];
     broker.onNodeEvent((d) => events.push(d));
     broker.onControlEvent((e) => {
@@ -75,6 +83,7 @@ export class FakeCluster {
       members,
       receipts,
       flusher,
+      receiptCounts,
       tokens,
       official,
       broker,

@@ -247,6 +247,19 @@ export class MemoryStore extends MemorySequenceStore implements Store {
     if (m) m.role = role;
   }
 
+  async countReceipts(
+    channelId: string,
+    seq: number,
+    except: string,
+  ): Promise<{ delivered: number; read: number }> {
+    this.check("countReceipts");
+    const others = [...this.members.values()].filter((m) => m.channelId === channelId && m.userId !== except);
+    return {
+      delivered: others.filter((m) => Math.max(m.lastDeliveredSeq, m.lastReadSeq) >= seq).length,
+      read: others.filter((m) => m.lastReadSeq >= seq).length,
+    };
+  }
+
   async raiseReceipts(marks: readonly ReceiptMarks[]): Promise<void> {
     this.check("raiseReceipts");
     for (const r of marks) {
