@@ -2,6 +2,8 @@
 // processes, and measures the chat's throughput and latencies next to three baselines run in the same process:
 // the broker floor (raw publish-confirm-consume), the store ceiling (raw FerretDB inserts) and the textbook
 // design (two Socket.IO servers with the Redis streams adapter and one insertOne per message, textbook.ts).
+// `--scenario=group`: the chat and the textbook design only, with groups of BENCH_GROUP (100) members;
+// `--scenario=official`: the official group (official.ts).
 // Other modes: `--sweep` (defaults sweep, sweep.ts), `--latency` (where light-load latency goes, latency.ts),
 // `--idle-rss` (idle memory of the chat-node image beside the tsx process, idle-rss.ts), `--balance`
 // (connection balance after a scale-out on the real node, balance.ts), `--connections [--scenario=idle]`
@@ -14,7 +16,8 @@ import { brokerFloor, storeCeiling } from "./baselines.js";
 import { runChatBench, startChatNodes, type ChatBenchOptions, type ChatBenchResult } from "./chat.js";
 import { idleRssSection, measureIdleRss } from "./idle-rss.js";
 import { runLatencyProbe } from "./latency.js";
-import { writeSection } from "./report.js";
+import { flag, writeSection } from "./report.js";
+import { runOfficialBench } from "./official.js";
 import { startTextbook, textbookBackend } from "./textbook.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
 import { runConnectionsBench } from "./connections.js";
@@ -59,6 +62,10 @@ async function main(): Promise<void> {
   console.log(`[bench] ${src.label}; starting Redis, RabbitMQ, FerretDB…`);
   const [redis, rabbit, mongo] = await Promise.all([startRedis(), startRabbitMQ(), startMongo()]);
   try {
+    if (flag(process.argv, "scenario") === "group") {
+      await groupScenario({ redisUrl: redis.url, rabbitUrl: rabbit.url, mongoUrl: mongo.url }, src, write);
+      return;
+    }
     const messages = num("BENCH_MESSAGES", 2000);
     console.log(`[bench] broker floor: ${messages} persistent messages through one quorum queue…`);
     const floor = await brokerFloor(rabbit.url, messages);
@@ -184,6 +191,61 @@ async function main(): Promise<void> {
   }
 }
 
+/** `--scenario=group`: large groups across both nodes, the chat and the textbook design under the same load. */
+async function groupScenario(
+  servers: Pick<ChatBenchOptions, "redisUrl" | "rabbitUrl" | "mongoUrl">,
+  src: { dir: string; label: string },
+  write: boolean,
+): Promise<void> {
+  const o: ChatBenchOptions = {
+    ...servers,
+    nodes: num("BENCH_NODES", 2),
+    groupSize: num("BENCH_GROUP", 100),
+    users: num("BENCH_USERS", 2 * num("BENCH_GROUP", 100)),
+    messages: num("BENCH_MESSAGES", 500),
+    window: num("BENCH_WINDOW", 1),
+    chatNodeDir: src.dir,
+  };
+  console.log(
+    `[bench] group: ${o.users} users in groups of ${o.groupSize} over ${o.nodes} chat-nodes, ${o.messages} messages, window ${o.window}…`,
+  );
+  const nodes = await startChatNodes(o);
+  let chat;
+  try {
+    chat = await runChatBench(o, nodes.urls);
+  } finally {
+    await nodes.stop();
+  }
+  const textbook = await runTextbook(o);
+  const table = markdownTable([
+    ["chat messages/s (2 nodes)", chat.messagesPerSecond.toFixed(0)],
+    ["chat deliveries/s (to sockets)", chat.deliveriesPerSecond.toFixed(0)],
+    ["send→ack p50 / p99", `${ms(chat.sendToAck.p50)} / ${ms(chat.sendToAck.p99)}`],
+    ["send→deliver p50 / p99", `${ms(chat.sendToDeliver.p50)} / ${ms(chat.sendToDeliver.p99)}`],
+    ["deliveries seen / expected", `${chat.deliveries} / ${chat.messages * o.groupSize}`],
+    ["textbook deliveries/s", textbook.deliveriesPerSecond.toFixed(0)],
+    ...textbookRows(chat, textbook, o.groupSize),
+  ]);
+  console.log(table);
+  if (!write) return;
+  const body = [
+    `Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${src.label}, this machine (2 cores, shared). Command:`,
+    "",
+    "```sh",
+    `BENCH_GROUP=${o.groupSize} BENCH_USERS=${o.users} BENCH_MESSAGES=${o.messages} BENCH_WINDOW=${o.window} npm run bench -- --scenario=group --write`,
+    "```",
+    "",
+    `${o.users} users, alternating between ${o.nodes} chat-nodes, in groups of ${o.groupSize} (every group has members on both nodes);`,
+    `every member sends in turn with ${o.window} message(s) in flight, and each message reaches every member's socket (the`,
+    "sender's too). Then the same users, groups and messages on the textbook design (two Socket.IO processes with the",
+    "Redis streams adapter, one `insertOne` per message, bench/src/textbook-server.ts), on the same Redis and FerretDB.",
+    "",
+    table,
+  ].join("\n");
+  await writeSection(join(repoRoot, "bench/RESULTS.md"), { heading: "Group scenario", body });
+  console.log("[bench] wrote the Group scenario section of bench/RESULTS.md");
+}
+
 async function idleRss(): Promise<void> {
   console.log("[bench] idle RSS: the chat-node image beside the tsx process, 3 rounds of 20 s idle…");
   const body = idleRssSection(await measureIdleRss());
@@ -196,15 +258,17 @@ async function idleRss(): Promise<void> {
 
 const entry = process.argv.includes("--connections")
   ? () => runConnectionsBench(process.argv)
-  : process.argv.includes("--balance")
-    ? () => runBalanceBench(process.argv)
-    : process.argv.includes("--idle-rss")
-      ? idleRss
-      : process.argv.includes("--latency")
-        ? () => runLatencyProbe(process.argv)
-        : process.argv.includes("--sweep")
-          ? () => runSweep(process.argv)
-          : main;
+  : flag(process.argv, "scenario") === "official"
+    ? () => runOfficialBench(process.argv)
+    : process.argv.includes("--balance")
+      ? () => runBalanceBench(process.argv)
+      : process.argv.includes("--idle-rss")
+        ? idleRss
+        : process.argv.includes("--latency")
+          ? () => runLatencyProbe(process.argv)
+          : process.argv.includes("--sweep")
+            ? () => runSweep(process.argv)
+            : main;
 entry().catch((err: unknown) => {
   console.error(err);
   process.exit(1);
