@@ -1,5 +1,5 @@
 // The benchmark: `npm run bench` (see bench/RESULTS.md). Starts real Redis, RabbitMQ and FerretDB, two chat-node
-// processes, and measures the chat's throughput and latencies next to three baselines run in the same process:
+// processes, and measures the chat's throughput and latencies next to three baselines in the same run:
 // the broker floor (raw publish-confirm-consume), the store ceiling (raw FerretDB inserts) and the textbook
 // design (two Socket.IO servers with the Redis streams adapter and one insertOne per message, textbook.ts).
 // `--scenario=group`: the chat and the textbook design only, with groups of BENCH_GROUP (100) members;
@@ -7,7 +7,7 @@
 // Other modes: `--sweep` (defaults sweep, sweep.ts), `--latency` (where light-load latency goes, latency.ts),
 // `--idle-rss` (idle memory of the chat-node image beside the tsx process, idle-rss.ts), `--balance`
 // (connection balance after a scale-out on the real node, balance.ts), `--connections [--scenario=idle]`
-// (connection scale beside a bare Socket.IO server, connections.ts).
+// (connection scale beside a bare Socket.IO server and Centrifugo, connections.ts).
 // `--chat-node=<commit>` runs that commit's chat-node (exported into bench/out/) instead of the working tree.
 import { join } from "node:path";
 import { repoRoot, startMongo, startRabbitMQ, startRedis } from "@vibetalk/testkit";
