@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { request } from "node:http";
 import { join } from "node:path";
 import amqp from "amqplib";
 import { io, type Socket } from "socket.io-client";
@@ -39,6 +40,70 @@ export interface ChatBenchOptions {
   preload?: string[];
   /** Record a per-message trace (wall-clock times) in the result. */
   trace?: boolean;
+  /** The servers' accounts and groups (default: chat-node's HTTP API). */
+  backend?: ChatBackend;
+}
+
+/** How a run gets its users, groups and socket handshakes from the servers it drives. */
+export interface ChatBackend {
+  register(username: string, node: number): Promise<{ id: string; token: string }>;
+  /** A group of `members` (the owner first); resolves with its channel id. */
+  createGroup(members: User[], name: string): Promise<string>;
+  /** The Socket.IO handshake's `auth` of a user who is a member of `groupIds`. */
+  auth(user: User, groupIds: string[]): Record<string, unknown>;
+}
+
+/** chat-node's: registration and group creation over its HTTP API, the session token in the handshake. */
+export function chatNodeBackend(urls: string[]): ChatBackend {
+  return {
+    register: (username, node) =>
+      register(urls[node]!, username, nextSourceAddress()).then((r) => ({ id: r.user.id, token: r.token })),
+    async createGroup(members, name) {
+      const owner = members[0]!;
+      const r = await post<{ channel: { id: string } }>(
+        urls[owner.node]!,
+        "/channels",
+        { type: "group", name, memberIds: members.slice(1).map((m) => m.id) },
+        owner.token,
+      );
+      return r.channel.id;
+    },
+    auth: (u) => ({ token: u.token }),
+  };
+}
+
+let registrations = 0;
+/**
+ * A loopback source address for the next registration: chat-node limits register/login to 10/s (burst 50)
+ * per client address, so registrations rotate over 127.0.0.2–127.0.0.201.
+ */
+const nextSourceAddress = (): string => `127.0.0.${2 + (registrations++ % 200)}`;
+
+/** POST /auth/register from `localAddress`; resolves with the token and the user. */
+export function register(
+  base: string,
+  username: string,
+  localAddress: string,
+): Promise<{ token: string; user: { id: string } }> {
+  const body = JSON.stringify({ username, password: "bench-password-1" });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${base}/api/v1/auth/register`,
+      { method: "POST", localAddress, headers: { "content-type": "application/json" } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (text += d));
+        res.on("end", () => {
+          if (res.statusCode && res.statusCode < 300)
+            resolve(JSON.parse(text) as { token: string; user: { id: string } });
+          else reject(new Error(`POST /auth/register: ${res.statusCode} ${text}`));
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 /** One message's life, in wall-clock milliseconds since the epoch (fractional), as seen by the clients. */
@@ -66,7 +131,7 @@ export interface ChatBenchResult {
   trace: MessageTrace[];
 }
 
-interface User {
+export interface User {
   id: string;
   token: string;
   node: number;
@@ -105,6 +170,14 @@ export async function post<T>(base: string, path: string, body: unknown, token?:
   });
   if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
+}
+
+/** `f(0)` … `f(n − 1)`, at most `batch` at a time; the results in order. */
+export async function inBatches<T>(n: number, batch: number, f: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i += batch)
+    out.push(...(await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => f(i + j)))));
+  return out;
 }
 
 /** Starts `nodes` chat-node processes (in parallel) splitting the partitions; returns their base URLs. */
@@ -177,32 +250,16 @@ export async function startChatNodes(o: ChatBenchOptions): Promise<ChatNodes> {
  */
 export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise<ChatBenchResult> {
   const run = randomBytes(3).toString("hex");
-  const users = await Promise.all(
-    Array.from({ length: o.users }, async (_, i): Promise<User> => {
-      const node = i % urls.length;
-      const r = await post<{ token: string; user: { id: string } }>(urls[node]!, "/auth/register", {
-        username: `b${run}_${i}`,
-        password: "bench-password-1",
-      });
-      return { id: r.user.id, token: r.token, node };
-    }),
-  );
+  const backend = o.backend ?? chatNodeBackend(urls);
+  const users = await inBatches(o.users, 50, async (i): Promise<User> => {
+    const node = i % urls.length;
+    return { ...(await backend.register(`b${run}_${i}`, node)), node };
+  });
   const groups: { id: string; members: User[] }[] = [];
   for (let g = 0; g < o.users; g += o.groupSize) {
     const members = users.slice(g, g + o.groupSize);
     if (members.length < 2) break;
-    const owner = members[0]!;
-    const r = await post<{ channel: { id: string } }>(
-      urls[owner.node]!,
-      "/channels",
-      {
-        type: "group",
-        name: `bench ${g}`,
-        memberIds: members.slice(1).map((m) => m.id),
-      },
-      owner.token,
-    );
-    groups.push({ id: r.channel.id, members });
+    groups.push({ id: await backend.createGroup(members, `bench ${g}`), members });
   }
   const traces = new Map<string, MessageTrace>();
   const waiting = new Map<string, { left: number; done: () => void }>();
@@ -216,7 +273,11 @@ export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise
     users.map(
       (u) =>
         new Promise<void>((resolve, reject) => {
-          const s = io(urls[u.node]!, { auth: { token: u.token }, transports: ["websocket"] });
+          const auth = backend.auth(
+            u,
+            groups.filter((g) => g.members.includes(u)).map((g) => g.id),
+          );
+          const s = io(urls[u.node]!, { auth, transports: ["websocket"] });
           s.on("message", (m: { clientMsgId: string; createdAt: string; seq: number }) => {
             const now = wallNow();
             const t = traces.get(m.clientMsgId);

@@ -9,8 +9,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export interface FleetTarget {
+  /** A Socket.IO server's http:// URL, or Centrifugo's ws:// URL (`/connection/websocket`). */
   url: string;
   count: number;
+  /** Centrifugo's JSON protocol: connect, then subscribe to the client's own channel `u<i>` (default: Socket.IO). */
+  centrifugo?: boolean;
   /** chat-node's JWT_SECRET: each client gets a session token of its own user (minted in the worker). */
   jwtSecret?: string;
 }

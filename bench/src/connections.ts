@@ -1,7 +1,9 @@
 // Connection scale (issue 17, items 3 and 4): `npm run bench -- --connections [--scenario=idle] [--write]`.
 // Starts real Redis, RabbitMQ and FerretDB, K chat-node processes splitting the partitions, a bare Socket.IO
-// server (bare-server.ts, the baseline) and client processes (client-fleet.ts), then, in one run:
-//   1. the baseline: N/K WebSocket clients to the bare server (as many as each chat-node will hold);
+// server (bare-server.ts), Centrifugo (centrifugo.ts; the two baselines) and client processes
+// (client-fleet.ts), then, in one run:
+//   1. the baselines: N/K WebSocket clients to the bare server (as many as each chat-node will hold), then
+//      N/K to Centrifugo, each connected and subscribed to a channel of its own;
 //   2. the chat: N clients, each its own user with a session token, spread evenly over the chat-nodes.
 // For each server process: connect rate, RSS per connection (RSS after a settle period minus RSS before,
 // ÷ connections) with the V8 heap's share, event-loop delay p99 while connecting and while idle, CPU; Redis
@@ -32,6 +34,7 @@ import {
   withOpenFilesRaised,
   type FleetTarget,
 } from "./client-fleet.js";
+import { startCentrifugo } from "./centrifugo.js";
 import { cpuSeconds } from "./cpu.js";
 import { heapDiff, takeHeapSnapshot, type HeapDelta } from "./heap-diff.js";
 import { prepareDirect, type DirectOptions, type DirectResult } from "./direct.js";
@@ -271,7 +274,12 @@ async function phase(
 }
 
 /** Splits `total` clients over `procs` client processes and `urls` evenly (remainders to the first ones). */
-function spread(total: number, procs: number, urls: string[], jwtSecret?: string): FleetTarget[][] {
+function spread(
+  total: number,
+  procs: number,
+  urls: string[],
+  extra: Partial<FleetTarget> = {},
+): FleetTarget[][] {
   const share = (n: number, parts: number, i: number) => Math.floor(n / parts) + (i < n % parts ? 1 : 0);
   return Array.from({ length: procs }, (_, p) => {
     const mine = share(total, procs, p);
@@ -279,7 +287,7 @@ function spread(total: number, procs: number, urls: string[], jwtSecret?: string
       .map((url, u) => ({
         url,
         count: share(mine, urls.length, (u + p) % urls.length),
-        ...(jwtSecret ? { jwtSecret } : {}),
+        ...extra,
       }))
       .filter((t) => t.count > 0);
   });
@@ -326,7 +334,7 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
   const src = await chatNodeSource(chatNodeSpec(argv));
   const mine = openFilesLimit("self");
   console.log(
-    `[connections] ${src.label}; ${n} connections over ${k} chat-nodes (${perNode} each), baseline ${perNode} to a bare Socket.IO server; ${fleetProcs} client processes, source addresses ${addresses[0]}–${addresses.at(-1)}; open files here ${mine.soft} (hard ${mine.hard})`,
+    `[connections] ${src.label}; ${n} connections over ${k} chat-nodes (${perNode} each), baselines ${perNode} to a bare Socket.IO server and ${perNode} to Centrifugo; ${fleetProcs} client processes, source addresses ${addresses[0]}–${addresses.at(-1)}; open files here ${mine.soft} (hard ${mine.hard})`,
   );
   if (Number(mine.hard) < perNode + 500)
     console.log(
@@ -361,7 +369,7 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
       : {};
     const jwtSecret = randomBytes(24).toString("hex");
     console.log(
-      `[connections] starting ${k} chat-nodes, the bare Socket.IO server, ${fleetProcs} client processes…`,
+      `[connections] starting ${k} chat-nodes, the bare Socket.IO server, Centrifugo, ${fleetProcs} client processes…`,
     );
     const procs: ManagedProcess[] = [];
     stopping.push(() => Promise.all(procs.map((p) => p.stop(30_000))).then(() => undefined));
@@ -387,6 +395,20 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
       logs.path,
     );
     procs.push(...nodes.map((x) => x.proc));
+    const cf = await startCentrifugo(logs.path);
+    procs.push(cf.proc);
+    const cfProbe: Probe = {
+      name: cf.binary,
+      pid: cf.proc.pid!,
+      async stats() {
+        return {
+          rss: rssBytes(cf.proc.pid!),
+          heapUsed: NaN,
+          eventLoopP99Ms: NaN,
+          connections: await cf.clients(),
+        };
+      },
+    };
     const bareProbe: Probe = {
       name: "bare Socket.IO",
       pid: bare.pid!,
@@ -400,7 +422,7 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
       },
     };
     console.log(
-      `[connections] open files: client processes ${fleet.procs.map((p) => p.nofile.soft).join(", ")}; chat-nodes ${nodes.map((x) => openFilesLimit(x.proc.pid!).soft).join(", ")}; bare ${openFilesLimit(bare.pid!).soft}`,
+      `[connections] open files: client processes ${fleet.procs.map((p) => p.nofile.soft).join(", ")}; chat-nodes ${nodes.map((x) => openFilesLimit(x.proc.pid!).soft).join(", ")}; bare ${openFilesLimit(bare.pid!).soft}; Centrifugo ${openFilesLimit(cf.proc.pid!).soft}`,
     );
     await sleep(5000); // the same quiet start for every server before its idle RSS is read
     const baseline = await phase(
@@ -409,6 +431,13 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
       spread(perNode, fleetProcs, [`http://127.0.0.1:${barePort}`]),
       [bareProbe],
       { ...o, snapshotDir },
+    );
+    const centrifugo = await phase(
+      "Centrifugo",
+      fleet,
+      spread(perNode, fleetProcs, [cf.wsUrl], { centrifugo: true }),
+      [cfProbe],
+      o,
     );
     let direct: { quiet: DirectResult; loaded?: DirectResult; options: DirectOptions } | undefined;
     let during: (() => Promise<void>) | undefined;
@@ -435,7 +464,7 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
         n,
         fleetProcs,
         nodes.map((x) => x.url),
-        jwtSecret,
+        { jwtSecret },
       ),
       nodes.map(chatNodeProbe),
       { ...o, snapshotDir },
@@ -456,6 +485,7 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
         scenario,
       },
       baseline,
+      centrifugo,
       chat,
       direct,
     );
@@ -554,10 +584,15 @@ function directSection(
 export function connectionsSection(
   r: RunInfo,
   bare: PhaseResult,
+  cfp: PhaseResult,
   chat: PhaseResult,
   direct?: { quiet: DirectResult; loaded?: DirectResult; options: DirectOptions },
 ): string {
   const b = bare.servers[0]!;
+  const c = cfp.servers[0]!;
+  const perHandshake = (s: ServerFigures) => (s.cpuConnectS * 1e6) / s.connections;
+  const chatCpu = median(chat.servers.map(perHandshake));
+  const ratios = (x: number, bx: number, cx: number) => [(x / bx).toFixed(2), (x / cx).toFixed(2)];
   const chatRss = median(chat.servers.map((s) => s.rssPerConnKiB));
   const chatRatePerNode = chat.rate / r.k;
   const rows = (p: PhaseResult) =>
@@ -588,70 +623,93 @@ export function connectionsSection(
     `${r.k} chat-nodes (\`node --import tsx\`, real Redis, RabbitMQ, FerretDB, the 64 partitions split) hold ${r.n} WebSocket`,
     `clients, each its own user with a session token; the baseline, in the same run and before them, is a bare Socket.IO`,
     `server (same Node.js, run the same way, no auth, adapter or handlers) holding ${r.perNode} clients, as many as each`,
-    `chat-node. Clients: ${r.fleetProcs} child processes, ${r.concurrency} handshakes in flight each, bound to source addresses`,
+    `chat-node; then ${cfp.servers[0]!.name} (built by scripts/centrifugo; \`client_insecure\`, JSON protocol over WebSocket)`,
+    `holding as many, each client connected and subscribed to a channel of its own (\`u<i>\`; its heap and event loop`,
+    `are not measured: "–"). Clients: ${r.fleetProcs} child processes, ${r.concurrency} handshakes in flight each, bound to source addresses`,
     `${r.addresses[0]}–${r.addresses.at(-1)}. Open-files limit: each process raises its soft limit to the hard limit, here ${r.nofile.hard},`,
     `which caps one process at about that many sockets (an unprivileged process cannot raise the hard limit). RSS per`,
     `connection: RSS ${r.settleS} s after the last handshake minus RSS just before the first, ÷ that process's connections; heap:`,
     "the same for V8's used heap (so RSS − heap is sockets, buffers and native memory). Event-loop p99: perf_hooks at 10 ms",
     "resolution (chat-node's `vibetalk_process_nodejs_eventloop_lag_p99_seconds`), over the connect phase and over the settle",
-    "period. CPU from /proc.",
+    "period. CPU from /proc. Ratios: chat-node median over the baseline.",
     "",
     table(
-      ["", "bare Socket.IO", "chat-nodes", "ratio chat ÷ bare"],
+      ["", "bare Socket.IO", "Centrifugo", "chat-nodes", "ratio chat ÷ bare", "ratio chat ÷ Centrifugo"],
       [
         [
           "connections open / asked",
           `${bare.connected} / ${bare.target}`,
+          `${cfp.connected} / ${cfp.target}`,
           `${chat.connected} / ${chat.target}`,
+          "",
           "",
         ],
         [
           "handshake errors; dropped before close",
           `${bare.errors}; ${bare.dropped}`,
+          `${cfp.errors}; ${cfp.dropped}`,
           `${chat.errors}; ${chat.dropped}`,
+          "",
           "",
         ],
         [
           "connect rate, all processes (connections/s)",
           f0(bare.rate),
+          f0(cfp.rate),
           f0(chat.rate),
-          (chat.rate / bare.rate).toFixed(2),
+          ...ratios(chat.rate, bare.rate, cfp.rate),
         ],
         [
           "connect rate per server process (connections/s)",
           f0(bare.rate),
+          f0(cfp.rate),
           f0(chatRatePerNode),
-          (chatRatePerNode / bare.rate).toFixed(2),
+          ...ratios(chatRatePerNode, bare.rate, cfp.rate),
         ],
         [
           "RSS per connection (KiB; chat: median over nodes)",
           f1(b.rssPerConnKiB),
+          f1(c.rssPerConnKiB),
           f1(chatRss),
-          (chatRss / b.rssPerConnKiB).toFixed(2),
+          ...ratios(chatRss, b.rssPerConnKiB, c.rssPerConnKiB),
         ],
         [
           "V8 heap per connection (KiB)",
           f1(b.heapPerConnKiB),
+          "–",
           f1(median(chat.servers.map((s) => s.heapPerConnKiB))),
+          "",
           "",
         ],
         [
           "server CPU per handshake (µs)",
-          f1((b.cpuConnectS * 1e6) / b.connections),
-          f1(median(chat.servers.map((s) => (s.cpuConnectS * 1e6) / s.connections))),
+          f1(perHandshake(b)),
+          f1(perHandshake(c)),
+          f1(chatCpu),
+          ...ratios(chatCpu, perHandshake(b), perHandshake(c)),
+        ],
+        [
+          "client processes' CPU over the connect phase (s)",
+          f1(bare.clientCpuS),
+          f1(cfp.clientCpuS),
+          f1(chat.clientCpuS),
+          "",
           "",
         ],
-        ["client processes' CPU over the connect phase (s)", f1(bare.clientCpuS), f1(chat.clientCpuS), ""],
         [
           "Redis commands per connection during the connect phase",
           "–",
+          "–",
           chat.redisConnect ? f1(sum(chat.redisConnect) / chat.connected) : "–",
+          "",
           "",
         ],
         [
           "Redis commands per connection per second while idle",
           "–",
+          "–",
           chat.redisIdle ? (sum(chat.redisIdle) / chat.connected / r.settleS).toFixed(3) : "–",
+          "",
           "",
         ],
       ],
@@ -672,7 +730,7 @@ export function connectionsSection(
         "CPU/handshake",
         "CPU idle",
       ],
-      [...rows(bare), ...rows(chat)],
+      [...rows(bare), ...rows(cfp), ...rows(chat)],
     ),
     "",
     ...(chat.redisIdle && chat.redisConnect
@@ -687,6 +745,7 @@ export function connectionsSection(
     `- ${r.n} connections across the chat-nodes of one machine: ${chat.connected >= 100_000 ? "met" : `not met in this run (${chat.connected} held; 100,000 is the target)`}.`,
     `- Event-loop p99 ≤ 50 ms on each chat-node: ${maxLoop <= 50 ? "met" : "not met"} (worst ${f1(maxLoop)} ms).`,
     `- Memory per connection ≤ 1.25× bare Socket.IO: ${chatRss / b.rssPerConnKiB <= 1.25 ? "met" : "not met"} (${(chatRss / b.rssPerConnKiB).toFixed(2)}×).`,
+    `- Memory per connection ≤ 0.55× Centrifugo: ${chatRss / c.rssPerConnKiB <= 0.55 ? "met" : "not met"} (${(chatRss / c.rssPerConnKiB).toFixed(2)}×).`,
     ...(direct ? directSection(direct, r.n) : []),
     ...(direct
       ? [

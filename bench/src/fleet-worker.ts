@@ -4,7 +4,8 @@
 // `ws` socket through engine.io-client), so no destination runs out of ephemeral ports. Commands and
 // progress travel over the IPC channel (FleetCommand / FleetReport); the process exits when its parent goes.
 import { createHmac, randomBytes } from "node:crypto";
-import { io, type Socket } from "socket.io-client";
+import { io } from "socket.io-client";
+import { WebSocket } from "ws";
 import { openFilesLimit, type FleetCommand, type FleetReport, type FleetTarget } from "./client-fleet.js";
 
 const send = (r: FleetReport): void => void process.send?.(r);
@@ -25,8 +26,52 @@ export function sessionToken(secret: string, userId: string, ttlSeconds = 3600):
   return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
 }
 
-const sockets: Socket[] = [];
+/** What `disconnect` closes: a Socket.IO client or a raw WebSocket (Centrifugo). */
+interface Held {
+  close(): void;
+}
+const sockets: Held[] = [];
 let dropped = 0;
+
+/**
+ * A Centrifugo client over its JSON protocol (one command or reply per line of a frame): connect, subscribe
+ * to `u<i>`, answer the server's pings (`{}`) with pongs. Resolves once subscribed; rejects on an error reply.
+ */
+function centrifugoClient(url: string, i: number, localAddress: string, timeoutMs: number): Promise<Held> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { localAddress, handshakeTimeout: timeoutMs });
+    const timer = setTimeout(() => fail(new Error("connect/subscribe timed out")), timeoutMs);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      ws.terminate();
+      reject(err);
+    };
+    ws.once("open", () => ws.send(JSON.stringify({ id: 1, connect: {} })));
+    ws.once("error", fail);
+    ws.on("message", (data: Buffer) => {
+      for (const line of data.toString().split("\n")) {
+        if (!line) continue;
+        const m = JSON.parse(line) as { id?: number; error?: { code: number; message: string } };
+        if (m.error) return fail(new Error(`centrifugo ${m.error.code} ${m.error.message}`));
+        if (m.id === undefined)
+          ws.send("{}"); // a ping: answer with a pong
+        else if (m.id === 1) ws.send(JSON.stringify({ id: 2, subscribe: { channel: `u${i}` } }));
+        else if (m.id === 2) {
+          clearTimeout(timer);
+          ws.off("error", fail);
+          ws.on("error", () => undefined);
+          ws.once("close", () => dropped++);
+          resolve({
+            close() {
+              ws.removeAllListeners("close");
+              ws.close();
+            },
+          });
+        }
+      }
+    });
+  });
+}
 
 async function connectAll(c: Extract<FleetCommand, { t: "connect" }>): Promise<void> {
   const jobs = c.targets.flatMap((t) => Array.from({ length: t.count }, () => t));
@@ -38,6 +83,19 @@ async function connectAll(c: Extract<FleetCommand, { t: "connect" }>): Promise<v
   const t0 = performance.now();
   const progress = setInterval(() => send({ t: "progress", connected, errors, inFlight }), 1000);
   const one = (target: FleetTarget, i: number): Promise<void> =>
+    target.centrifugo ? centrifugoOne(target, i) : socketIoOne(target, i);
+  const centrifugoOne = (target: FleetTarget, i: number): Promise<void> =>
+    centrifugoClient(target.url, i, c.addresses[i % c.addresses.length]!, c.timeoutMs).then(
+      (h) => {
+        connected++;
+        sockets.push(h);
+      },
+      (err: Error) => {
+        errors++;
+        if (errorSamples.length < 5) errorSamples.push(err.message);
+      },
+    );
+  const socketIoOne = (target: FleetTarget, i: number): Promise<void> =>
     new Promise((resolve) => {
       const auth = target.jwtSecret
         ? { token: sessionToken(target.jwtSecret, randomBytes(12).toString("hex")) }
@@ -58,8 +116,13 @@ async function connectAll(c: Extract<FleetCommand, { t: "connect" }>): Promise<v
       };
       s.once("connect", () => {
         connected++;
-        sockets.push(s);
         s.once("disconnect", () => dropped++);
+        sockets.push({
+          close() {
+            s.removeAllListeners("disconnect");
+            s.close();
+          },
+        });
         resolve();
       });
       s.once("connect_error", (err: Error) => fail(err.message));
@@ -82,10 +145,7 @@ process.on("message", (c: FleetCommand) => {
   if (c.t === "connect") void connectAll(c);
   else if (c.t === "disconnect") {
     const before = dropped;
-    for (const s of sockets.splice(0)) {
-      s.removeAllListeners("disconnect");
-      s.close();
-    }
+    for (const s of sockets.splice(0)) s.close();
     send({ t: "disconnected", dropped: before });
     dropped = 0;
   }

@@ -1,20 +1,25 @@
 // The benchmark: `npm run bench` (see bench/RESULTS.md). Starts real Redis, RabbitMQ and FerretDB, two chat-node
-// processes, and measures the chat's throughput and latencies next to two baselines run in the same process:
-// the broker floor (raw publish-confirm-consume) and the store ceiling (raw FerretDB inserts).
+// processes, and measures the chat's throughput and latencies next to three baselines in the same run:
+// the broker floor (raw publish-confirm-consume), the store ceiling (raw FerretDB inserts) and the textbook
+// design (two Socket.IO servers with the Redis streams adapter and one insertOne per message, textbook.ts).
+// `--scenario=group`: the chat and the textbook design only, with groups of BENCH_GROUP (100) members;
+// `--scenario=official`: the official group (official.ts).
 // Other modes: `--sweep` (defaults sweep, sweep.ts), `--latency` (where light-load latency goes, latency.ts),
 // `--idle-rss` (idle memory of the chat-node image beside the tsx process, idle-rss.ts), `--balance`
 // (connection balance after a scale-out on the real node, balance.ts), `--connections [--scenario=idle]`
-// (connection scale beside a bare Socket.IO server, connections.ts).
+// (connection scale beside a bare Socket.IO server and Centrifugo, connections.ts).
 // `--chat-node=<commit>` runs that commit's chat-node (exported into bench/out/) instead of the working tree.
 import { join } from "node:path";
 import { runFanoutRouteBench } from "./fanout-route.js";
 import { repoRoot, startMongo, startRabbitMQ, startRedis } from "@vibetalk/testkit";
 import { runBalanceBench } from "./balance.js";
 import { brokerFloor, storeCeiling } from "./baselines.js";
-import { runChatBench, startChatNodes, type ChatBenchOptions } from "./chat.js";
+import { runChatBench, startChatNodes, type ChatBenchOptions, type ChatBenchResult } from "./chat.js";
 import { idleRssSection, measureIdleRss } from "./idle-rss.js";
 import { runLatencyProbe } from "./latency.js";
-import { writeSection } from "./report.js";
+import { flag, writeSection } from "./report.js";
+import { runOfficialBench } from "./official.js";
+import { startTextbook, textbookBackend } from "./textbook.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
 import { runConnectionsBench } from "./connections.js";
 import { ms } from "./stats.js";
@@ -22,12 +27,46 @@ import { runSweep } from "./sweep.js";
 
 const num = (name: string, d: number): number => Number(process.env[name] ?? d);
 
+/** The same load on the textbook design's two processes (textbook.ts), started and stopped here. */
+async function runTextbook(o: ChatBenchOptions): Promise<ChatBenchResult> {
+  console.log(`[bench] textbook design: ${o.nodes} Socket.IO servers, the same load…`);
+  const tb = await startTextbook(o);
+  try {
+    return await runChatBench({ ...o, backend: textbookBackend }, tb.urls);
+  } finally {
+    await tb.stop();
+  }
+}
+
+/** The rows comparing the chat with the textbook design under the same load. */
+function textbookRows(chat: ChatBenchResult, tb: ChatBenchResult, groupSize: number): string[][] {
+  return [
+    ["textbook design messages/s (2 processes)", tb.messagesPerSecond.toFixed(0)],
+    ["textbook send→ack p50 / p99", `${ms(tb.sendToAck.p50)} / ${ms(tb.sendToAck.p99)}`],
+    ["textbook send→deliver p50 / p99", `${ms(tb.sendToDeliver.p50)} / ${ms(tb.sendToDeliver.p99)}`],
+    ["textbook deliveries seen / expected", `${tb.deliveries} / ${tb.messages * groupSize}`],
+    ["ratio: VibeTalk msgs/s ÷ textbook msgs/s", (chat.messagesPerSecond / tb.messagesPerSecond).toFixed(2)],
+    ["ratio: VibeTalk send→ack p50 ÷ textbook", (chat.sendToAck.p50 / tb.sendToAck.p50).toFixed(2)],
+    [
+      "ratio: VibeTalk send→deliver p50 / p99 ÷ textbook",
+      `${(chat.sendToDeliver.p50 / tb.sendToDeliver.p50).toFixed(2)} / ${(chat.sendToDeliver.p99 / tb.sendToDeliver.p99).toFixed(2)}`,
+    ],
+  ];
+}
+
+const markdownTable = (rows: string[][]) =>
+  ["| figure | value |", "| --- | --- |", ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join("\n");
+
 async function main(): Promise<void> {
   const write = process.argv.includes("--write");
   const src = await chatNodeSource(chatNodeSpec(process.argv));
   console.log(`[bench] ${src.label}; starting Redis, RabbitMQ, FerretDB…`);
   const [redis, rabbit, mongo] = await Promise.all([startRedis(), startRabbitMQ(), startMongo()]);
   try {
+    if (flag(process.argv, "scenario") === "group") {
+      await groupScenario({ redisUrl: redis.url, rabbitUrl: rabbit.url, mongoUrl: mongo.url }, src, write);
+      return;
+    }
     const messages = num("BENCH_MESSAGES", 2000);
     console.log(`[bench] broker floor: ${messages} persistent messages through one quorum queue…`);
     const floor = await brokerFloor(rabbit.url, messages);
@@ -66,6 +105,7 @@ async function main(): Promise<void> {
     } finally {
       await nodes.stop();
     }
+    const textbook = await runTextbook(o);
     console.log(
       `[bench] store ceiling: ${messages} sequential inserts into FerretDB at ${messages} documents…`,
     );
@@ -88,6 +128,7 @@ async function main(): Promise<void> {
         `${ms(light.sendToDeliver.p50)} / ${ms(light.sendToDeliver.p99)}`,
       ],
       ["deliveries seen / expected", `${chat.deliveries} / ${chat.messages * o.groupSize}`],
+      ...textbookRows(chat, textbook, o.groupSize),
       ["baseline: broker floor messages/s", floor.perSecond.toFixed(0)],
       [
         "baseline: broker publish→consume p50 / p99",
@@ -115,9 +156,7 @@ async function main(): Promise<void> {
         (light.sendToDeliver.p50 / floor.roundTrip.p50).toFixed(1),
       ],
     ];
-    const table = ["| figure | value |", "| --- | --- |", ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join(
-      "\n",
-    );
+    const table = markdownTable(rows);
     console.log(table);
     if (write) {
       const pinned = chatNodeSpec(process.argv) === "worktree" ? "" : ` --chat-node=${src.commit}`;
@@ -133,10 +172,12 @@ async function main(): Promise<void> {
         `One run starts real Redis, RabbitMQ and FerretDB (PostgreSQL), two chat-node processes splitting the 64`,
         `partitions, and ${o.users} Socket.IO clients in the benchmark process, alternating between the nodes; every group of ${o.groupSize}`,
         "has members on both nodes, and every message is delivered to each member's socket (the sender's too). The",
-        "baselines run in the same process on the same servers: the broker floor is raw persistent publish→consume",
+        "baselines run in the same run on the same servers: the broker floor is raw persistent publish→consume",
         "through one quorum queue (pipelined, and one at a time; TCP_NODELAY as chat-node); the store ceiling is",
         "sequential `insertOne` into FerretDB at the same collection",
-        "size. The idle row has one message in the system at a time (a quiet channel); the light-load row keeps",
+        "size; the textbook design is two Socket.IO processes with `@socket.io/redis-streams-adapter` on the same Redis,",
+        "one `insertOne` into FerretDB (its own database) per `message:send`, then `io.to(group).emit` and the ack",
+        "(bench/src/textbook-server.ts), driven by the same clients, groups and message count. The idle row has one message in the system at a time (a quiet channel); the light-load row keeps",
         "one partition busy batch after batch (8 senders paced by the ack, which does not wait for storage). The",
         "machine is shared and noisy: compare the ratios, not the absolute figures. Where the time goes:",
         "docs/performance.md. Other sections below are written by `npm run bench -- --sweep --write`.",
@@ -149,6 +190,61 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all([redis.stop(), rabbit.stop(), mongo.stop()]);
   }
+}
+
+/** `--scenario=group`: large groups across both nodes, the chat and the textbook design under the same load. */
+async function groupScenario(
+  servers: Pick<ChatBenchOptions, "redisUrl" | "rabbitUrl" | "mongoUrl">,
+  src: { dir: string; label: string },
+  write: boolean,
+): Promise<void> {
+  const o: ChatBenchOptions = {
+    ...servers,
+    nodes: num("BENCH_NODES", 2),
+    groupSize: num("BENCH_GROUP", 100),
+    users: num("BENCH_USERS", 2 * num("BENCH_GROUP", 100)),
+    messages: num("BENCH_MESSAGES", 500),
+    window: num("BENCH_WINDOW", 1),
+    chatNodeDir: src.dir,
+  };
+  console.log(
+    `[bench] group: ${o.users} users in groups of ${o.groupSize} over ${o.nodes} chat-nodes, ${o.messages} messages, window ${o.window}…`,
+  );
+  const nodes = await startChatNodes(o);
+  let chat;
+  try {
+    chat = await runChatBench(o, nodes.urls);
+  } finally {
+    await nodes.stop();
+  }
+  const textbook = await runTextbook(o);
+  const table = markdownTable([
+    ["chat messages/s (2 nodes)", chat.messagesPerSecond.toFixed(0)],
+    ["chat deliveries/s (to sockets)", chat.deliveriesPerSecond.toFixed(0)],
+    ["send→ack p50 / p99", `${ms(chat.sendToAck.p50)} / ${ms(chat.sendToAck.p99)}`],
+    ["send→deliver p50 / p99", `${ms(chat.sendToDeliver.p50)} / ${ms(chat.sendToDeliver.p99)}`],
+    ["deliveries seen / expected", `${chat.deliveries} / ${chat.messages * o.groupSize}`],
+    ["textbook deliveries/s", textbook.deliveriesPerSecond.toFixed(0)],
+    ...textbookRows(chat, textbook, o.groupSize),
+  ]);
+  console.log(table);
+  if (!write) return;
+  const body = [
+    `Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${src.label}, this machine (2 cores, shared). Command:`,
+    "",
+    "```sh",
+    `BENCH_GROUP=${o.groupSize} BENCH_USERS=${o.users} BENCH_MESSAGES=${o.messages} BENCH_WINDOW=${o.window} npm run bench -- --scenario=group --write`,
+    "```",
+    "",
+    `${o.users} users, alternating between ${o.nodes} chat-nodes, in groups of ${o.groupSize} (every group has members on both nodes);`,
+    `every member sends in turn with ${o.window} message(s) in flight, and each message reaches every member's socket (the`,
+    "sender's too). Then the same users, groups and messages on the textbook design (two Socket.IO processes with the",
+    "Redis streams adapter, one `insertOne` per message, bench/src/textbook-server.ts), on the same Redis and FerretDB.",
+    "",
+    table,
+  ].join("\n");
+  await writeSection(join(repoRoot, "bench/RESULTS.md"), { heading: "Group scenario", body });
+  console.log("[bench] wrote the Group scenario section of bench/RESULTS.md");
 }
 
 async function idleRss(): Promise<void> {
@@ -165,15 +261,17 @@ const entry = process.argv.includes("--fanout-route")
   ? () => runFanoutRouteBench(process.argv)
   : process.argv.includes("--connections")
     ? () => runConnectionsBench(process.argv)
-    : process.argv.includes("--balance")
-      ? () => runBalanceBench(process.argv)
-      : process.argv.includes("--idle-rss")
-        ? idleRss
-        : process.argv.includes("--latency")
-          ? () => runLatencyProbe(process.argv)
-          : process.argv.includes("--sweep")
-            ? () => runSweep(process.argv)
-            : main;
+    : flag(process.argv, "scenario") === "official"
+      ? () => runOfficialBench(process.argv)
+      : process.argv.includes("--balance")
+        ? () => runBalanceBench(process.argv)
+        : process.argv.includes("--idle-rss")
+          ? idleRss
+          : process.argv.includes("--latency")
+            ? () => runLatencyProbe(process.argv)
+            : process.argv.includes("--sweep")
+              ? () => runSweep(process.argv)
+              : main;
 entry().catch((err: unknown) => {
   console.error(err);
   process.exit(1);
