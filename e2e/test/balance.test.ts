@@ -100,10 +100,11 @@ test("spec.rebalance off: after 2 → 4 the two new pods stay empty (WebSocket c
   const onFour = await waitCounted(4, total);
   afterScaleOut = onFour;
   log(`scaled to 4: ${describeCounts(onFour)}`);
-  // two and a half rounds' time: nothing moves while the switch is off
-  await sleep(INTERVAL_SECONDS * 2500);
+  // past the longest first round (interval + jitter) by a few seconds: nothing moves while the switch is off
+  const waitS = INTERVAL_SECONDS + JITTER_SECONDS + 3;
+  await sleep(waitS * 1000);
   const still = await waitCounted(4, total);
-  log(`after ${INTERVAL_SECONDS * 2.5} s with rebalance off: ${describeCounts(still)}`);
+  log(`after ${waitS} s with rebalance off: ${describeCounts(still)}`);
   assert.equal(withinBand(still), false, "unbalanced while the switch is off");
   const average = total / 4;
   const empty = Object.values(still).filter((c) => c < average * 0.8);
