@@ -321,6 +321,13 @@ export const chatClusterSpecSchema = obj(
         "Addresses or CIDRs of the proxies (the ingress controller) whose X-Forwarded-For chat-nodes believe; none by default (TRUST_PROXY, docs/security.md).",
       maxItems: 32,
     }),
+    largeChannelMembers: int({
+      description:
+        'A group with this many members becomes a large channel: delivered once per chat-node holding members, typing not shown, receipts as counts (LARGE_CHANNEL_MEMBERS, docs/chat-node.md, "Large channels").',
+      default: 100,
+      minimum: 2,
+      maximum: 1000000,
+    }),
     officialGroup: obj(
       {
         enabled: bool({

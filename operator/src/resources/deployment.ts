@@ -80,6 +80,7 @@ export function chatNodeEnv(cluster: ChatCluster): V1EnvVar[] {
     fromSecret("JWT_SECRET", spec.jwtSecretRef),
     ...(spec.jwtPreviousSecretRef ? [fromSecret("JWT_PREVIOUS_SECRET", spec.jwtPreviousSecretRef)] : []),
     ...(spec.trustedProxies?.length ? [{ name: "TRUST_PROXY", value: spec.trustedProxies.join(",") }] : []),
+    { name: "LARGE_CHANNEL_MEMBERS", value: String(spec.largeChannelMembers) },
     ...officialGroupEnv(spec.officialGroup),
     ...pushEnv(spec.push),
   ];

@@ -122,6 +122,7 @@ test("Deployment: the chat-node environment contract", () => {
     PARTITIONS_CONFIGMAP: "demo-partitions",
     RELEASES_CONFIGMAP: "demo-releases",
     DRAIN_SECONDS: "40",
+    LARGE_CHANNEL_MEMBERS: "100",
     OFFICIAL_GROUP: "true",
     OFFICIAL_GROUP_NAME: "VibeTalk",
     OFFICIAL_POSTING: "admins",
