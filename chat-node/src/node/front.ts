@@ -12,7 +12,7 @@ import { createHttpApp } from "../http/api.js";
 import { createOpsApp } from "../http/ops.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import { buildServiceLayer } from "../services/layer.js";
+import { buildServiceLayer, type ServicePorts } from "../services/layer.js";
 import type { MembersCache } from "../services/members-cache.js";
 import type { OfficialGroup } from "../services/official.js";
 import type { ReceiptCounts } from "../services/receipt-counts.js";
@@ -33,6 +33,18 @@ export interface Front {
   official: OfficialGroup | null;
 }
 
+/** The service layer's ports on a node's backends (the Redis-backed ones made here). */
+export function servicePorts(b: Backends): ServicePorts {
+  return {
+    store: b.store,
+    broker: b.broker,
+    presence: b.presence,
+    versions: new RedisMembershipVersions(b.redis),
+    revocations: new RedisRevocations(b.redis),
+    intervals: new RedisPushThrottle(b.redis),
+  };
+}
+
 export interface Listening {
   address: { host: string; port: number };
   opsAddress: { host: string; port: number };
@@ -50,14 +62,7 @@ export async function buildFront(
   draining: () => boolean,
 ): Promise<Front> {
   const schemas = protocolSchemas(config.limits);
-  const ports = {
-    store: b.store,
-    broker: b.broker,
-    presence: b.presence,
-    versions: new RedisMembershipVersions(b.redis),
-    revocations: new RedisRevocations(b.redis),
-    intervals: new RedisPushThrottle(b.redis),
-  };
+  const ports = servicePorts(b);
   const { service, members, flusher, receiptCounts, tokens, official, ...layer } = buildServiceLayer(
     config,
     ports,

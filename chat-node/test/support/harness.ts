@@ -10,13 +10,11 @@ import {
 import type { AuthReply, Channel, Message, MessageSendReply } from "@vibetalk/protocol";
 import { connect as connectAmqp } from "amqplib";
 import { io as connectSocket, type Socket } from "socket.io-client";
-import { RedisMembershipVersions } from "../../src/adapters/redis-membership-versions.js";
-import { RedisPushThrottle } from "../../src/adapters/redis-push-throttle.js";
-import { RedisRevocations } from "../../src/adapters/redis-revocations.js";
 import { loadConfig, type ChatNodeConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
 import { connectBackends, type Backends } from "../../src/node/backends.js";
+import { servicePorts } from "../../src/node/front.js";
 import { createChatNode, type ChatNode } from "../../src/node.js";
 import { buildServiceLayer } from "../../src/services/layer.js";
 
@@ -135,19 +133,7 @@ export async function serviceLayerOn(
   const log = createLogger("silent", config.nodeId);
   const metrics = createMetrics(config.nodeId, { defaultMetrics: false });
   const b = await connectBackends(config, metrics, log);
-  const layer = buildServiceLayer(
-    config,
-    {
-      store: b.store,
-      broker: b.broker,
-      presence: b.presence,
-      versions: new RedisMembershipVersions(b.redis),
-      revocations: new RedisRevocations(b.redis),
-      intervals: new RedisPushThrottle(b.redis),
-    },
-    metrics,
-    log,
-  );
+  const layer = buildServiceLayer(config, servicePorts(b), metrics, log);
   return { b, layer };
 }
 
