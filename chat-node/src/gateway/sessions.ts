@@ -95,10 +95,14 @@ export class UserSessions {
     });
     // Presence before the handshake completes: a socket that is connected is online.
     const online = this.serial(userId, () => this.markOnline(userId));
+    // The timer is cleared once both are done: a timer left for its full 5 s per handshake outlives the
+    // young generation and stays on the heap as garbage after the handshakes are over.
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([bind, online]),
-      new Promise((r) => setTimeout(r, this.opts.bindTimeoutMs).unref()),
+      new Promise((r) => (timer = setTimeout(r, this.opts.bindTimeoutMs).unref())),
     ]);
+    clearTimeout(timer);
     // If the socket never arrives, the binding still goes after the grace period.
     if (!this.sockets.has(userId)) this.scheduleUnbind(userId);
   }

@@ -61,6 +61,15 @@ const presenceRoom = (u: string) => `presence:${u}`;
 const EVENT_RATE = 100;
 const EVENT_BURST = 200;
 
+/** A listener that can be shared by every socket: the emitter (`this`) is passed on as the socket. */
+function shared<A extends unknown[]>(
+  fn: (socket: ChatSocket, ...args: A) => void,
+): (this: ChatSocket, ...args: A) => void {
+  return function (this: ChatSocket, ...args: A) {
+    fn(this, ...args);
+  };
+}
+
 function connectError(code: string, message: string): Error {
   const e = new Error(message) as Error & { data: { code: string } };
   e.data = { code };
@@ -80,7 +89,11 @@ export class SocketGateway {
   /** The engine on the operations port when the admin view is on (see attachAdmin). */
   private adminEngine: EngineServer | null = null;
   private readonly socketLogs = new Map<string, Logger>();
+  /** Each socket's rate limits, made at its first event (a bucket starts full: the same as at connect). */
   private readonly limits = new Map<string, { send: TokenBucket; any: TokenBucket }>();
+  /** The event listeners, one function per event shared by every socket (`this` is the socket). */
+  private readonly listeners: ReadonlyArray<[string, (this: ChatSocket, ...args: unknown[]) => void]>;
+  private readonly onDisconnect: (this: ChatSocket, reason: string) => void;
 
   constructor(
     httpServer: HttpServer,
@@ -108,6 +121,8 @@ export class SocketGateway {
         onlyPlaintext: true,
       }),
     });
+    this.listeners = this.sharedListeners();
+    this.onDisconnect = shared<[reason: string]>((socket, reason) => this.disconnected(socket, reason));
     this.io.use((socket, next) => void this.authenticate(socket, next));
     this.io.on("connection", (socket) => void this.onConnection(socket));
   }
@@ -118,7 +133,32 @@ export class SocketGateway {
     if (!l) {
       const traceId = traceIdOf(socket.handshake.headers["traceparent"]) ?? newTraceId();
       l = this.d.log.child({ component: "socket", socketId: socket.id, traceId });
-      this.socketLogs.set(socket.id, l);
+      // Not kept for a socket gone (a reply after its disconnect): nothing would delete it.
+      if (socket.connected) this.socketLogs.set(socket.id, l);
+    }
+    return l;
+  }
+
+  /** A debug line on the socket's logger; the logger is made only when debug lines are written. */
+  private debug(socket: ChatSocket, obj: object, msg: string): void {
+    if (this.d.log.isLevelEnabled("debug")) this.socketLog(socket).debug(obj, msg);
+  }
+
+  /** A socket's rate limits, made at its first event. */
+  private limitsOf(socket: ChatSocket): { send: TokenBucket; any: TokenBucket } {
+    let l = this.limits.get(socket.id);
+    if (!l) {
+      const now = Date.now();
+      const { limits } = this.d.config;
+      l = {
+        send: new TokenBucket(limits.sendRatePerSecond, limits.sendBurst, now),
+        any: new TokenBucket(
+          Math.max(EVENT_RATE, 2 * limits.sendRatePerSecond),
+          Math.max(EVENT_BURST, 2 * limits.sendBurst),
+          now,
+        ),
+      };
+      if (socket.connected) this.limits.set(socket.id, l);
     }
     return l;
   }
@@ -139,7 +179,7 @@ export class SocketGateway {
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : "UNAUTHENTICATED";
       this.d.metrics.errors.inc({ code });
-      this.socketLog(socket).debug({ event: "socket.refused", code }, "handshake refused");
+      this.debug(socket, { event: "socket.refused", code }, "handshake refused");
       this.socketLogs.delete(socket.id);
       return next(connectError(code, (err as Error).message));
     }
@@ -152,6 +192,10 @@ export class SocketGateway {
     socket.data.tokenId = session.tokenId;
     socket.data.issuedAtMs = session.issuedAtMs;
     if (!socket.recovered) socket.data.presence = [];
+    // Neither the token nor the engine's first HTTP request is read again (socket.handshake keeps the
+    // headers): freed, they are not held for the socket's life.
+    delete (socket.handshake.auth as { token?: unknown }).token;
+    (socket.conn as unknown as { request: unknown }).request = null;
     await this.d.sessions.prepare(userId).catch(() => undefined);
     next();
   }
@@ -164,20 +208,10 @@ export class SocketGateway {
       socket.disconnect();
       return;
     }
-    const now = Date.now();
-    const { limits } = this.d.config;
-    this.limits.set(socket.id, {
-      send: new TokenBucket(limits.sendRatePerSecond, limits.sendBurst, now),
-      any: new TokenBucket(
-        Math.max(EVENT_RATE, 2 * limits.sendRatePerSecond),
-        Math.max(EVENT_BURST, 2 * limits.sendBurst),
-        now,
-      ),
-    });
     void socket.join(userRoom(userId));
-    this.registerHandlers(socket, userId);
-    const slog = this.socketLog(socket);
-    slog.debug(
+    for (const [event, listener] of this.listeners) socket.on(event as "sync", listener);
+    this.debug(
+      socket,
       {
         event: "socket.connected",
         userId,
@@ -186,70 +220,82 @@ export class SocketGateway {
       },
       "socket connected",
     );
-    socket.conn.once("upgrade", () =>
-      slog.debug({ event: "socket.upgraded", transport: socket.conn.transport.name }, "transport upgraded"),
-    );
-    socket.on("disconnect", (reason) => {
-      slog.debug({ event: "socket.disconnected", reason }, "socket disconnected");
-      this.socketLogs.delete(socket.id);
-      this.limits.delete(socket.id);
-      void this.d.sessions.remove(userId, socket.id);
-    });
+    if (this.d.log.isLevelEnabled("debug"))
+      socket.conn.once("upgrade", () =>
+        this.debug(
+          socket,
+          { event: "socket.upgraded", transport: socket.conn.transport.name },
+          "transport upgraded",
+        ),
+      );
+    socket.on("disconnect", this.onDisconnect);
     await this.d.sessions.add(userId, socket.id);
   }
 
-  private registerHandlers(socket: ChatSocket, userId: string): void {
+  private disconnected(socket: ChatSocket, reason: string): void {
+    this.debug(socket, { event: "socket.disconnected", reason }, "socket disconnected");
+    this.socketLogs.delete(socket.id);
+    this.limits.delete(socket.id);
+    void this.d.sessions.remove(socket.data.userId, socket.id);
+  }
+
+  /**
+   * The listener of each client event, made once: a listener gets its socket as `this` and the user from
+   * socket.data (a closure per socket and event would be kept as long as the socket).
+   */
+  private sharedListeners(): Array<[string, (this: ChatSocket, ...args: unknown[]) => void]> {
     const s = this.d.schemas;
     const svc = this.d.service;
-    // Sends, edits, deletes and reactions are events of the partition path: one rate, acked once durable.
-    this.handleEvent(socket, "message:send", s.MessageSend, (p) => svc.send(userId, p));
-    this.handleEvent(socket, "message:edit", s.MessageEdit, (p) => svc.edit(userId, p));
-    this.handleEvent(socket, "message:delete", s.MessageDelete, (p) => svc.delete(userId, p));
-    this.handleEvent(socket, "message:react", s.MessageReact, (p) => svc.react(userId, p));
-    this.handle(socket, "receipt", s.ReceiptSend, async (p) => {
-      await this.d.service.receipt(userId, p);
-      return {};
-    });
-    this.handle(socket, "typing", s.TypingSend, async (p) => {
-      const { entry } = await this.d.members.requireMember(p.channelId, userId);
-      // Typing in a large channel (the official group included) is not shown to every member.
-      if (entry.large) return {};
-      const rooms = [...entry.members.keys()].filter((u) => u !== userId).map(userRoom);
-      if (rooms.length > 0)
-        this.io.to(rooms).emit("typing", { channelId: p.channelId, userId, typing: p.typing });
-      return {};
-    });
-    this.handle(socket, "presence:subscribe", s.PresenceSubscribe, async (p) => {
-      const next = [...new Set(p.userIds)];
-      await this.d.service.requireContacts(userId, next);
-      for (const u of socket.data.presence) if (!next.includes(u)) void socket.leave(presenceRoom(u));
-      for (const u of next) void socket.join(presenceRoom(u));
-      socket.data.presence = next;
-      return { presence: await this.d.service.presenceOf(next) };
-    });
-    this.handle(socket, "sync", s.SyncRequest, async (p) => this.d.service.sync(userId, p));
+    return [
+      // Sends, edits, deletes and reactions are events of the partition path: one rate, acked once durable.
+      this.handleEvent("message:send", s.MessageSend, (userId, p) => svc.send(userId, p)),
+      this.handleEvent("message:edit", s.MessageEdit, (userId, p) => svc.edit(userId, p)),
+      this.handleEvent("message:delete", s.MessageDelete, (userId, p) => svc.delete(userId, p)),
+      this.handleEvent("message:react", s.MessageReact, (userId, p) => svc.react(userId, p)),
+      this.handle("receipt", s.ReceiptSend, async (socket, p) => {
+        await this.d.service.receipt(socket.data.userId, p);
+        return {};
+      }),
+      this.handle("typing", s.TypingSend, async (socket, p) => {
+        const userId = socket.data.userId;
+        const { entry } = await this.d.members.requireMember(p.channelId, userId);
+        // Typing in a large channel (the official group included) is not shown to every member.
+        if (entry.large) return {};
+        const rooms = [...entry.members.keys()].filter((u) => u !== userId).map(userRoom);
+        if (rooms.length > 0)
+          this.io.to(rooms).emit("typing", { channelId: p.channelId, userId, typing: p.typing });
+        return {};
+      }),
+      this.handle("presence:subscribe", s.PresenceSubscribe, async (socket, p) => {
+        const next = [...new Set(p.userIds)];
+        await this.d.service.requireContacts(socket.data.userId, next);
+        for (const u of socket.data.presence) if (!next.includes(u)) void socket.leave(presenceRoom(u));
+        for (const u of next) void socket.join(presenceRoom(u));
+        socket.data.presence = next;
+        return { presence: await this.d.service.presenceOf(next) };
+      }),
+      this.handle("sync", s.SyncRequest, async (socket, p) => this.d.service.sync(socket.data.userId, p)),
+    ];
   }
 
   /** A channel event on the partition path: the send rate, then `fn`, acked `{ok, clientMsgId}`. */
   private handleEvent<S extends z.ZodType<{ clientMsgId: string }>>(
-    socket: ChatSocket,
     event: keyof ClientToServerEvents,
     schema: S,
-    fn: (payload: z.output<S>) => Promise<void>,
-  ): void {
-    this.handle(
-      socket,
+    fn: (userId: string, payload: z.output<S>) => Promise<void>,
+  ): [string, (this: ChatSocket, ...args: unknown[]) => void] {
+    return this.handle(
       event,
       schema,
-      async (p) => {
-        if (!this.limits.get(socket.id)?.send.tryTake(Date.now())) {
+      async (socket, p) => {
+        if (!this.limitsOf(socket).send.tryTake(Date.now())) {
           throw new ProtocolError(
             "RATE_LIMITED",
             `at most ${this.d.config.limits.sendRatePerSecond} messages per second`,
           );
         }
         const t0 = process.hrtime.bigint();
-        await fn(p);
+        await fn(socket.data.userId, p);
         this.d.metrics.sendAck.observe(Number(process.hrtime.bigint() - t0) / 1e9);
         return { clientMsgId: p.clientMsgId };
       },
@@ -258,21 +304,20 @@ export class SocketGateway {
   }
 
   private handle<S extends z.ZodType>(
-    socket: ChatSocket,
     event: keyof ClientToServerEvents,
     schema: S,
-    fn: (payload: z.output<S>) => Promise<object>,
+    fn: (socket: ChatSocket, payload: z.output<S>) => Promise<object>,
     opts: { requireAck?: boolean } = {},
-  ): void {
-    (socket as unknown as { on(ev: string, l: (...args: unknown[]) => void): void }).on(
+  ): [string, (this: ChatSocket, ...args: unknown[]) => void] {
+    return [
       event,
-      (...args: unknown[]) => {
+      shared((socket, ...args) => {
         const last = args[args.length - 1];
         const ack = typeof last === "function" ? (last as (reply: unknown) => void) : undefined;
         if (ack) args.pop();
-        void this.run(socket, event, schema, fn, args[0], ack, opts);
-      },
-    );
+        void this.run(socket, event, schema, (p) => fn(socket, p), args[0], ack, opts);
+      }),
+    ];
   }
 
   private async run<S extends z.ZodType>(
@@ -288,19 +333,21 @@ export class SocketGateway {
     try {
       if (!ack && opts.requireAck)
         throw new ProtocolError("INVALID_ARGUMENT", `${event} needs an ack callback`);
-      if (!this.limits.get(socket.id)?.any.tryTake(Date.now()))
+      if (!this.limitsOf(socket).any.tryTake(Date.now()))
         throw new ProtocolError("RATE_LIMITED", "too many events");
       const payload = parseOrThrow(schema, raw);
       const reply = await fn(payload);
       ack?.({ ok: true, ...reply });
-      this.socketLog(socket).debug(
+      this.debug(
+        socket,
         { event: "socket.event", socketEvent: event, ok: true, ms: Date.now() - t0 },
         "event",
       );
     } catch (err) {
       const { info, internal } = toErrorInfo(err);
       this.d.metrics.errors.inc({ code: info.code });
-      this.socketLog(socket).debug(
+      this.debug(
+        socket,
         { event: "socket.event", socketEvent: event, ok: false, code: info.code, ms: Date.now() - t0 },
         "event refused",
       );
