@@ -45,6 +45,11 @@ export class ChannelBindings {
     return fresh;
   }
 
+  /** The large channels known here besides the official group. */
+  largeGroups(): string[] {
+    return [...this.known].filter((c) => c !== this.d.officialId);
+  }
+
   isLarge(channelId: string): boolean {
     return this.known.has(channelId);
   }

@@ -197,9 +197,13 @@ export class UserSessions {
   }
 
   /** Rereads the channels marked large; those new here are adopted for the users bound here. */
-  async refreshLargeChannels(): Promise<void> {
+  async refreshLargeChannels(opts: { all?: boolean } = {}): Promise<void> {
     const ch = this.d.channels;
-    for (const c of await ch.refresh())
+    const fresh = await ch.refresh();
+    // After a reconnect every large group is read again (members added while the control events were
+    // lost); the official group needs no read: every account is a member and joined at attach.
+    const again = opts.all ? ch.largeGroups().filter((c) => !fresh.includes(c)) : [];
+    for (const c of [...fresh, ...again])
       await this.channelMembersChanged({ t: "members", channelId: c, origin: "", large: true }, true);
   }
 

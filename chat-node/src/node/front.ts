@@ -116,9 +116,9 @@ export async function buildFront(
   });
   b.broker.onReconnect(() => {
     members.clear();
-    // Control events sent while disconnected are lost: groups that became large meanwhile are read again.
+    // Control events sent while disconnected are lost: the large groups (and their members here) are read again.
     void sessions
-      .refreshLargeChannels()
+      .refreshLargeChannels({ all: true })
       .catch((err: unknown) =>
         log.warn(
           { event: "channels.refresh_failed", err: (err as Error).message },

@@ -226,5 +226,22 @@ test("large channels: bound with a user's binding, unbound with the last member'
   await sessions.channelMembersChanged({ t: "members", channelId: "grown", origin: "x", large: true });
   assert.ok(bound().includes("grown"));
   assert.deepEqual(sessions.channels.recipients("grown"), ["u2"]);
+  // A member added while this node missed the control event (a broker outage): the reread after the
+  // reconnect finds them.
+  await c.store.addMembers("big1", [
+    {
+      channelId: "big1",
+      userId: "u2",
+      role: "member",
+      joinedAt: new Date(),
+      lastDeliveredSeq: 0,
+      lastReadSeq: 0,
+    },
+  ]);
+  await sessions.refreshLargeChannels();
+  assert.deepEqual(sessions.channels.recipients("big1"), [], "only new large channels without `all`");
+  await sessions.refreshLargeChannels({ all: true });
+  assert.deepEqual(sessions.channels.recipients("big1"), ["u2"]);
+  assert.ok(bound().includes("big1"));
   await sessions.shutdown();
 });
