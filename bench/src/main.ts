@@ -7,7 +7,8 @@
 // Other modes: `--sweep` (defaults sweep, sweep.ts), `--latency` (where light-load latency goes, latency.ts),
 // `--idle-rss` (idle memory of the chat-node image beside the tsx process, idle-rss.ts), `--balance`
 // (connection balance after a scale-out on the real node, balance.ts), `--connections [--scenario=idle]`
-// (connection scale beside a bare Socket.IO server and Centrifugo, connections.ts).
+// (connection scale beside a bare Socket.IO server and Centrifugo, connections.ts), `--fanout-route` (RabbitMQ's
+// cost per message by fan-out route and member count, fanout-route.ts).
 // `--chat-node=<commit>` runs that commit's chat-node (exported into bench/out/) instead of the working tree.
 import { join } from "node:path";
 import { runFanoutRouteBench } from "./fanout-route.js";
