@@ -204,6 +204,14 @@ export function storeContract(name: string, make: () => Store | Promise<Store>):
     assert.equal((await s.getChannel(id))?.memberCount, 2);
     assert.deepEqual((await s.listMembers(id)).map((m) => m.userId).sort(), [o, m1].sort());
     assert.deepEqual(await s.listMemberships(m2), []);
+    // One member at a time (a registration's join): counted once, a repeat changes nothing.
+    const m3 = hex();
+    await s.addMembers(id, [member(id, m3)]);
+    await s.addMembers(id, [member(id, m3, "admin")]);
+    assert.equal((await s.getChannel(id))?.memberCount, 3);
+    assert.equal((await s.getMember(id, m3))?.role, "member");
+    assert.equal(await s.removeMember(id, hex()), false);
+    assert.equal((await s.getChannel(id))?.memberCount, 3, "removing a non-member changes no count");
   });
 
   test(`${name}: a channel is marked large once; memberships among channels and members by role`, async () => {
