@@ -368,28 +368,28 @@ export class RabbitBroker implements Broker {
     );
   }
 
-  private bindChannelFor(userId: string): Channel {
-    const c = this.bindChans[fnv1a32(userId) % Math.max(1, this.bindChans.length)];
+  private bindChannelFor(key: string): Channel {
+    const c = this.bindChans[fnv1a32(key) % Math.max(1, this.bindChans.length)];
     if (!c) throw new BrokerUnavailableError("RabbitMQ is not connected");
     return c;
   }
 
   private async bindOn(userId: string, op: "bind" | "unbind"): Promise<void> {
     const { exchange, routingKey } = userBinding(userId, this.opts.userExchanges);
-    const ch = this.bindChannelFor(userId);
+    await this.bindingOn(exchange, routingKey, op);
+  }
+
+  /** A large channel's binding (channels exchange, key = channel id). */
+  private async bindChannelOn(channelId: string, op: "bind" | "unbind"): Promise<void> {
+    await this.bindingOn(topology.channelsExchange, channelId, op);
+  }
+
+  /** Binds or unbinds this node's queue, on the bind channel the routing key hashes to (its order kept). */
+  private async bindingOn(exchange: string, routingKey: string, op: "bind" | "unbind"): Promise<void> {
+    const ch = this.bindChannelFor(routingKey);
     try {
       if (op === "bind") await ch.bindQueue(this.nodeQueue, exchange, routingKey);
       else await ch.unbindQueue(this.nodeQueue, exchange, routingKey);
-    } catch (err) {
-      throw asPortError(err);
-    }
-  }
-
-  private async bindChannelOn(channelId: string, op: "bind" | "unbind"): Promise<void> {
-    const ch = this.bindChannelFor(channelId);
-    try {
-      if (op === "bind") await ch.bindQueue(this.nodeQueue, topology.channelsExchange, channelId);
-      else await ch.unbindQueue(this.nodeQueue, topology.channelsExchange, channelId);
     } catch (err) {
       throw asPortError(err);
     }

@@ -1,4 +1,3 @@
-import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Broker, ChannelStore, MemberStore } from "../ports.js";
 
@@ -11,7 +10,6 @@ export interface ChannelBindingsDeps {
   /** The official group's id when it is on: every account is a member, so nobody is looked up. */
   officialId: string | null;
   metrics: Metrics;
-  log: Logger;
 }
 
 /**
@@ -59,18 +57,13 @@ export class ChannelBindings {
     return [...(this.holders.get(channelId) ?? [])];
   }
 
-  /** The large channels bound on this node. */
-  get boundChannels(): number {
-    return this.holders.size;
-  }
-
   /**
    * A user is bound here: add them to their large channels. The official group needs no read; up to
    * DIRECT_LOOKUPS other large channels are checked one by one (equality reads), more by one read of
    * the user's memberships, so a connect costs at most one query however many large groups exist.
    */
   async attach(userId: string): Promise<void> {
-    const others = [...this.known].filter((c) => c !== this.d.officialId);
+    const others = this.largeGroups();
     let channels: string[] = [];
     if (others.length > DIRECT_LOOKUPS)
       channels = (await this.d.store.listMemberships(userId))

@@ -203,8 +203,7 @@ export class UserSessions {
     // After a reconnect every large group is read again (members added while the control events were
     // lost); the official group needs no read: every account is a member and joined at attach.
     const again = opts.all ? ch.largeGroups().filter((c) => !fresh.includes(c)) : [];
-    for (const c of [...fresh, ...again])
-      await this.channelMembersChanged({ t: "members", channelId: c, origin: "", large: true }, true);
+    for (const c of [...fresh, ...again]) await this.adopt(c);
   }
 
   /**
@@ -212,22 +211,33 @@ export class UserSessions {
    * or leave it here, each in their own chain (after any bind or unbind of theirs in flight); a group
    * that just became large is adopted: its members bound here join it.
    */
-  async channelMembersChanged(e: MembersChangedEvent, known = false): Promise<void> {
+  async channelMembersChanged(e: MembersChangedEvent): Promise<void> {
     const ch = this.d.channels;
     const joining = new Set(e.added ?? []);
-    if (e.large && (ch.learn(e.channelId) || known)) {
+    if (e.large && ch.learn(e.channelId))
       for (const u of await ch.membersAmong(e.channelId, this.bound)) joining.add(u);
-    }
     if (!ch.isLarge(e.channelId)) return;
     const leaving = (e.removed ?? []).filter((u) => !joining.has(u));
     await Promise.all([
-      ...[...joining].map((u) =>
-        this.serial(u, async () => {
-          if (this.bound.has(u)) await ch.join(e.channelId, u);
-        }),
-      ),
+      this.joinAll(e.channelId, joining),
       ...leaving.map((u) => this.serial(u, () => ch.leave(e.channelId, u))),
     ]);
+  }
+
+  /** A large group's members bound here join it (one read of its members). */
+  private async adopt(channelId: string): Promise<void> {
+    await this.joinAll(channelId, await this.d.channels.membersAmong(channelId, this.bound));
+  }
+
+  /** Each user, in their own chain and if still bound here, joins a large channel. */
+  private async joinAll(channelId: string, users: Iterable<string>): Promise<void> {
+    await Promise.all(
+      [...users].map((u) =>
+        this.serial(u, async () => {
+          if (this.bound.has(u)) await this.d.channels.join(channelId, u);
+        }),
+      ),
+    );
   }
 
   holds(userId: string): boolean {

@@ -11,7 +11,6 @@ import type {
 import type { AcceptedMessage, StoredMessage } from "../domain/messages.js";
 import { previewOf, toWire } from "../domain/messages.js";
 import { backoffMs, classifyFailure, describeFailure, type FailureKind } from "../domain/failures.js";
-import { fanOutRoute } from "../domain/fanout.js";
 import { sequenceBatch, type SeqOutcome, type SequenceStore } from "../domain/sequencing.js";
 import type { MembersCache } from "../services/members-cache.js";
 import { endSpan, inject, startSpan } from "../tracing.js";
@@ -497,23 +496,17 @@ export class PartitionConsumer {
       if (seen.has(message.id)) continue;
       seen.add(message.id);
       const entry = await this.deps.members.get(message.channelId);
-      const byChannel = entry !== null && fanOutRoute(entry.channel, Date.now(), switchMs) === "channel";
       // A group that just became large still goes to its members until every node has bound it.
-      const recipients =
-        !entry || byChannel
-          ? []
-          : entry.large
-            ? await this.allMembers(message.channelId)
-            : [...entry.members.keys()];
+      const to = entry ? await this.deps.members.audience(entry, switchMs) : [];
       const span = startSpan("message.store", item.delivery.trace, {
         "vibetalk.channel": message.channelId,
         "vibetalk.seq": message.seq,
       });
       const event: NodeEvent = { t: "message", message: toWire(message), sentAt: item.message.sentAt };
       const p = (
-        byChannel
+        to === "channel"
           ? this.deps.broker.publishToChannel(event, message.channelId, inject(span)).then(() => 1)
-          : this.deps.broker.publishToUsers(event, recipients, inject(span))
+          : this.deps.broker.publishToUsers(event, to, inject(span))
       ).then(
         (n) => {
           this.deps.metrics.fanoutPublishes.observe(n);
@@ -527,11 +520,6 @@ export class PartitionConsumer {
       publishes.push(p);
     }
     await Promise.all(publishes);
-  }
-
-  /** Every member of a channel, read from the store (a group in its switch to large). */
-  private async allMembers(channelId: string): Promise<string[]> {
-    return (await this.deps.store.listMembers(channelId)).map((m) => m.userId);
   }
 
   /**

@@ -515,9 +515,10 @@ export class ChatService {
       if (heir) await this.d.store.setRole(channelId, heir.userId, "owner");
     }
     const channel = await this.mustGetChannel(channelId);
+    const byChannel = fanOutRoute(channel, Date.now(), this.d.config.largeChannelSwitchMs) === "channel";
     await this.notifyChannel(
       channel,
-      entry.large ? await this.everyone(entry) : rest.map((m) => m.userId),
+      byChannel ? "channel" : rest.map((m) => m.userId),
       "members",
       entry.large ? { removed: [target] } : {},
     );
@@ -534,11 +535,8 @@ export class ChatService {
    * Who hears of a change in the entry's channel: its members by name, or `"channel"` for a large
    * channel past its switch (one publish to the nodes bound to it, docs/chat-node.md "Large channels").
    */
-  private async everyone(entry: ChannelEntry): Promise<string[] | "channel"> {
-    if (fanOutRoute(entry.channel, Date.now(), this.d.config.largeChannelSwitchMs) === "channel")
-      return "channel";
-    if (!entry.large) return [...entry.members.keys()];
-    return (await this.d.store.listMembers(entry.channel.id)).map((m) => m.userId);
+  private everyone(entry: ChannelEntry): Promise<string[] | "channel"> {
+    return this.d.members.audience(entry, this.d.config.largeChannelSwitchMs);
   }
 
   /** A channel event to some users by their own bindings (no control event: the caller sent it). */

@@ -96,7 +96,6 @@ export function buildServiceLayer(
           store,
           officialId: config.official ? OFFICIAL_CHANNEL_ID : null,
           metrics,
-          log,
         }),
         metrics,
         log,

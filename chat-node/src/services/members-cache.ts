@@ -7,7 +7,7 @@ import type {
   MemberStore,
   MembershipVersions,
 } from "../ports.js";
-import { isLargeChannel } from "../domain/fanout.js";
+import { fanOutRoute, isLargeChannel } from "../domain/fanout.js";
 
 /** The roles a large channel's entry lists (its other members are read one by one). */
 export const PRIVILEGED_ROLES = ["owner", "admin"] as const;
@@ -172,6 +172,17 @@ export class MembersCache {
       if (this.singleCount > this.maxEntries * 10) this.evictSingles();
     }
     return member;
+  }
+
+  /**
+   * Who an event of the entry's channel goes to: `"channel"` (one publish to the nodes bound to it) for
+   * a large channel past its switch (`fanOutRoute`), else its members by id — a large group inside its
+   * switch window reads them from the store, as its entry lists only owner and admins.
+   */
+  async audience(entry: ChannelEntry, switchMs: number): Promise<string[] | "channel"> {
+    if (fanOutRoute(entry.channel, Date.now(), switchMs) === "channel") return "channel";
+    if (!entry.large) return [...entry.members.keys()];
+    return (await this.store.listMembers(entry.channel.id)).map((m) => m.userId);
   }
 
   /** Bounds the one-by-one lookups: the oldest channel's go first. */
