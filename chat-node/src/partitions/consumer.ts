@@ -94,8 +94,15 @@ export class PartitionConsumer {
   private readonly lastSeq = new Map<string, number>();
   private runLoop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
-  /** Wakes a backoff sleep (stop, lost subscription). */
-  private wakeRetry: (() => void) | null = null;
+  /** Wake the backoff sleeps (stop, lost subscription): the batch being stored and the one fanning out. */
+  private readonly wakeRetry = new Set<() => void>();
+  /**
+   * The previous batch's fan-out, push hand-off and acks, still running while the next batch is
+   * stored (a pipeline one batch deep; docs/chat-node.md "The message path as built", step 6).
+   */
+  private tail: Promise<void> | null = null;
+  /** Wakes the drain waiting on `tail` when a delivery comes. */
+  private arrived: (() => void) | null = null;
   /** The subscription whose deliveries are being processed is gone. */
   private lost = false;
   private readonly retryBase: number;
@@ -179,7 +186,11 @@ export class PartitionConsumer {
 
   private loseSubscription(): void {
     this.lost = true;
-    this.wakeRetry?.();
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    for (const wake of [...this.wakeRetry]) wake();
   }
 
   private pause(ms: number): Promise<void> {
@@ -195,6 +206,7 @@ export class PartitionConsumer {
   private onDelivery(d: PartitionDelivery): void {
     if (this.failed) return; // the channel is being closed; this one will be redelivered
     this.buffer.push(d);
+    this.arrived?.();
     if (this.buffer.length >= this.opts.batchSize) this.kick();
     else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.flushIntervalMs);
   }
@@ -212,17 +224,36 @@ export class PartitionConsumer {
   }
 
   private async drainBuffer(): Promise<void> {
-    while (this.buffer.length > 0 && !this.failed) {
-      const batch = this.buffer.splice(0, this.opts.batchSize);
-      try {
-        await this.processBatch(batch);
-      } catch (err) {
-        if (err instanceof Abandoned) {
-          this.buffer = [];
-          return;
+    try {
+      while (!this.failed) {
+        if (this.buffer.length === 0) {
+          if (!this.tail) break;
+          // Deliveries that come while the last batch's fan-out is confirming are stored meanwhile.
+          await Promise.race([this.settle(), new Promise<void>((r) => (this.arrived = r))]);
+          this.arrived = null;
+          continue;
         }
-        await this.fail(err);
+        await this.processBatch(this.buffer.splice(0, this.opts.batchSize));
       }
+      await this.settle();
+    } catch (err) {
+      if (err instanceof Abandoned) {
+        this.buffer = [];
+        await this.settle().catch(() => undefined);
+        return;
+      }
+      await this.fail(err);
+    }
+  }
+
+  /** Waits for the pipelined batch's fan-out and acks; throws what it failed with. */
+  private async settle(): Promise<void> {
+    const tail = this.tail;
+    if (!tail) return;
+    try {
+      await tail;
+    } finally {
+      if (this.tail === tail) this.tail = null;
     }
   }
 
@@ -238,14 +269,16 @@ export class PartitionConsumer {
   private async sleepRetry(attempt: number): Promise<void> {
     if (this.stopping) throw new Abandoned();
     const ms = backoffMs(attempt, this.retryBase, this.retryMax);
+    let wake!: () => void;
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);
-      this.wakeRetry = () => {
+      wake = () => {
         clearTimeout(t);
         resolve();
       };
+      this.wakeRetry.add(wake);
     });
-    this.wakeRetry = null;
+    this.wakeRetry.delete(wake);
     if (this.stopping) throw new Abandoned();
     this.checkLive();
   }
@@ -291,6 +324,9 @@ export class PartitionConsumer {
   private async fail(err: unknown): Promise<void> {
     this.failed = true;
     this.buffer = [];
+    // A batch still fanning out stops short of its acks; its deliveries return with the channel.
+    this.wakeAll();
+    await this.settle().catch(() => undefined);
     this.deps.log.error(
       {
         event: "partition.batch_failed",
@@ -358,13 +394,31 @@ export class PartitionConsumer {
         isolating = false;
       } else await this.sleepRetry(n - 1);
     }
-    this.deps.metrics.batchStoreSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-    this.deps.metrics.batchSize.observe(batch.length);
-    this.deps.metrics.batchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    const m = this.deps.metrics;
+    m.batchStoreSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    m.batchSize.observe(batch.length);
+    const done = () => m.batchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    if (this.tail) this.tail.then(done, () => undefined);
+    else done();
+  }
+
+  /**
+   * Starts the fan-out and acks of what was stored, after the previous batch's have finished (so
+   * publishes keep seq order, and a failed fan-out is retried before anything later is published),
+   * and returns: the next batch is stored meanwhile. A batch with edits or deletes is waited for,
+   * since what it revises and scrubs must be done before a later message is stored.
+   */
+  private async deliverAndAck(stored: Array<Extract<SeqOutcome<Item>, { status: "stored" }>>): Promise<void> {
+    await this.settle();
+    this.checkLive();
+    const tail = this.fanOutAndAck(stored);
+    tail.catch(() => undefined); // surfaces at the next settle
+    this.tail = tail;
+    if (stored.some((o) => o.message.kind === "edit" || o.message.kind === "delete")) await this.settle();
   }
 
   /** Fans out what was stored (retrying transient failures), then acks it. */
-  private async deliverAndAck(stored: Array<Extract<SeqOutcome<Item>, { status: "stored" }>>): Promise<void> {
+  private async fanOutAndAck(stored: Array<Extract<SeqOutcome<Item>, { status: "stored" }>>): Promise<void> {
     this.deps.heads.raise(headsOf(stored.map((o) => o.message)));
     await this.retrying("fanout", () => this.fanOut(stored));
     this.deps.push?.notify(stored.map((o) => o.message));
@@ -528,7 +582,7 @@ export class PartitionConsumer {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wakeRetry?.();
+    this.wakeAll();
     this.wake?.();
     const sub = this.sub;
     if (sub) {

@@ -49,6 +49,16 @@ class FakeBroker {
   acked: string[] = [];
   failFanOut = false;
   failPark = 0;
+  /** While set, message publishes are recorded when issued but confirmed only at `release()`. */
+  private held: Array<() => void> | null = null;
+  hold(): void {
+    this.held = [];
+  }
+  release(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const confirm of held) confirm();
+  }
   async park(r: ParkRequest): Promise<void> {
     if (this.failPark > 0) {
       this.failPark--;
@@ -75,6 +85,8 @@ class FakeBroker {
   async publishToUsers(event: NodeEvent, recipients: readonly string[]): Promise<number> {
     if (this.failFanOut && event.t === "message") throw brokerDown();
     this.published.push({ event, recipients });
+    const held = this.held;
+    if (held && event.t === "message") await new Promise<void>((r) => held.push(r));
     return 1;
   }
   /** Delivers to the newest subscription; returns whether the delivery was acked by then. */
@@ -401,4 +413,112 @@ test("a channel lost during a retry abandons the batch; the consumer resubscribe
   await until("acked", () => broker.acked.length === 1);
   assert.deepEqual(seq.seqsOf("c"), [1]);
   await consumer.stop();
+});
+
+const publishedSeqs = (broker: FakeBroker): string[] =>
+  broker.published.flatMap((p) =>
+    p.event.t === "message" ? [`${p.event.message.clientMsgId}@${p.event.message.seq}`] : [],
+  );
+
+test("pipelined: the next batch is stored while the previous batch's fan-out awaits its confirms; its publishes and acks follow", async () => {
+  const { broker, consumer, seq } = setup({ batchSize: 2 });
+  await consumer.start();
+  try {
+    broker.hold();
+    broker.send(msg("m1"));
+    broker.send(msg("m2"));
+    await until("batch 1 published", () => publishedSeqs(broker).length === 2);
+    broker.send(msg("m3"));
+    broker.send(msg("m4"));
+    await until("batch 2 stored behind the unconfirmed fan-out", () => seq.seqsOf("c").length === 4);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(
+      publishedSeqs(broker),
+      ["m1@1", "m2@2"],
+      "batch 2 is published only after batch 1's acks",
+    );
+    assert.deepEqual(broker.acked, []);
+    broker.send(msg("m5"));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(seq.seqsOf("c").length, 4, "one batch ahead at most: m5 waits for batch 1's fan-out");
+    broker.release();
+    await until("all acked", () => broker.acked.length === 5);
+    assert.deepEqual(broker.acked, ["m1", "m2", "m3", "m4", "m5"]);
+    assert.deepEqual(publishedSeqs(broker), ["m1@1", "m2@2", "m3@3", "m4@4", "m5@5"]);
+  } finally {
+    broker.failFanOut = false;
+    broker.release(); // a failed assertion must not leave the consumer waiting
+    await consumer.stop();
+  }
+});
+
+test("pipelined: a fan-out failing while the next batch is stored is published again before anything later", async () => {
+  const { broker, consumer, seq } = setup({ batchSize: 1 });
+  await consumer.start();
+  try {
+    broker.failFanOut = true;
+    broker.send(msg("a"));
+    broker.send(msg("b"));
+    await until("b stored while a's fan-out is retried", () => seq.seqsOf("c").length === 2);
+    assert.deepEqual(publishedSeqs(broker), []);
+    broker.failFanOut = false;
+    await until("both acked", () => broker.acked.length === 2);
+    assert.deepEqual(publishedSeqs(broker), ["a@1", "b@2"]);
+  } finally {
+    broker.failFanOut = false;
+    broker.release(); // a failed assertion must not leave the consumer waiting
+    await consumer.stop();
+  }
+});
+
+test("pipelined: a batch with a delete is fanned out and scrubbed before the next batch is stored", async () => {
+  const { broker, consumer, seq, writes } = setup({ batchSize: 2 });
+  await consumer.start();
+  try {
+    broker.send(msg("a"));
+    await until("a acked", () => broker.acked.length === 1);
+    broker.hold();
+    broker.send({ ...msg("d"), kind: "delete", targetSeq: 1, body: "" });
+    await until("d published", () => publishedSeqs(broker).length === 2);
+    broker.send(msg("e"));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(seq.seqsOf("c"), [1, 2], "e waits for the delete's fan-out and scrub");
+    assert.deepEqual(writes, []);
+    broker.release();
+    await until("scrubbed", () => writes.length === 1);
+    await until("e stored and published", () => publishedSeqs(broker).length === 3);
+    broker.release();
+    await until("all acked", () => broker.acked.length === 3);
+    assert.deepEqual(writes, ["scrub c:1 after 1 heads"]);
+  } finally {
+    broker.failFanOut = false;
+    broker.release(); // a failed assertion must not leave the consumer waiting
+    await consumer.stop();
+  }
+});
+
+test("pipelined: a channel lost with a batch stored behind an unconfirmed fan-out acks neither; the redelivery is stored once, in order", async () => {
+  const { broker, consumer, seq } = setup({ batchSize: 1 });
+  await consumer.start();
+  try {
+    broker.hold();
+    broker.send(msg("a"));
+    await until("a published", () => publishedSeqs(broker).length === 1);
+    broker.send(msg("b"));
+    await until("b stored", () => seq.seqsOf("c").length === 2);
+    await broker.subs[0]?.sub.close(); // the broker connection went
+    broker.release();
+    await until("resubscribed", () => broker.subs.length === 2);
+    assert.deepEqual(broker.acked, [], "nothing acked on the lost channel");
+    assert.deepEqual(publishedSeqs(broker), ["a@1"], "b was never published");
+    broker.send(msg("a"), true);
+    broker.send(msg("b"), true);
+    await until("acked after redelivery", () => broker.acked.length === 2);
+    assert.deepEqual(seq.seqsOf("c"), [1, 2]);
+    assert.deepEqual(publishedSeqs(broker), ["a@1", "a@1", "b@2"]);
+  } finally {
+    broker.failFanOut = false;
+    broker.release(); // a failed assertion must not leave the consumer waiting
+    await consumer.stop();
+  }
 });
