@@ -13,12 +13,13 @@ import { cpuSeconds, pidsListeningOn } from "./cpu.js";
 import { fmt, median, table, writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec, type ChatNodeSource } from "./snapshot.js";
 
-const VARS = ["BATCH_SIZE", "FLUSH_INTERVAL_MS", "CONSUMER_PREFETCH"] as const;
+const VARS = ["BATCH_SIZE", "FLUSH_INTERVAL_MS", "CONSUMER_PREFETCH", "CONSUMER_PIPELINE"] as const;
 type Var = (typeof VARS)[number];
 const ALTERNATIVES: Record<Var, number[]> = {
   BATCH_SIZE: [20, 1000],
   FLUSH_INTERVAL_MS: [0, 20],
   CONSUMER_PREFETCH: [50],
+  CONSUMER_PIPELINE: [0],
 };
 
 interface Point {

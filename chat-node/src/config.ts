@@ -54,6 +54,8 @@ export interface ChatNodeConfig {
   consumerPrefetch: number;
   /** Messages stored per batch at most (BATCH_SIZE, 200). */
   batchSize: number;
+  /** Store a full waiting batch while the previous batch's fan-out confirms (CONSUMER_PIPELINE, 1). */
+  consumerPipeline: boolean;
   /** How long a partial batch waits for more messages (FLUSH_INTERVAL_MS, 0: next tick; see docs/performance.md). */
   flushIntervalMs: number;
   /** A publish the broker has not confirmed by then answers UNAVAILABLE (PUBLISH_TIMEOUT_MS, 5000). */
@@ -258,6 +260,7 @@ const envSchema = z.object({
   CONNECTIONS_REPORT_MS: int(100, 600_000).default(2000),
   CONSUMER_PREFETCH: int(1, 65535).default(500),
   BATCH_SIZE: int(1, 10_000).default(200),
+  CONSUMER_PIPELINE: int(0, 1).default(1),
   FLUSH_INTERVAL_MS: int(0, 10_000).default(0),
   PUBLISH_TIMEOUT_MS: int(100, 120_000).default(5000),
   STORE_TIMEOUT_MS: int(100, 120_000).default(2000),
@@ -393,6 +396,7 @@ export function loadConfig(env: Env): ChatNodeConfig {
     ownedPartitions: owned,
     consumerPrefetch: e.CONSUMER_PREFETCH,
     batchSize: e.BATCH_SIZE,
+    consumerPipeline: e.CONSUMER_PIPELINE === 1,
     flushIntervalMs: e.FLUSH_INTERVAL_MS,
     publishTimeoutMs: e.PUBLISH_TIMEOUT_MS,
     storeTimeoutMs: e.STORE_TIMEOUT_MS,

@@ -43,6 +43,7 @@ export async function startPartitions(
     {
       prefetch: config.consumerPrefetch,
       batchSize: config.batchSize,
+      pipeline: config.consumerPipeline,
       flushIntervalMs: config.flushIntervalMs,
       retryDelayMs: 1000,
       retryMaxDelayMs: config.retryMaxDelayMs,

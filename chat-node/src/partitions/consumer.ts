@@ -19,6 +19,8 @@ import { headOf, headsOf, type ChannelHeadsWriter } from "./channel-heads.js";
 export interface PartitionConsumerOptions {
   prefetch: number;
   batchSize: number;
+  /** Store a full waiting batch while the previous batch's fan-out confirms (default on). */
+  pipeline?: boolean;
   flushIntervalMs: number;
   /** Wait before resubscribing after a failure. */
   retryDelayMs: number;
@@ -101,7 +103,7 @@ export class PartitionConsumer {
    * stored (a pipeline one batch deep; docs/chat-node.md "The message path as built", step 6).
    */
   private tail: Promise<void> | null = null;
-  /** Wakes the drain waiting on `tail` when a delivery comes. */
+  /** Wakes the drain waiting on `tail` when a full batch has come. */
   private arrived: (() => void) | null = null;
   /** The subscription whose deliveries are being processed is gone. */
   private lost = false;
@@ -206,7 +208,7 @@ export class PartitionConsumer {
   private onDelivery(d: PartitionDelivery): void {
     if (this.failed) return; // the channel is being closed; this one will be redelivered
     this.buffer.push(d);
-    this.arrived?.();
+    if (this.buffer.length >= this.opts.batchSize) this.arrived?.();
     if (this.buffer.length >= this.opts.batchSize) this.kick();
     else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.flushIntervalMs);
   }
@@ -226,9 +228,10 @@ export class PartitionConsumer {
   private async drainBuffer(): Promise<void> {
     try {
       while (!this.failed) {
-        if (this.buffer.length === 0) {
-          if (!this.tail) break;
-          // Deliveries that come while the last batch's fan-out is confirming are stored meanwhile.
+        if (this.buffer.length === 0 && !this.tail) break;
+        if (this.tail && this.buffer.length < this.opts.batchSize) {
+          // A full batch waiting (a backlog) is stored while the last batch's fan-out confirms; a
+          // partial one grows meanwhile instead: one insert of many costs the store less than many.
           await Promise.race([this.settle(), new Promise<void>((r) => (this.arrived = r))]);
           this.arrived = null;
           continue;
@@ -414,7 +417,9 @@ export class PartitionConsumer {
     const tail = this.fanOutAndAck(stored);
     tail.catch(() => undefined); // surfaces at the next settle
     this.tail = tail;
-    if (stored.some((o) => o.message.kind === "edit" || o.message.kind === "delete")) await this.settle();
+    if (this.opts.pipeline === false) await this.settle();
+    else if (stored.some((o) => o.message.kind === "edit" || o.message.kind === "delete"))
+      await this.settle();
   }
 
   /** Fans out what was stored (retrying transient failures), then acks it. */
