@@ -29,6 +29,8 @@ export {
   waitUntil,
   tcpOpen,
   tempDir,
+  removeStaleTempDirs,
+  hasMounts,
   run,
   runCommand,
 } from "./process.js";
