@@ -40,6 +40,7 @@ import { heapDiff, takeHeapSnapshot, type HeapDelta } from "./heap-diff.js";
 import { prepareDirect, type DirectOptions, type DirectResult } from "./direct.js";
 import { flag, median, table, writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
+import { writeSummary, type ScenarioSummary } from "./summary.js";
 
 const num = (name: string, d: number): number => Number(process.env[name] ?? d);
 const MiB = 1024 * 1024;
@@ -490,6 +491,7 @@ export async function runConnectionsBench(argv: string[]): Promise<void> {
       direct,
     );
     console.log(body);
+    await writeSummary(argv, ...connectionsSummaries(n, baseline, centrifugo, chat, direct));
     if (argv.includes("--write")) {
       await writeSection(join(repoRoot, "bench/RESULTS.md"), { heading: "Connection scale", body });
       console.log("[connections] wrote the Connection scale section of bench/RESULTS.md");
@@ -755,4 +757,66 @@ export function connectionsSection(
       : []),
     ...(chat.errorSamples.length ? ["", `Handshake errors seen: ${chat.errorSamples.join("; ")}`] : []),
   ].join("\n");
+}
+
+/** The standard set's rows (summary.ts): idle connections against both baselines, and direct beside them. */
+function connectionsSummaries(
+  n: number,
+  bare: PhaseResult,
+  cf: PhaseResult,
+  chat: PhaseResult,
+  direct?: { quiet: DirectResult; loaded?: DirectResult; options: DirectOptions },
+): ScenarioSummary[] {
+  const rss = median(chat.servers.map((s) => s.rssPerConnKiB));
+  const bareRss = bare.servers[0]!.rssPerConnKiB;
+  const cfRss = cf.servers[0]!.rssPerConnKiB;
+  const loop = Math.max(...chat.servers.map((s) => Math.max(s.eventLoopP99ConnectMs, s.eventLoopP99IdleMs)));
+  const idle: ScenarioSummary = {
+    scenario: "idle",
+    load: `${n} WebSocket clients over ${chat.servers.length} chat-nodes, connected at ${chat.rate.toFixed(0)}/s`,
+    connections: chat.connected,
+    rssPerConnectionKiB: rss,
+    loopP99Ms: loop,
+    ratios: {
+      "RSS/conn ÷ bare Socket.IO": rss / bareRss,
+      "÷ Centrifugo": rss / cfRss,
+      "connect rate ÷ bare": chat.rate / bare.rate,
+    },
+    targets: [
+      {
+        target: "event-loop p99 ≤ 50 ms on each chat-node",
+        measured: `${loop.toFixed(1)} ms`,
+        met: loop <= 50,
+      },
+      {
+        target: "memory per connection ≤ 1.25× bare Socket.IO",
+        measured: `${(rss / bareRss).toFixed(2)}×`,
+        met: rss / bareRss <= 1.25,
+      },
+      {
+        target: "memory per connection ≤ 0.55× Centrifugo",
+        measured: `${(rss / cfRss).toFixed(2)}×`,
+        met: rss / cfRss <= 0.55,
+      },
+    ],
+    notes: chat.errors + chat.dropped > 0 ? [`${chat.errors} handshake errors, ${chat.dropped} dropped`] : [],
+  };
+  if (!direct?.loaded) return [idle];
+  const d = direct.loaded;
+  const q = direct.quiet;
+  return [
+    idle,
+    {
+      scenario: "direct",
+      load: `${direct.options.pairs} pairs on different chat-nodes, ${direct.options.rate} msg/s, beside the ${n} idle clients`,
+      accepted: d.acked / direct.options.seconds,
+      delivered: (d.acked - d.lost) / direct.options.seconds,
+      sendToAck: d.sendToAck,
+      sendToDeliver: d.sendToDeliver,
+      lost: d.lost,
+      duplicated: d.duplicated,
+      reordered: d.reordered,
+      ratios: { "send→deliver p99 ÷ without the idle clients": d.sendToDeliver.p99 / q.sendToDeliver.p99 },
+    },
+  ];
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { io, type Socket } from "socket.io-client";
-import { post, wallNow } from "./chat.js";
+import { post, register, wallNow } from "./chat.js";
 import { summarize, type Summary } from "./stats.js";
 
 export interface DirectOptions {
@@ -48,10 +48,8 @@ export async function prepareDirect(urls: string[], pairs: number) {
       ...(await Promise.all(
         Array.from({ length: Math.min(20, 2 * pairs - i) }, async (_, j): Promise<Member> => {
           const node = (i + j) % urls.length;
-          const r = await post<{ token: string; user: { id: string } }>(urls[node]!, "/auth/register", {
-            username: `d${tag}_${i + j}`,
-            password: "bench-password-1",
-          });
+          // from rotating loopback addresses: registration is limited per client address
+          const r = await register(urls[node]!, `d${tag}_${i + j}`, `127.0.0.${2 + ((i + j) % 200)}`);
           return { id: r.user.id, token: r.token, node, seen: new Set(), lastSeq: new Map() };
         }),
       )),
