@@ -338,9 +338,10 @@ export async function runAutoscaleBench(argv: string[]): Promise<void> {
     countsAtEnd.set("baseline", samples.at(-1)!.counts);
 
     enter("ramp up");
-    for (let level = start + step; level <= peak; level += step) {
+    for (let level = start + step; ; level += step) {
       await rampTo(Math.min(level, peak));
       await pause(stepSeconds);
+      if (level >= peak) break;
     }
     countsAtEnd.set("ramp up", samples.at(-1)!.counts);
     enter("scaling up");
@@ -354,9 +355,10 @@ export async function runAutoscaleBench(argv: string[]): Promise<void> {
     countsAtEnd.set("hold", samples.at(-1)!.counts);
 
     enter("ramp down");
-    for (let level = peak - step; level >= end; level -= step) {
+    for (let level = peak - step; ; level -= step) {
       await rampTo(Math.max(level, end));
       await pause(stepSeconds);
+      if (level <= end) break;
     }
     countsAtEnd.set("ramp down", samples.at(-1)!.counts);
     enter("scaling down");
