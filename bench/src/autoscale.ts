@@ -434,7 +434,7 @@ export async function runAutoscaleBench(argv: string[]): Promise<void> {
       cwd: repoRoot,
       encoding: "utf8",
     }).trim();
-    const env = `BENCH_AUTOSCALE_TARGET=${target} BENCH_AUTOSCALE_MIN=${min} BENCH_AUTOSCALE_MAX=${max} BENCH_AUTOSCALE_START=${start} BENCH_AUTOSCALE_PEAK=${peak} BENCH_AUTOSCALE_END=${end} BENCH_AUTOSCALE_STEP=${step}`;
+    const env = `BENCH_AUTOSCALE_TARGET=${target} BENCH_AUTOSCALE_MIN=${min} BENCH_AUTOSCALE_MAX=${max} BENCH_AUTOSCALE_START=${start} BENCH_AUTOSCALE_PEAK=${peak} BENCH_AUTOSCALE_END=${end} BENCH_AUTOSCALE_STEP=${step} BENCH_AUTOSCALE_STEP_SECONDS=${stepSeconds} BENCH_AUTOSCALE_HOLD_SECONDS=${holdSeconds} BENCH_AUTOSCALE_BASELINE_SECONDS=${baselineSeconds} BENCH_AUTOSCALE_DOWN_WINDOW_SECONDS=${downWindow}`;
     const body = [
       `Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, images built from ${head}, this machine (2 cores, shared; the cluster and the clients on it), ${minutes} min. Command:`,
       "",
