@@ -337,36 +337,28 @@ export async function runAutoscaleBench(argv: string[]): Promise<void> {
     await pause(baselineSeconds);
     countsAtEnd.set("baseline", samples.at(-1)!.counts);
 
-    enter("ramp up");
-    for (let level = start + step; ; level += step) {
-      await rampTo(Math.min(level, peak));
-      await pause(stepSeconds);
-      if (level >= peak) break;
-    }
-    countsAtEnd.set("ramp up", samples.at(-1)!.counts);
-    enter("scaling up");
-    await until(
-      `${peakPods} pods within ±20 % with all ${peak} sockets counted`,
-      (s) => s.desired === peakPods && counted(s, peakPods) && withinBand(s.counts),
-    );
-    countsAtEnd.set("scaling up", samples.at(-1)!.counts);
+    /** Ramps from `from` to `to` in steps, then waits until the HPA's `pods` hold them within ±20 %. */
+    const rampAndScale = async (name: string, from: number, to: number, pods: number): Promise<void> => {
+      enter(`ramp ${name}`);
+      const dir = Math.sign(to - from);
+      for (let level = from + dir * step; ; level += dir * step) {
+        await rampTo(dir > 0 ? Math.min(level, to) : Math.max(level, to));
+        await pause(stepSeconds);
+        if (dir * (level - to) >= 0) break;
+      }
+      countsAtEnd.set(`ramp ${name}`, samples.at(-1)!.counts);
+      enter(`scaling ${name}`);
+      await until(
+        `${pods} pods within ±20 % with all ${to} sockets counted`,
+        (s) => s.desired === pods && counted(s, pods) && withinBand(s.counts),
+      );
+      countsAtEnd.set(`scaling ${name}`, samples.at(-1)!.counts);
+    };
+    await rampAndScale("up", start, peak, peakPods);
     enter("hold");
     await pause(holdSeconds);
     countsAtEnd.set("hold", samples.at(-1)!.counts);
-
-    enter("ramp down");
-    for (let level = peak - step; ; level -= step) {
-      await rampTo(Math.max(level, end));
-      await pause(stepSeconds);
-      if (level <= end) break;
-    }
-    countsAtEnd.set("ramp down", samples.at(-1)!.counts);
-    enter("scaling down");
-    await until(
-      `${endPods} pods within ±20 % with all ${end} sockets counted`,
-      (s) => s.desired === endPods && counted(s, endPods) && withinBand(s.counts),
-    );
-    countsAtEnd.set("scaling down", samples.at(-1)!.counts);
+    await rampAndScale("down", peak, end, endPods);
     enter("after");
     await pause(5);
     await steady.stop();
