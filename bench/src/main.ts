@@ -272,7 +272,9 @@ const entry = process.argv.includes("--fanout-route")
             ? () => runLatencyProbe(process.argv)
             : process.argv.includes("--sweep")
               ? () => runSweep(process.argv)
-              : main;
+              : flag(process.argv, "scenario") === "autoscale"
+                ? () => import("./autoscale.js").then((m) => m.runAutoscaleBench(process.argv))
+                : main;
 entry().catch((err: unknown) => {
   console.error(err);
   process.exit(1);

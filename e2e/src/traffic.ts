@@ -71,6 +71,8 @@ export async function history(url: string, member: Member, channelId: string): P
 export class RoamingClient {
   socket: Socket | null = null;
   readonly received: ChatMessage[] = [];
+  /** When each `channelId:seq` first reached this client, live or by `sync` (for send→deliver times). */
+  readonly firstSeen = new Map<string, number>();
   reconnects = 0;
   private closed = false;
 
@@ -83,6 +85,15 @@ export class RoamingClient {
     private readonly nodes: NodeList,
     private readonly syncChannels: string[] = [],
   ) {}
+
+  private record(messages: ChatMessage[]): void {
+    const now = Date.now();
+    for (const m of messages) {
+      this.received.push(m);
+      const key = `${m.channelId}:${m.seq}`;
+      if (!this.firstSeen.has(key)) this.firstSeen.set(key, now);
+    }
+  }
 
   private lastSeq(channelId: string): number {
     return this.received.reduce((max, m) => (m.channelId === channelId && m.seq > max ? m.seq : max), 0);
@@ -100,7 +111,7 @@ export class RoamingClient {
         more?: string[];
       };
       if (!reply.ok) throw new Error(`sync refused: ${JSON.stringify(reply)}`);
-      this.received.push(...(reply.messages ?? []));
+      this.record(reply.messages ?? []);
       if ((reply.more ?? []).length === 0) return;
     }
   }
@@ -130,7 +141,7 @@ export class RoamingClient {
           s.once("connect_error", () => resolve(false));
         });
         if (ok) {
-          s.on("message", (m: ChatMessage) => this.received.push(m));
+          s.on("message", (m: ChatMessage) => this.record([m]));
           const drop = (): void => {
             if (this.socket !== s) return;
             this.socket = null;
@@ -166,6 +177,8 @@ export interface SentRecord {
   clientMsgId: string;
   acked: boolean;
   attempts: number;
+  /** Date.now() of the first attempt. */
+  sentAt: number;
 }
 
 /**
@@ -196,7 +209,13 @@ export class SteadySender {
   private async run(): Promise<void> {
     for (let i = 0; this.running; i++) {
       const channelId = this.channels[i % this.channels.length]!;
-      const rec: SentRecord = { channelId, clientMsgId: `m${i}`, acked: false, attempts: 0 };
+      const rec: SentRecord = {
+        channelId,
+        clientMsgId: `m${i}`,
+        acked: false,
+        attempts: 0,
+        sentAt: Date.now(),
+      };
       this.sent.push(rec);
       while (!rec.acked) {
         rec.attempts += 1;
