@@ -22,7 +22,7 @@ import {
 import { startVibeTalkCluster, type VibeTalkCluster } from "../../e2e/src/index.js";
 import { createGroup, history, register, RoamingClient, SteadySender } from "../../e2e/src/traffic.js";
 import { table, writeSection } from "./report.js";
-import { writeSummary } from "./summary.js";
+import { writeSummary, type ScenarioSummary } from "./summary.js";
 import { ms, summarize } from "./stats.js";
 
 const num = (name: string, d: number): number => Number(process.env[name] ?? d);
@@ -444,27 +444,17 @@ export async function runAutoscaleBench(argv: string[]): Promise<void> {
       table(["figure", "value"], rows),
     ].join("\n");
     console.log(body);
-    const all = summarize([...d.latency.values()].flat());
-    const sentTimes = steady.sent.map((x) => x.sentAt);
-    const span = (Math.max(...sentTimes) - Math.min(...sentTimes)) / 1000 || 1;
-    const upS = (ups.at(-1)?.balancedAt ?? NaN) - (ups[0]?.crossingAt ?? NaN);
-    const downS = (downs.at(-1)?.balancedAt ?? NaN) - (downs[0]?.crossingAt ?? NaN);
-    await writeSummary(argv, {
-      scenario: "autoscale",
-      load: `real node, HPA ${min}–${max} pods at ${target}/pod; sockets ${start} → ${peak} → ${end}; 10 msg/s to 4 groups`,
-      accepted: d.acked / span,
-      stored: d.stored / span,
-      delivered: d.delivered / readers.length / span,
-      sendToDeliver: all,
-      lost: d.lost,
-      duplicated: d.duplicated,
-      reordered: d.reordered,
-      connections: peak,
-      ratios: { "send→deliver p50 over the run ÷ baseline": all.p50 / baseline.p50 },
-      notes: [
-        `scale-up: first crossing → balanced on ${peakPods} pods ${(upS / 1000).toFixed(1)} s; scale-down → ${endPods} pods ${(downS / 1000).toFixed(1)} s (${events.length} HPA decisions)`,
-      ],
-    });
+    await writeSummary(
+      argv,
+      autoscaleSummary(
+        { min, max, target, start, peak, end, peakPods, endPods },
+        d,
+        steady,
+        readers.length,
+        events,
+        baseline,
+      ),
+    );
     if (argv.includes("--write")) {
       await writeSection(join(repoRoot, "bench/RESULTS.md"), { heading: "Autoscaling on connections", body });
       log("wrote the autoscaling section of bench/RESULTS.md");
@@ -480,4 +470,48 @@ export async function runAutoscaleBench(argv: string[]): Promise<void> {
     process.off("SIGTERM", onSignal);
     await stopAll();
   }
+}
+
+/** The standard set's row (summary.ts). */
+function autoscaleSummary(
+  o: {
+    min: number;
+    max: number;
+    target: number;
+    start: number;
+    peak: number;
+    end: number;
+    peakPods: number;
+    endPods: number;
+  },
+  d: Awaited<ReturnType<typeof deliveryCounts>>,
+  steady: SteadySender,
+  readers: number,
+  events: ScaleEvent[],
+  baseline: { p50: number },
+): ScenarioSummary {
+  const { min, max, target, start, peak, end, peakPods, endPods } = o;
+  const ups = events.filter((e) => e.to > e.from);
+  const downs = events.filter((e) => e.to < e.from);
+  const all = summarize([...d.latency.values()].flat());
+  const sentTimes = steady.sent.map((x) => x.sentAt);
+  const span = (Math.max(...sentTimes) - Math.min(...sentTimes)) / 1000 || 1;
+  const upS = (ups.at(-1)?.balancedAt ?? NaN) - (ups[0]?.crossingAt ?? NaN);
+  const downS = (downs.at(-1)?.balancedAt ?? NaN) - (downs[0]?.crossingAt ?? NaN);
+  return {
+    scenario: "autoscale",
+    load: `real node, HPA ${min}–${max} pods at ${target}/pod; sockets ${start} → ${peak} → ${end}; 10 msg/s to 4 groups`,
+    accepted: d.acked / span,
+    stored: d.stored / span,
+    delivered: d.delivered / readers / span,
+    sendToDeliver: all,
+    lost: d.lost,
+    duplicated: d.duplicated,
+    reordered: d.reordered,
+    connections: peak,
+    ratios: { "send→deliver p50 over the run ÷ baseline": all.p50 / baseline.p50 },
+    notes: [
+      `scale-up: first crossing → balanced on ${peakPods} pods ${(upS / 1000).toFixed(1)} s; scale-down → ${endPods} pods ${(downS / 1000).toFixed(1)} s (${events.length} HPA decisions)`,
+    ],
+  };
 }
