@@ -22,26 +22,72 @@ import { flag, writeSection } from "./report.js";
 import { runOfficialBench } from "./official.js";
 import { startTextbook, textbookBackend } from "./textbook.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
+import { cpuCell, cpuClasses, withCpu, type cpuPerMessage } from "./cpu.js";
 import { runConnectionsBench } from "./connections.js";
 import { ms } from "./stats.js";
 import { runSweep } from "./sweep.js";
+import { runRampBench } from "./ramp.js";
 
 const num = (name: string, d: number): number => Number(process.env[name] ?? d);
 
+type CpuPerMessage = ReturnType<typeof cpuPerMessage>;
+type Measured = ChatBenchResult & { cpu: CpuPerMessage };
+
+/** The ports of the run's services, for cpuClasses. */
+const servicePorts = (
+  o: Pick<ChatBenchOptions, "redisUrl" | "rabbitUrl" | "mongoUrl">,
+  postgresPort: number,
+) => ({
+  redisPort: Number(new URL(o.redisUrl).port),
+  rabbitPort: Number(new URL(o.rabbitUrl).port),
+  mongoPort: Number(new URL(o.mongoUrl).port),
+  postgresPort,
+});
+
+/** runChatBench with the CPU per message of every process class (cpu.ts) around it. */
+async function measuredRun(
+  o: ChatBenchOptions,
+  urls: string[],
+  servers: string,
+  postgresPort: number,
+  noBroker = false,
+): Promise<Measured> {
+  const classes = await cpuClasses({
+    servers: { name: servers, ports: urls.map((u) => Number(new URL(u).port)) },
+    ...servicePorts(o, postgresPort),
+    ...(noBroker ? { rabbitPort: 0 } : {}),
+  });
+  const { result, cpu } = await withCpu(
+    classes,
+    (r) => r.messages,
+    () => runChatBench(o, urls),
+  );
+  return { ...result, cpu };
+}
+
 /** The same load on the textbook design's two processes (textbook.ts), started and stopped here. */
-async function runTextbook(o: ChatBenchOptions): Promise<ChatBenchResult> {
+async function runTextbook(o: ChatBenchOptions, postgresPort: number): Promise<Measured> {
   console.log(`[bench] textbook design: ${o.nodes} Socket.IO servers, the same load…`);
   const tb = await startTextbook(o);
   try {
-    return await runChatBench({ ...o, backend: textbookBackend }, tb.urls);
+    return await measuredRun(
+      { ...o, backend: textbookBackend },
+      tb.urls,
+      "textbook servers",
+      postgresPort,
+      true,
+    );
   } finally {
     await tb.stop();
   }
 }
 
 /** The rows comparing the chat with the textbook design under the same load. */
-function textbookRows(chat: ChatBenchResult, tb: ChatBenchResult, groupSize: number): string[][] {
+function textbookRows(chat: Measured, tb: Measured, groupSize: number): string[][] {
   return [
+    ["CPU per message by process (chat)", cpuCell(chat.cpu)],
+    ["textbook CPU per message by process", cpuCell(tb.cpu)],
+    ["ratio: VibeTalk CPU per message ÷ textbook", (chat.cpu.total / tb.cpu.total).toFixed(2)],
     ["textbook design messages/s (2 processes)", tb.messagesPerSecond.toFixed(0)],
     ["textbook send→ack p50 / p99", `${ms(tb.sendToAck.p50)} / ${ms(tb.sendToAck.p99)}`],
     ["textbook send→deliver p50 / p99", `${ms(tb.sendToDeliver.p50)} / ${ms(tb.sendToDeliver.p99)}`],
@@ -65,7 +111,12 @@ async function main(): Promise<void> {
   const [redis, rabbit, mongo] = await Promise.all([startRedis(), startRabbitMQ(), startMongo()]);
   try {
     if (flag(process.argv, "scenario") === "group") {
-      await groupScenario({ redisUrl: redis.url, rabbitUrl: rabbit.url, mongoUrl: mongo.url }, src, write);
+      await groupScenario(
+        { redisUrl: redis.url, rabbitUrl: rabbit.url, mongoUrl: mongo.url },
+        src,
+        write,
+        Number(new URL(mongo.postgresUrl).port),
+      );
       return;
     }
     const messages = num("BENCH_MESSAGES", 2000);
@@ -91,7 +142,7 @@ async function main(): Promise<void> {
       console.log(
         `[bench] chat: ${o.users} users, groups of ${o.groupSize}, ${messages} messages, window ${o.window}…`,
       );
-      chat = await runChatBench(o, nodes.urls);
+      chat = await measuredRun(o, nodes.urls, "chat-nodes", Number(new URL(mongo.postgresUrl).port));
       console.log("[bench] chat idle: 30 messages, one in the system at a time…");
       idle = await runChatBench(
         { ...o, messages: 30, window: 1, users: o.groupSize, pace: "delivery", sendersPerGroup: 1 },
@@ -106,7 +157,7 @@ async function main(): Promise<void> {
     } finally {
       await nodes.stop();
     }
-    const textbook = await runTextbook(o);
+    const textbook = await runTextbook(o, Number(new URL(mongo.postgresUrl).port));
     console.log(
       `[bench] store ceiling: ${messages} sequential inserts into FerretDB at ${messages} documents…`,
     );
@@ -198,6 +249,7 @@ async function groupScenario(
   servers: Pick<ChatBenchOptions, "redisUrl" | "rabbitUrl" | "mongoUrl">,
   src: { dir: string; label: string },
   write: boolean,
+  postgresPort: number,
 ): Promise<void> {
   const o: ChatBenchOptions = {
     ...servers,
@@ -214,11 +266,11 @@ async function groupScenario(
   const nodes = await startChatNodes(o);
   let chat;
   try {
-    chat = await runChatBench(o, nodes.urls);
+    chat = await measuredRun(o, nodes.urls, "chat-nodes", postgresPort);
   } finally {
     await nodes.stop();
   }
-  const textbook = await runTextbook(o);
+  const textbook = await runTextbook(o, postgresPort);
   const table = markdownTable([
     ["chat messages/s (2 nodes)", chat.messagesPerSecond.toFixed(0)],
     ["chat deliveries/s (to sockets)", chat.deliveriesPerSecond.toFixed(0)],
@@ -262,17 +314,19 @@ const entry = process.argv.includes("--fanout-route")
   ? () => runFanoutRouteBench(process.argv)
   : process.argv.includes("--connections")
     ? () => runConnectionsBench(process.argv)
-    : flag(process.argv, "scenario") === "official"
-      ? () => runOfficialBench(process.argv)
-      : process.argv.includes("--balance")
-        ? () => runBalanceBench(process.argv)
-        : process.argv.includes("--idle-rss")
-          ? idleRss
-          : process.argv.includes("--latency")
-            ? () => runLatencyProbe(process.argv)
-            : process.argv.includes("--sweep")
-              ? () => runSweep(process.argv)
-              : main;
+    : flag(process.argv, "scenario") === "ramp"
+      ? () => runRampBench(process.argv)
+      : flag(process.argv, "scenario") === "official"
+        ? () => runOfficialBench(process.argv)
+        : process.argv.includes("--balance")
+          ? () => runBalanceBench(process.argv)
+          : process.argv.includes("--idle-rss")
+            ? idleRss
+            : process.argv.includes("--latency")
+              ? () => runLatencyProbe(process.argv)
+              : process.argv.includes("--sweep")
+                ? () => runSweep(process.argv)
+                : main;
 entry().catch((err: unknown) => {
   console.error(err);
   process.exit(1);

@@ -15,6 +15,7 @@ import { inBatches, register, startChatNodes, wallNow } from "./chat.js";
 import { table, writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
 import { percentile } from "./stats.js";
+import { cpuCell, cpuClasses, cpuPerMessage, cpuSample } from "./cpu.js";
 
 const num = (name: string, d: number): number => Number(process.env[name] ?? d);
 
@@ -111,6 +112,14 @@ export async function runOfficialBench(argv: string[]): Promise<void> {
           }),
       );
       const before = await Promise.all(nodes.opsUrls.map(brokerMessageDeliveries));
+      const classes = await cpuClasses({
+        servers: { name: "chat-nodes", ports: nodes.urls.map((u) => Number(new URL(u).port)) },
+        rabbitPort: rabbit.port,
+        mongoPort: mongo.port,
+        postgresPort: Number(new URL(mongo.postgresUrl).port),
+        redisPort: redis.port,
+      });
+      const cpu0 = await cpuSample(classes);
       const total = Math.round(rate * seconds);
       const ackMs: number[] = [];
       const acked: string[] = [];
@@ -148,6 +157,7 @@ export async function runOfficialBench(argv: string[]): Promise<void> {
       const missing = () => acked.reduce((n, id) => n + online.filter((m) => !m.seen.has(id)).length, 0);
       for (let i = 0; i < 300 && missing() > 0; i++) await sleep(100);
       const after = await Promise.all(nodes.opsUrls.map(brokerMessageDeliveries));
+      const cpu = cpuPerMessage(cpu0, await cpuSample(classes), acked.length);
       const lost = missing();
       const expected = acked.length * online.length;
       const pct = (p: number) => `${percentile(deliverMs, p).toFixed(1)} ms`;
@@ -178,6 +188,7 @@ export async function runOfficialBench(argv: string[]): Promise<void> {
             ["deliveries seen / expected", `${deliveries} / ${expected}`],
             ["lost / duplicated / reordered", `${lost} / ${duplicated} / ${reordered}`],
             ["broker deliveries per message, node 0 / node 1", perNode.join(" / ")],
+            ["CPU per message posted, by process (posting and delivery)", cpuCell(cpu)],
           ],
         ),
         "",
