@@ -3,7 +3,8 @@
 // the broker floor (raw publish-confirm-consume), the store ceiling (raw FerretDB inserts) and the textbook
 // design (two Socket.IO servers with the Redis streams adapter and one insertOne per message, textbook.ts).
 // `--scenario=group`: the chat and the textbook design only, with groups of BENCH_GROUP (100) members;
-// `--scenario=official`: the official group (official.ts).
+// `--scenario=official`: the official group (official.ts); `--scenario=ramp`: open-loop steps of rising rate to
+// the knee, the chat then the textbook design (ramp.ts). Every table has CPU per message by process (cpu.ts).
 // Other modes: `--sweep` (defaults sweep, sweep.ts), `--latency` (where light-load latency goes, latency.ts),
 // `--idle-rss` (idle memory of the chat-node image beside the tsx process, idle-rss.ts), `--balance`
 // (connection balance after a scale-out on the real node, balance.ts), `--connections [--scenario=idle]`

@@ -21,11 +21,14 @@ import {
   type ChatBenchOptions,
   type User,
 } from "./chat.js";
-import { cpuClasses, cpuPerMessage, cpuSample, type CpuClass } from "./cpu.js";
+import { cpuCell, cpuClasses, cpuPerMessage, cpuSample, type CpuClass } from "./cpu.js";
 import { fmt, table, writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
 import { percentile } from "./stats.js";
 import { startTextbook, textbookBackend } from "./textbook.js";
+import { kneeOf, pastKnee } from "./knee.js";
+
+export { kneeOf, pastKnee };
 
 const num = (name: string, d: number): number => Number(process.env[name] ?? d);
 
@@ -45,6 +48,8 @@ export interface RampOptions {
   p99LimitMs: number;
   /** …or fewer accepted than this share of the offered rate. */
   acceptedShare: number;
+  /** Seconds connected and quiet before the warm-up, for the idle CPU of each class. */
+  idleSeconds: number;
   /** A first step at startRate, not reported (JIT, connections, queues). */
   warmupSeconds: number;
   /** Seconds from the start of runRamp after which no new step begins. */
@@ -63,6 +68,7 @@ export const rampDefaults = (): RampOptions => ({
   p99LimitMs: num("BENCH_RAMP_P99_MS", 250),
   acceptedShare: 0.9,
   warmupSeconds: num("BENCH_RAMP_WARMUP_S", 5),
+  idleSeconds: num("BENCH_RAMP_IDLE_S", 5),
   deadlineS: num("BENCH_DEADLINE_S", 900),
 });
 
@@ -100,6 +106,8 @@ export interface RampResult {
   kneeIndex: number;
   /** The offered rate of the last step under the knee (0 when the first step was past it). */
   kneeRate: number;
+  /** CPU of each class while the clients were connected and nothing was sent (ms per second), and total. */
+  idleCpu: ReturnType<typeof cpuPerMessage>;
   /** After the last drain: messages acked, delivered to every member, stored (the store's count). */
   acked: number;
   fullyDelivered: number;
@@ -107,24 +115,6 @@ export interface RampResult {
   lost: number;
   duplicated: number;
   reordered: number;
-}
-
-/** Is this step past the knee: send→deliver p99 above the limit, or accepted under the share of offered. */
-export function pastKnee(
-  s: Pick<RampStep, "offeredRate" | "acceptedRate" | "sendToDeliver">,
-  o: Pick<RampOptions, "p99LimitMs" | "acceptedShare">,
-): boolean {
-  return !(s.sendToDeliver.p99 <= o.p99LimitMs) || s.acceptedRate < o.acceptedShare * s.offeredRate;
-}
-
-/** Where the knee is in a list of steps: the first past it, and the offered rate of the step before. */
-export function kneeOf(
-  steps: Pick<RampStep, "offeredRate" | "acceptedRate" | "sendToDeliver">[],
-  o: Pick<RampOptions, "p99LimitMs" | "acceptedShare">,
-): { kneeIndex: number; kneeRate: number } {
-  const i = steps.findIndex((s) => pastKnee(s, o));
-  const last = i < 0 ? steps.at(-1) : steps[i - 1];
-  return { kneeIndex: i, kneeRate: last?.offeredRate ?? 0 };
 }
 
 const pct = (xs: number[]): Pct => ({
@@ -224,6 +214,11 @@ export async function runRamp(o: RampOptions, target: RampTarget, label = "ramp"
           }),
       ),
     );
+    // connected and quiet: the CPU the processes use without messages, spread over every step's messages
+    const idle0 = await cpuSample(target.cpu);
+    await sleep(o.idleSeconds * 1000);
+    const idleCpu = cpuPerMessage(idle0, await cpuSample(target.cpu), o.idleSeconds);
+    console.log(`[${label}] idle, connected: ${cpuCell(idleCpu).replace(/ ms/, " ms/s")}`);
     const steps: RampStep[] = [];
     let kneeAt = -1;
     let k = 0;
@@ -325,6 +320,7 @@ export async function runRamp(o: RampOptions, target: RampTarget, label = "ramp"
     return {
       steps,
       ...kneeOf(steps, o),
+      idleCpu,
       acked: all.length,
       fullyDelivered: all.filter((t) => t.deliveries === t.members).length,
       stored: (await target.figures()).stored,
@@ -391,7 +387,7 @@ function rampTable(r: RampResult): string {
 }
 
 const verdict = (r: RampResult, members: number) =>
-  `${r.acked} acked, ${r.fullyDelivered} delivered to all ${members} members, ${r.stored} stored; lost ${r.lost}, duplicated ${r.duplicated}, reordered ${r.reordered}`;
+  `Idle (connected, nothing sent, before the steps): CPU ${cpuCell(r.idleCpu).replace(/ ms/, " ms/s")}. After the drain: ${r.acked} acked, ${r.fullyDelivered} delivered to all ${members} members, ${r.stored} stored; lost ${r.lost}, duplicated ${r.duplicated}, reordered ${r.reordered}`;
 
 /** The CLI: `--scenario=ramp [--write]`, the chat then the textbook design, one section of bench/RESULTS.md. */
 export async function runRampBench(argv: string[]): Promise<void> {
@@ -474,7 +470,7 @@ export async function runRampBench(argv: string[]): Promise<void> {
       `Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${src.label}, this machine (2 cores, shared). Command:`,
       "",
       "```sh",
-      `BENCH_RAMP_START=${o.startRate} BENCH_RAMP_FACTOR=${o.factor} BENCH_RAMP_STEP_S=${o.stepSeconds} BENCH_RAMP_USERS=${o.users} npm run bench -- --scenario=ramp --write`,
+      `BENCH_RAMP_START=${o.startRate} BENCH_RAMP_FACTOR=${o.factor} BENCH_RAMP_STEP_S=${o.stepSeconds} BENCH_RAMP_DRAIN_S=${o.drainSeconds} BENCH_RAMP_MAX_STEPS=${o.maxSteps} BENCH_RAMP_USERS=${o.users} BENCH_DEADLINE_S=${o.deadlineS} npm run bench -- --scenario=ramp --write`,
       "```",
       "",
       `Open loop: ${o.users} users alternating between 2 chat-nodes, groups of ${o.groupSize} (members on both nodes); each step sends`,
@@ -483,7 +479,8 @@ export async function runRampBench(argv: string[]): Promise<void> {
       `missing after the drain counts as past it) or that accepts under ${o.acceptedShare * 100} % of the offered rate; the knee rate is the step`,
       "before it. Accepted, stored and delivered are per second of the step's sending (delivered = socket deliveries ÷",
       "members); latencies and lost/dup/reordered are of the messages sent in the step, one clock. CPU: ms per accepted",
-      "message of each process class during the step's sending (bench process = this process, the clients).",
+      "message of each process class during the step's sending (bench process = this process, the clients); the idle",
+      `line is each class's CPU over ${o.idleSeconds} s connected and quiet before the steps, in ms per second.`,
       "Then the same ramp on the textbook design (bench/src/textbook-server.ts) on the same Redis and FerretDB.",
       "",
       `**Knee: VibeTalk ${fmt(chat.kneeRate, 0)} msg/s, textbook ${fmt(textbook.kneeRate, 0)} msg/s; ratio ${ratio}.**`,
@@ -492,13 +489,13 @@ export async function runRampBench(argv: string[]): Promise<void> {
       "",
       rampTable(chat),
       "",
-      `After the drain: ${verdict(chat, o.groupSize)}.`,
+      `${verdict(chat, o.groupSize)}.`,
       "",
       "Textbook design (seq not numbered: no order check; no event-loop metric):",
       "",
       rampTable(textbook),
       "",
-      `After the drain: ${verdict(textbook, o.groupSize)}.`,
+      `${verdict(textbook, o.groupSize)}.`,
     ].join("\n");
     console.log(body);
     if (argv.includes("--write")) {
