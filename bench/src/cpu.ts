@@ -1,6 +1,7 @@
 // CPU time of the servers a run uses, read from /proc: on a shared machine, the CPU a message costs moves
 // far less with the neighbours' load than messages per second do. Processes are found by the loopback
-// ports they listen on (chat-nodes, RabbitMQ, FerretDB, PostgreSQL with its backends, Redis).
+// ports they listen on (chat-nodes, RabbitMQ, FerretDB, PostgreSQL with its backends, Redis); cpuClasses,
+// cpuSample and cpuPerMessage break a run down by process class, the bench process (its clients) included.
 import { readFile, readdir, readlink } from "node:fs/promises";
 
 const TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
@@ -80,4 +81,83 @@ export async function cpuSeconds(roots: number[]): Promise<number> {
     else if (rootSet.has(s.ppid)) ticks += s.own;
   }
   return ticks / TICKS_PER_SECOND;
+}
+
+/** A class of processes whose CPU is reported together (all chat-nodes, RabbitMQ, …). */
+export interface CpuClass {
+  name: string;
+  /** Roots (with their direct children, as cpuSeconds counts them). */
+  pids: number[];
+}
+
+/** The name of the benchmark process's own class: `process.cpuUsage()` (its clients run in it). */
+export const BENCH_PROCESS = "bench process (clients)";
+
+/**
+ * The process classes of a run, found by the ports they listen on: the servers under test (`servers`, e.g.
+ * "chat-nodes" or "textbook servers"), RabbitMQ, FerretDB, PostgreSQL with its backends, Redis; the bench
+ * process and any client worker processes (`clientPids`) are added. A port left out (0) leaves its class out.
+ */
+export async function cpuClasses(o: {
+  servers: { name: string; ports: number[] };
+  rabbitPort?: number;
+  mongoPort?: number;
+  postgresPort?: number;
+  redisPort?: number;
+  clientPids?: number[];
+}): Promise<CpuClass[]> {
+  const found = async (name: string, ports: (number | undefined)[]): Promise<CpuClass[]> => {
+    const p = ports.filter((x): x is number => !!x);
+    return p.length ? [{ name, pids: await pidsListeningOn(p) }] : [];
+  };
+  return [
+    ...(await found(o.servers.name, o.servers.ports)),
+    ...(await found("RabbitMQ", [o.rabbitPort])),
+    ...(await found("FerretDB", [o.mongoPort])),
+    ...(await found("PostgreSQL", [o.postgresPort])),
+    ...(await found("Redis", [o.redisPort])),
+    ...(o.clientPids?.length ? [{ name: "client workers", pids: o.clientPids }] : []),
+  ];
+}
+
+/** CPU seconds so far of each class, and of the bench process (BENCH_PROCESS). */
+export type CpuSample = Map<string, number>;
+
+export async function cpuSample(classes: CpuClass[]): Promise<CpuSample> {
+  const own = process.cpuUsage();
+  const out: CpuSample = new Map([[BENCH_PROCESS, (own.user + own.system) / 1e6]]);
+  for (const c of classes) out.set(c.name, await cpuSeconds(c.pids));
+  return out;
+}
+
+/** Milliseconds of CPU per message of each class between two samples, and their total. */
+export function cpuPerMessage(
+  before: CpuSample,
+  after: CpuSample,
+  messages: number,
+): { perClass: [string, number][]; total: number } {
+  const perClass = [...after].map(([k, v]): [string, number] => [
+    k,
+    ((v - (before.get(k) ?? v)) * 1000) / Math.max(1, messages),
+  ]);
+  return { perClass, total: perClass.reduce((a, [, v]) => a + v, 0) };
+}
+
+/** One table cell: "total (class a, class b, …)" ms/message. */
+export const cpuCell = (c: { perClass: [string, number][]; total: number }): string =>
+  `${c.total.toFixed(2)} ms (${c.perClass.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")})`;
+
+/**
+ * Runs `f` between two CPU samples of `classes` (found when `f` has started its servers, hence a function);
+ * resolves with f's result and the CPU per message of each class for `messages(result)` messages.
+ */
+export async function withCpu<T>(
+  classes: CpuClass[],
+  messages: (r: T) => number,
+  f: () => Promise<T>,
+): Promise<{ result: T; cpu: ReturnType<typeof cpuPerMessage> }> {
+  const before = await cpuSample(classes);
+  const result = await f();
+  const after = await cpuSample(classes);
+  return { result, cpu: cpuPerMessage(before, after, messages(result)) };
 }

@@ -15,6 +15,8 @@ import { inBatches, register, startChatNodes, wallNow } from "./chat.js";
 import { table, writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
 import { percentile } from "./stats.js";
+import { cpuCell, cpuClasses, cpuPerMessage, cpuSample } from "./cpu.js";
+import { cpuRecord, writeSummary, type ScenarioSummary } from "./summary.js";
 
 const num = (name: string, d: number): number => Number(process.env[name] ?? d);
 
@@ -111,6 +113,14 @@ export async function runOfficialBench(argv: string[]): Promise<void> {
           }),
       );
       const before = await Promise.all(nodes.opsUrls.map(brokerMessageDeliveries));
+      const classes = await cpuClasses({
+        servers: { name: "chat-nodes", ports: nodes.urls.map((u) => Number(new URL(u).port)) },
+        rabbitPort: rabbit.port,
+        mongoPort: mongo.port,
+        postgresPort: Number(new URL(mongo.postgresUrl).port),
+        redisPort: redis.port,
+      });
+      const cpu0 = await cpuSample(classes);
       const total = Math.round(rate * seconds);
       const ackMs: number[] = [];
       const acked: string[] = [];
@@ -148,6 +158,7 @@ export async function runOfficialBench(argv: string[]): Promise<void> {
       const missing = () => acked.reduce((n, id) => n + online.filter((m) => !m.seen.has(id)).length, 0);
       for (let i = 0; i < 300 && missing() > 0; i++) await sleep(100);
       const after = await Promise.all(nodes.opsUrls.map(brokerMessageDeliveries));
+      const cpu = cpuPerMessage(cpu0, await cpuSample(classes), acked.length);
       const lost = missing();
       const expected = acked.length * online.length;
       const pct = (p: number) => `${percentile(deliverMs, p).toFixed(1)} ms`;
@@ -178,12 +189,26 @@ export async function runOfficialBench(argv: string[]): Promise<void> {
             ["deliveries seen / expected", `${deliveries} / ${expected}`],
             ["lost / duplicated / reordered", `${lost} / ${duplicated} / ${reordered}`],
             ["broker deliveries per message, node 0 / node 1", perNode.join(" / ")],
+            ["CPU per message posted, by process (posting and delivery)", cpuCell(cpu)],
           ],
         ),
         "",
         `- Zero lost, duplicated or reordered: ${lost + duplicated + reordered === 0 ? "met" : "not met"}.`,
       ].join("\n");
       console.log(body);
+      await writeSummary(argv, {
+        scenario: "official",
+        load: `${members} members (${online.length} online over 2 chat-nodes), ${rate} posts/s for ${seconds} s`,
+        accepted: acked.length / postS,
+        delivered: (acked.length * online.length - lost) / online.length / postS,
+        sendToAck: pcts(ackMs),
+        sendToDeliver: pcts(deliverMs),
+        lost,
+        duplicated,
+        reordered,
+        cpuMsPerMessage: cpuRecord(cpu),
+        targets: officialTargets(members, perNode.map(Number), percentile(deliverMs, 99)),
+      });
       if (argv.includes("--write")) {
         await writeSection(join(repoRoot, "bench/RESULTS.md"), { heading: "Official group", body });
         console.log("[official] wrote the Official group section of bench/RESULTS.md");
@@ -195,4 +220,32 @@ export async function runOfficialBench(argv: string[]): Promise<void> {
   } finally {
     await Promise.all([redis.stop(), rabbit.stop(), mongo.stop()]);
   }
+}
+
+const pcts = (xs: number[]) => ({
+  p50: percentile(xs, 50),
+  p95: percentile(xs, 95),
+  p99: percentile(xs, 99),
+  max: percentile(xs, 100),
+});
+
+/** Issue 17's targets for the official group (set at 10,000 members, half online, 10 posts/s). */
+function officialTargets(
+  members: number,
+  perNode: number[],
+  p99: number,
+): NonNullable<ScenarioSummary["targets"]> {
+  const at = members === 10_000 ? "" : ` (measured at ${members} members)`;
+  return [
+    {
+      target: `official group: one broker delivery per node per message${at}`,
+      measured: perNode.map((n) => n.toFixed(2)).join(" / "),
+      met: perNode.every((n) => Math.abs(n - 1) < 0.01),
+    },
+    {
+      target: `official group: send→deliver p99 ≤ 250 ms at 10 msg/s${at}`,
+      measured: `${p99.toFixed(1)} ms`,
+      met: p99 <= 250,
+    },
+  ];
 }

@@ -97,7 +97,7 @@ const rates = (s: ScenarioSummary): string =>
     ? "–"
     : `${f(s.accepted)} / ${f(s.stored)} / ${f(s.delivered)}`;
 const faults = (s: ScenarioSummary): string =>
-  s.lost === undefined ? "–" : `${s.lost} / ${s.duplicated ?? 0} / ${s.reordered ?? 0}`;
+  s.lost === undefined ? "–" : `${s.lost} / ${s.duplicated ?? "–"} / ${s.reordered ?? "–"}`;
 
 /** The tables of a finished set. */
 export function renderStandard(outcomes: Outcome[]): string {

@@ -45,3 +45,9 @@ export async function writeSummary(argv: string[], ...summaries: ScenarioSummary
   if (!file) return;
   await writeFile(file, JSON.stringify(summaries, null, 2));
 }
+
+/** cpu.ts's per-message figures as the summary's record (the total under "total"). */
+export const cpuRecord = (c: { perClass: [string, number][]; total: number }): Record<string, number> => ({
+  ...Object.fromEntries(c.perClass),
+  total: c.total,
+});
