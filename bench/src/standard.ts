@@ -35,7 +35,12 @@ export const STANDARD: Step[] = [
     env: { BENCH_MEMBERS: "2000", BENCH_RATE: "10", BENCH_SECONDS: "20" },
     budgetS: 200,
   },
-  { name: "ramp", args: ["--scenario=ramp"], env: {}, budgetS: 240 },
+  {
+    name: "ramp",
+    args: ["--scenario=ramp"],
+    env: { BENCH_RAMP_STEP_S: "8", BENCH_RAMP_DRAIN_S: "6", BENCH_DEADLINE_S: "200" },
+    budgetS: 240,
+  },
   { name: "autoscale", args: ["--scenario=autoscale"], env: {}, budgetS: 480 },
 ];
 
