@@ -29,8 +29,6 @@ export {
   waitUntil,
   tcpOpen,
   tempDir,
-  removeStaleTempDirs,
-  hasMounts,
   run,
   runCommand,
 } from "./process.js";

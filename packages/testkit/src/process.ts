@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { createWriteStream, readFileSync, existsSync, rmSync, type WriteStream } from "node:fs";
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { createWriteStream, readFileSync, existsSync, type WriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,14 +15,6 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on("exit", () => {
     for (const p of live) p.killGroupNow();
-    if (process.env.VIBETALK_KEEP_TMP) return;
-    for (const path of liveDirs) {
-      try {
-        if (!hasMounts(path)) rmSync(path, { recursive: true, force: true });
-      } catch {
-        // removed at the next start (removeStaleTempDirs)
-      }
-    }
   });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     const onSignal = (): void => {
@@ -185,82 +177,12 @@ export function tcpOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
   });
 }
 
-/** Temporary folders not removed yet: removed when the process exits (a signal included). */
-const liveDirs = new Set<string>();
-/** The file naming the process that made a temporary folder. */
-const OWNER_FILE = ".vibetalk-owner";
-let staleSwept: Promise<void> | null = null;
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
-
-/**
- * Whether anything is mounted at or under `path` (a pod's volumes under a kubelet folder): such a
- * folder is never removed recursively here, so a bind mount's source cannot be emptied by mistake.
- */
-export function hasMounts(path: string): boolean {
-  let text: string;
-  try {
-    text = readFileSync("/proc/self/mountinfo", "utf8");
-  } catch {
-    return true;
-  }
-  return text.split("\n").some((line) => {
-    const point = line.split(" ")[4]?.replace(/\\040/g, " ");
-    return point !== undefined && (point === path || point.startsWith(`${path}/`));
-  });
-}
-
-/**
- * Removes the temporary folders of runs that died without cleaning up (SIGKILL, a crash): those whose
- * owner file names a process that no longer exists. Folders of live runs, and folders without an
- * owner file, are left alone. Returns the paths removed.
- */
-export async function removeStaleTempDirs(dir = tmpdir()): Promise<string[]> {
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    if (!name.startsWith("vibetalk-")) continue;
-    const path = join(dir, name);
-    let owner: number;
-    try {
-      owner = Number((await readFile(join(path, OWNER_FILE), "utf8")).trim());
-    } catch {
-      continue;
-    }
-    if (!Number.isInteger(owner) || owner <= 0 || alive(owner) || hasMounts(path)) continue;
-    await rm(path, { recursive: true, force: true }).catch(() => undefined);
-    removed.push(path);
-  }
-  return removed;
-}
-
-/**
- * A fresh temporary folder; removed by the returned function, or when the process exits, unless
- * VIBETALK_KEEP_TMP is set. The first call removes what killed runs left behind.
- */
+/** A fresh temporary folder; removed by the returned function unless VIBETALK_KEEP_TMP is set. */
 export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
-  installExitHook();
-  staleSwept ??= removeStaleTempDirs().then(() => undefined);
-  await staleSwept;
   const path = await mkdtemp(join(tmpdir(), `vibetalk-${prefix}-`));
-  await writeFile(join(path, OWNER_FILE), `${process.pid}\n`);
-  liveDirs.add(path);
   return {
     path,
     remove: async () => {
-      liveDirs.delete(path);
       if (process.env.VIBETALK_KEEP_TMP) return;
       await rm(path, { recursive: true, force: true });
     },
