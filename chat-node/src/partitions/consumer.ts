@@ -208,9 +208,10 @@ export class PartitionConsumer {
   private onDelivery(d: PartitionDelivery): void {
     if (this.failed) return; // the channel is being closed; this one will be redelivered
     this.buffer.push(d);
-    if (this.buffer.length >= this.opts.batchSize) this.arrived?.();
-    if (this.buffer.length >= this.opts.batchSize) this.kick();
-    else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.flushIntervalMs);
+    if (this.buffer.length >= this.opts.batchSize) {
+      this.arrived?.();
+      this.kick();
+    } else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.flushIntervalMs);
   }
 
   private kick(): void {
