@@ -4,6 +4,7 @@ import { join } from "node:path";
 import amqp from "amqplib";
 import { io, type Socket } from "socket.io-client";
 import { ManagedProcess, freePort, repoRoot, tempDir, waitUntil } from "@vibetalk/testkit";
+import { cpuPerMessage, cpuSample, type CpuClass, type CpuPerMessage } from "./cpu.js";
 import { summarize, type Summary } from "./stats.js";
 
 export interface ChatBenchOptions {
@@ -42,6 +43,13 @@ export interface ChatBenchOptions {
   trace?: boolean;
   /** The servers' accounts and groups (default: chat-node's HTTP API). */
   backend?: ChatBackend;
+  /**
+   * Process classes (cpu.ts) whose CPU is sampled over the send window only: from the first send to
+   * the last delivery, after registrations, groups and connections. Gives the result's `cpu`.
+   */
+  cpu?: CpuClass[];
+  /** Wait this long after the groups are made and the sockets connected, before the first send. */
+  settleMs?: number;
 }
 
 /** How a run gets its users, groups and socket handshakes from the servers it drives. */
@@ -129,6 +137,8 @@ export interface ChatBenchResult {
   sendToAck: Summary;
   sendToDeliver: Summary;
   trace: MessageTrace[];
+  /** CPU per message by process class over the send window (with `cpu` in the options). */
+  cpu?: CpuPerMessage;
 }
 
 export interface User {
@@ -319,6 +329,8 @@ export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise
       expectedDeliveries += g.members.length;
     }
   }
+  if (o.settleMs) await new Promise((r) => setTimeout(r, o.settleMs));
+  const cpuBefore = o.cpu ? await cpuSample(o.cpu) : null;
   const t0 = performance.now();
   if (o.via === "broker")
     await injectBacklog(
@@ -331,6 +343,7 @@ export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise
   await delivered;
   clearTimeout(timeout);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = o.cpu && cpuBefore ? cpuPerMessage(cpuBefore, await cpuSample(o.cpu), total) : undefined;
   for (const u of users) u.socket?.disconnect();
   return {
     messages: total,
@@ -341,6 +354,7 @@ export async function runChatBench(o: ChatBenchOptions, urls: string[]): Promise
     sendToAck: summarize(ackLatencies),
     sendToDeliver: summarize(deliverLatencies),
     trace: o.trace ? [...traces.values()] : [],
+    ...(cpu ? { cpu } : {}),
   };
 }
 

@@ -130,12 +130,14 @@ export async function cpuSample(classes: CpuClass[]): Promise<CpuSample> {
   return out;
 }
 
+/** Milliseconds of CPU per message of each class, and their total. */
+export interface CpuPerMessage {
+  perClass: [string, number][];
+  total: number;
+}
+
 /** Milliseconds of CPU per message of each class between two samples, and their total. */
-export function cpuPerMessage(
-  before: CpuSample,
-  after: CpuSample,
-  messages: number,
-): { perClass: [string, number][]; total: number } {
+export function cpuPerMessage(before: CpuSample, after: CpuSample, messages: number): CpuPerMessage {
   const perClass = [...after].map(([k, v]): [string, number] => [
     k,
     ((v - (before.get(k) ?? v)) * 1000) / Math.max(1, messages),
@@ -144,20 +146,5 @@ export function cpuPerMessage(
 }
 
 /** One table cell: "total (class a, class b, …)" ms/message. */
-export const cpuCell = (c: { perClass: [string, number][]; total: number }): string =>
+export const cpuCell = (c: CpuPerMessage): string =>
   `${c.total.toFixed(2)} ms (${c.perClass.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")})`;
-
-/**
- * Runs `f` between two CPU samples of `classes` (found when `f` has started its servers, hence a function);
- * resolves with f's result and the CPU per message of each class for `messages(result)` messages.
- */
-export async function withCpu<T>(
-  classes: CpuClass[],
-  messages: (r: T) => number,
-  f: () => Promise<T>,
-): Promise<{ result: T; cpu: ReturnType<typeof cpuPerMessage> }> {
-  const before = await cpuSample(classes);
-  const result = await f();
-  const after = await cpuSample(classes);
-  return { result, cpu: cpuPerMessage(before, after, messages(result)) };
-}

@@ -21,10 +21,10 @@ import {
   type ChatBenchOptions,
   type User,
 } from "./chat.js";
-import { cpuCell, cpuClasses, cpuPerMessage, cpuSample, type CpuClass } from "./cpu.js";
+import { cpuCell, cpuClasses, cpuPerMessage, cpuSample, type CpuClass, type CpuPerMessage } from "./cpu.js";
 import { fmt, table, writeSection } from "./report.js";
 import { chatNodeSource, chatNodeSpec } from "./snapshot.js";
-import { percentile } from "./stats.js";
+import { summarize, type Summary } from "./stats.js";
 import { startTextbook, textbookBackend } from "./textbook.js";
 import { kneeOf, pastKnee } from "./knee.js";
 import { cpuRecord, writeSummary, type ScenarioSummary } from "./summary.js";
@@ -73,13 +73,6 @@ export const rampDefaults = (): RampOptions => ({
   deadlineS: num("BENCH_DEADLINE_S", 900),
 });
 
-interface Pct {
-  p50: number;
-  p95: number;
-  p99: number;
-  max: number;
-}
-
 export interface RampStep {
   offeredRate: number;
   /** Messages sent in the step, ÷ its length: the rate reached (the timer can fall behind). */
@@ -88,8 +81,8 @@ export interface RampStep {
   acceptedRate: number;
   storedRate: number;
   deliveredRate: number;
-  sendToAck: Pct;
-  sendToDeliver: Pct;
+  sendToAck: Summary;
+  sendToDeliver: Summary;
   /** Of the step's acked messages after its drain: deliveries missing, duplicated, out of seq order. */
   lost: number;
   duplicated: number;
@@ -98,7 +91,7 @@ export interface RampStep {
   /** Chat-node event-loop delay p99 over the step, the worst node (NaN where the servers expose none). */
   eventLoopP99Ms: number;
   /** ms of CPU per accepted message, by process class (the bench process included), and the total. */
-  cpu: ReturnType<typeof cpuPerMessage>;
+  cpu: CpuPerMessage;
 }
 
 export interface RampResult {
@@ -108,7 +101,7 @@ export interface RampResult {
   /** The offered rate of the last step under the knee (0 when the first step was past it). */
   kneeRate: number;
   /** CPU of each class while the clients were connected and nothing was sent (ms per second), and total. */
-  idleCpu: ReturnType<typeof cpuPerMessage>;
+  idleCpu: CpuPerMessage;
   /** After the last drain: messages acked, delivered to every member, stored (the store's count). */
   acked: number;
   fullyDelivered: number;
@@ -117,13 +110,6 @@ export interface RampResult {
   duplicated: number;
   reordered: number;
 }
-
-const pct = (xs: number[]): Pct => ({
-  p50: percentile(xs, 50),
-  p95: percentile(xs, 95),
-  p99: percentile(xs, 99),
-  max: percentile(xs, 100),
-});
 
 /** The servers a ramp drives: URLs, how accounts are made, their own figures (stored count, event loop). */
 export interface RampTarget {
@@ -297,9 +283,9 @@ export async function runRamp(o: RampOptions, target: RampTarget, label = "ramp"
         acceptedRate: ackTimes.slice(acks0).filter(inWindow).length / seconds,
         storedRate: (stored1 - stored0) / seconds,
         deliveredRate: deliveredInWindow / o.groupSize / seconds,
-        sendToAck: pct(acked.map((id) => sent.get(id)!.ackMs)),
+        sendToAck: summarize(acked.map((id) => sent.get(id)!.ackMs)),
         // a delivery still missing after the drain counts as past any limit
-        sendToDeliver: lostStep > 0 ? { ...pct(deliverMs), p99: Infinity } : pct(deliverMs),
+        sendToDeliver: lostStep > 0 ? { ...summarize(deliverMs), p99: Infinity } : summarize(deliverMs),
         lost: lostStep,
         duplicated: countOf(rx.duplicated, step),
         reordered: countOf(rx.reordered, step),

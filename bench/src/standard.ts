@@ -219,10 +219,9 @@ export async function runStandardSet(argv: string[]): Promise<void> {
       "Each scenario runs as its own process at the sizes in bench/src/standard.ts, its baselines in the same",
       "process (bare Socket.IO and Centrifugo for connections, the textbook design, the broker floor and the store",
       "ceiling for messages); its own section below has the details. Latencies are on one clock (the benchmark",
-      "process). CPU ms per message is the CPU time of each process class during the load ÷ messages (for throughput,",
-      "group and official over the whole run, registrations and connections included, so it overstates the",
-      "messages' own cost; the ramp's per-step figures are of the sending only); the machine is shared and noisy:",
-      "read the ratios.",
+      "process). CPU ms per message is the CPU time of each process class while the messages are sent and delivered",
+      "÷ messages (registrations and connections left out; the bench process's share is its clients'); the machine",
+      "is shared and noisy: read the ratios.",
       "",
       tables,
     ].join("\n");

@@ -24,6 +24,11 @@ export interface ChannelEntry {
   loadedAt: number;
   /** The channel's membership version when this entry was read (0: unknown). */
   version: number;
+  /**
+   * A large group's whole member list, read once while it is inside its switch window and goes to
+   * its members by name (`MembersCache.audience`); it lives and dies with the entry.
+   */
+  switchWindowMembers?: Promise<string[]>;
 }
 
 /** How long an authorisation check waits for the version before trusting the cached entry. */
@@ -177,12 +182,21 @@ export class MembersCache {
   /**
    * Who an event of the entry's channel goes to: `"channel"` (one publish to the nodes bound to it) for
    * a large channel past its switch (`fanOutRoute`), else its members by id — a large group inside its
-   * switch window reads them from the store, as its entry lists only owner and admins.
+   * switch window reads them from the store once per entry, as its entry lists only owner and admins
+   * (membership changes drop the entry, and the list with it).
    */
   async audience(entry: ChannelEntry, switchMs: number): Promise<string[] | "channel"> {
     if (fanOutRoute(entry.channel, Date.now(), switchMs) === "channel") return "channel";
     if (!entry.large) return [...entry.members.keys()];
-    return (await this.store.listMembers(entry.channel.id)).map((m) => m.userId);
+    // Read once per entry, not per message: a group large from its creation sends its first
+    // LARGE_CHANNEL_SWITCH_MS of messages this way. A failed read is not kept.
+    const listed = (entry.switchWindowMembers ??= this.store
+      .listMembers(entry.channel.id)
+      .then((ms) => ms.map((m) => m.userId)));
+    return listed.catch((err: unknown) => {
+      if (entry.switchWindowMembers === listed) delete entry.switchWindowMembers;
+      throw err;
+    });
   }
 
   /** Bounds the one-by-one lookups: the oldest channel's go first. */
