@@ -8,6 +8,7 @@ import type {
   ChannelEvent,
   ChannelsReply,
   MessagesReply,
+  ReceiptCountsEvent,
   ReceiptEvent,
   TypingEvent,
 } from "@vibetalk/protocol/client";
@@ -187,6 +188,18 @@ export function onReceipt(r: ReceiptEvent): void {
     renderChannels();
   }
   if (r.channelId === state.current) renderMessages();
+}
+
+/** A large channel's counts for my message `seq`: kept as the highest seen for that seq. */
+export function onReceiptCounts({ channelId, seq, delivered, read }: ReceiptCountsEvent): void {
+  let m = state.receiptCounts.get(channelId);
+  if (!m) {
+    m = new Map();
+    state.receiptCounts.set(channelId, m);
+  }
+  const held = m.get(seq);
+  m.set(seq, { delivered: Math.max(delivered, held?.delivered ?? 0), read: Math.max(read, held?.read ?? 0) });
+  if (channelId === state.current) renderMessages();
 }
 
 export function onTyping({ channelId, userId, typing }: TypingEvent): void {

@@ -12,6 +12,7 @@ import {
   onChannelEvent,
   onMessage,
   onReceipt,
+  onReceiptCounts,
   onTyping,
   onVisible,
   subscribePresence,
@@ -74,6 +75,7 @@ function live(): void {
     {
       message: onMessage,
       receipt: onReceipt,
+      "receipt:counts": onReceiptCounts,
       typing: onTyping,
       presence: (p) => {
         state.presence.set(p.userId, p);

@@ -30,6 +30,11 @@ export const state = {
   /** channel id → user id → the timer that ends their typing. */
   typing: new Map<string, Map<string, ReturnType<typeof setTimeout>>>(),
   attachment: null as FileInfo | null,
+  /**
+   * channel id → seq → `receipt:counts` for my message `seq` in a large channel (docs/protocol.md,
+   * "Large channels"); my earlier messages there have at least those counts.
+   */
+  receiptCounts: new Map<string, Map<number, { delivered: number; read: number }>>(),
 };
 
 export function me(): UserRef {

@@ -58,6 +58,21 @@ function ticks(msg: Message): { text: string; read: boolean } {
   return { text: "✓", read: false };
 }
 
+/**
+ * A large channel's counts for my message: the highest of the counts for it or any later seq (later
+ * counts hold for earlier messages: docs/protocol.md, "Large channels"); null when none has come.
+ */
+function counts(msg: Message): { delivered: number; read: number } | null {
+  let delivered = -1;
+  let read = -1;
+  for (const [seq, c] of state.receiptCounts.get(msg.channelId) ?? []) {
+    if (seq < msg.seq) continue;
+    delivered = Math.max(delivered, c.delivered);
+    read = Math.max(read, c.read);
+  }
+  return delivered < 0 ? null : { delivered, read };
+}
+
 /** The service posts in the official group under the group's name. */
 function senderName(msg: Message): string {
   if (msg.senderId === SERVICE_SENDER_ID) return state.channels.get(msg.channelId)?.name ?? "VibeTalk";
@@ -83,7 +98,14 @@ function renderMessage(msg: FoldedMessage, group: boolean): HTMLLIElement {
   if (msg.reactions.length > 0) li.append(renderReactions(msg));
   const meta = el("div", "meta", clock(msg.createdAt));
   if (msg.edited) meta.prepend(el("span", "edited", "(edited) "));
-  if (mine) {
+  const c = mine ? counts(msg) : null;
+  if (c) {
+    const label = `Delivered to ${c.delivered} · Read by ${c.read}`;
+    const text = ` ✓✓ ${c.delivered} · ${c.read} read`;
+    meta.append(
+      el("span", "ticks counts" + (c.read > 0 ? " read" : ""), text, { "aria-label": label, title: label }),
+    );
+  } else if (mine) {
     const t = ticks(msg);
     meta.append(el("span", "ticks" + (t.read ? " read" : ""), " " + t.text));
   }
