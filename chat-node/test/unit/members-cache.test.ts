@@ -2,41 +2,16 @@
 // channels"): members by name, read once per cache entry rather than once per message.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ChannelRecord, MemberRecord } from "../../src/ports.js";
 import { MembersCache } from "../../src/services/members-cache.js";
+import { createLargeGroup as largeGroup } from "../support/fakes/large-group.js";
 import { MemoryStore } from "../support/fakes/memory-store.js";
 
 const SWITCH_MS = 3000;
 
-function largeGroup(store: MemoryStore, id: string, users: string[], largeSince: Date): void {
-  const now = new Date();
-  const channel: ChannelRecord = {
-    id,
-    type: "group",
-    name: id,
-    createdBy: users[0]!,
-    createdAt: now,
-    lastSeq: 0,
-    lastMessage: null,
-    lastMessageAt: now,
-    memberCount: users.length,
-    largeSince,
-  };
-  const member = (userId: string, i: number): MemberRecord => ({
-    channelId: id,
-    userId,
-    role: i === 0 ? "owner" : "member",
-    joinedAt: now,
-    lastDeliveredSeq: 0,
-    lastReadSeq: 0,
-  });
-  void store.createChannel(channel, users.map(member));
-}
-
 test("a large group inside its switch window: every member by name, the list read once per entry", async () => {
   const store = new MemoryStore();
   const users = Array.from({ length: 120 }, (_, i) => `u${i}`);
-  largeGroup(store, "g", users, new Date());
+  await largeGroup(store, "g", users, new Date());
   const cache = new MembersCache(store, 60_000);
   const entry = (await cache.get("g"))!;
   assert.equal(entry.large, true);
@@ -48,7 +23,7 @@ test("a large group inside its switch window: every member by name, the list rea
 
 test("a member added inside the window: the change drops the entry, and the next entry lists them", async () => {
   const store = new MemoryStore();
-  largeGroup(store, "g", ["a", "b"], new Date());
+  await largeGroup(store, "g", ["a", "b"], new Date());
   const cache = new MembersCache(store, 60_000);
   assert.deepEqual(await cache.audience((await cache.get("g"))!, SWITCH_MS), ["a", "b"]);
   await store.addMembers("g", [
@@ -68,7 +43,7 @@ test("a member added inside the window: the change drops the entry, and the next
 
 test("a failed read of the list is not kept: the next message reads again", async () => {
   const store = new MemoryStore();
-  largeGroup(store, "g", ["a", "b"], new Date());
+  await largeGroup(store, "g", ["a", "b"], new Date());
   const cache = new MembersCache(store, 60_000);
   const entry = (await cache.get("g"))!;
   store.unavailable = true;
@@ -79,7 +54,7 @@ test("a failed read of the list is not kept: the next message reads again", asyn
 
 test("past the switch window a large group goes by channel, with no member list read", async () => {
   const store = new MemoryStore();
-  largeGroup(store, "g", ["a", "b"], new Date(Date.now() - SWITCH_MS - 1));
+  await largeGroup(store, "g", ["a", "b"], new Date(Date.now() - SWITCH_MS - 1));
   const cache = new MembersCache(store, 60_000);
   assert.equal(await cache.audience((await cache.get("g"))!, SWITCH_MS), "channel");
   assert.equal(store.calls.get("listMembers") ?? 0, 0);

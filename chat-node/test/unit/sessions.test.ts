@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { PresenceState } from "../../src/ports.js";
 import { FakeCluster } from "../support/fakes/cluster.js";
+import { createLargeGroup } from "../support/fakes/large-group.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -161,31 +162,8 @@ test("Redis or RabbitMQ down: a socket is still accepted; shutdown marks every u
 });
 
 /** A group of `members` already marked large (createChannel straight on the fake store). */
-async function largeGroup(c: FakeCluster, id: string, members: string[]): Promise<void> {
-  const now = new Date();
-  await c.store.createChannel(
-    {
-      id,
-      type: "group",
-      name: id,
-      createdBy: members[0] ?? "x",
-      createdAt: now,
-      lastSeq: 0,
-      lastMessage: null,
-      lastMessageAt: now,
-      memberCount: members.length,
-      largeSince: now,
-    },
-    members.map((userId, i) => ({
-      channelId: id,
-      userId,
-      role: i === 0 ? "owner" : "member",
-      joinedAt: now,
-      lastDeliveredSeq: 0,
-      lastReadSeq: 0,
-    })),
-  );
-}
+const largeGroup = (c: FakeCluster, id: string, members: string[]): Promise<void> =>
+  createLargeGroup(c.store, id, members);
 
 test("large channels: bound with a user's binding, unbound with the last member's, joined and left by control events", async () => {
   const { c, n, sessions } = await setup(30);
