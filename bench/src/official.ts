@@ -364,7 +364,9 @@ export async function runOfficialBench(argv: string[]): Promise<void> {
       targets: officialTargets(members, perNode.map(Number), chat.deliver.p99, tb.deliver.p99),
     });
     if (argv.includes("--write")) {
-      await writeSection(join(repoRoot, "bench/RESULTS.md"), { heading: "Official group", body });
+      // The standard size (2,000) has its section; another size keeps its own beside it.
+      const heading = members === 2000 ? "Official group" : `Official group at ${members} members`;
+      await writeSection(join(repoRoot, "bench/RESULTS.md"), { heading, body });
       console.log("[official] wrote the Official group section of bench/RESULTS.md");
     }
   } finally {
